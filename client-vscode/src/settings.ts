@@ -1,0 +1,131 @@
+// Reading the `torchlint.*` settings and mapping them to what the server receives
+// (initializationOptions, workspace/configuration, workspace/didChangeConfiguration).
+// Pure: takes a `get(key)` function so it can be tested without VS Code.
+
+export type Severity = 'error' | 'warning' | 'information' | 'hint';
+export const SEVERITIES: readonly Severity[] = ['error', 'warning', 'information', 'hint'];
+
+export interface OverfitSettings {
+  steps: number;
+  timeout: number;
+}
+
+/** The object the server receives for section `torchlint`. */
+export interface ServerSettings {
+  select: string[];
+  ignore: string[];
+  severity: Record<string, Severity>;
+  interpreter: string;
+  overfit: OverfitSettings;
+}
+
+export const DEFAULTS: ServerSettings = {
+  select: [],
+  ignore: [],
+  severity: {},
+  interpreter: '',
+  overfit: { steps: 50, timeout: 300 },
+};
+
+/** Minimal view of vscode.WorkspaceConfiguration for section `torchlint`. */
+export interface ConfigReader {
+  get<T>(key: string): T | undefined;
+}
+
+function stringList(value: unknown): string[] {
+  if (!Array.isArray(value)) {
+    return typeof value === 'string' && value.trim() ? [value.trim()] : [];
+  }
+  return value
+    .filter((v): v is string => typeof v === 'string')
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
+}
+
+function severityMap(value: unknown): Record<string, Severity> {
+  const out: Record<string, Severity> = {};
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    return out;
+  }
+  for (const [code, sev] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof sev !== 'string') continue;
+    const s = sev.trim().toLowerCase();
+    // Accept the common aliases users type by hand.
+    const norm = s === 'info' ? 'information' : s === 'warn' ? 'warning' : s;
+    if ((SEVERITIES as readonly string[]).includes(norm)) {
+      out[code.trim()] = norm as Severity;
+    }
+  }
+  return out;
+}
+
+function positiveNumber(value: unknown, fallback: number): number {
+  const n = typeof value === 'string' ? Number(value) : value;
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+/** Reads the `torchlint` configuration section into the server's shape, with defaults and validation. */
+export function readSettings(config: ConfigReader): ServerSettings {
+  const interpreter = config.get<string>('interpreter');
+  return {
+    select: stringList(config.get('select')),
+    ignore: stringList(config.get('ignore')),
+    severity: severityMap(config.get('severity')),
+    interpreter: typeof interpreter === 'string' ? interpreter.trim() : '',
+    overfit: {
+      steps: Math.round(positiveNumber(config.get('overfit.steps'), DEFAULTS.overfit.steps)),
+      timeout: positiveNumber(config.get('overfit.timeout'), DEFAULTS.overfit.timeout),
+    },
+  };
+}
+
+/**
+ * initializationOptions: the same object as the `torchlint` section of workspace/configuration,
+ * plus `workspaceTrusted` (false in Restricted Mode: the server may hide its overfit code lens).
+ */
+export function initializationOptions(settings: ServerSettings, trusted: boolean) {
+  return { ...settings, workspaceTrusted: trusted };
+}
+
+/** Params of workspace/didChangeConfiguration. */
+export function didChangeConfigurationParams(settings: ServerSettings) {
+  return { settings: { torchlint: settings } };
+}
+
+export interface ConfigurationItemLike {
+  scopeUri?: string;
+  section?: string;
+}
+
+/**
+ * Answers a workspace/configuration request. Items for section `torchlint` (or a key inside it,
+ * such as `torchlint.overfit`) are answered from our settings; the rest come from `fallback`
+ * (the default handler's answer), position by position.
+ */
+export function answerConfiguration(
+  items: ConfigurationItemLike[],
+  read: (scopeUri: string | undefined) => ServerSettings,
+  fallback: unknown[] = [],
+): unknown[] {
+  return items.map((item, i) => {
+    const section = item.section ?? '';
+    if (section === 'torchlint') {
+      return read(item.scopeUri);
+    }
+    if (section.startsWith('torchlint.')) {
+      let value: unknown = read(item.scopeUri);
+      for (const part of section.slice('torchlint.'.length).split('.')) {
+        value = value && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
+      }
+      return value ?? null;
+    }
+    return i < fallback.length ? fallback[i] : null;
+  });
+}
+
+/** Which kind of reaction a configuration change needs. */
+export function changeReaction(affects: (section: string) => boolean): 'restart' | 'notify' | 'none' {
+  if (affects('torchlint.interpreter')) return 'restart';
+  if (affects('torchlint')) return 'notify';
+  return 'none';
+}
