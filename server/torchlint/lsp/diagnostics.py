@@ -1,0 +1,101 @@
+"""Findings -> LSP diagnostics, and the analysis record they came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.uris import from_fs_path
+
+from ..analysis.findings import Edit, Finding, Severity
+from ..checker import FileReport
+from ..rules import get_rule
+from .convert import LineIndex
+
+SOURCE = "torchlint"
+
+_SEVERITY = {
+    Severity.ERROR: types.DiagnosticSeverity.Error,
+    Severity.WARNING: types.DiagnosticSeverity.Warning,
+    Severity.INFORMATION: types.DiagnosticSeverity.Information,
+    Severity.HINT: types.DiagnosticSeverity.Hint,
+}
+
+
+@dataclass
+class Analysis:
+    """One document version, what the engine said about it, and its client-unit conversion."""
+
+    uri: str
+    version: int | None
+    text: str
+    report: FileReport
+    index: LineIndex
+    diagnostics: list[types.Diagnostic] = field(default_factory=list)
+    generation: int = 0  # configuration generation it was computed under
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.report.findings
+
+    @property
+    def result_id(self) -> str:
+        return f"{self.generation}:{self.version}:{hash(self.text) & 0xFFFFFFFF:x}"
+
+
+def to_diagnostics(analysis: Analysis, related_text) -> list[types.Diagnostic]:
+    """`related_text(path)` gives the text of another file (for its positions), or None."""
+    return [_diagnostic(i, f, analysis, related_text) for i, f in enumerate(analysis.findings)]
+
+
+def _diagnostic(i: int, f: Finding, analysis: Analysis, related_text) -> types.Diagnostic:
+    rule = get_rule(f.code)
+    data: dict = {"version": analysis.version, "index": i, "code": f.code}
+    if f.fix is not None:
+        data["fix"] = {
+            "message": f.fix.message,
+            "applicability": f.fix.applicability,
+            "edits": [edit_to_json(e, analysis.index) for e in f.fix.edits],
+        }
+    related = []
+    for r in f.related:
+        if _same_file(r.path, f.path):
+            index = analysis.index
+        else:
+            text = related_text(r.path)
+            index = LineIndex(text, analysis.index.encoding) if text is not None else analysis.index
+        related.append(
+            types.DiagnosticRelatedInformation(
+                location=types.Location(uri=from_fs_path(str(Path(r.path).resolve())) or r.path, range=index.range(r.span)),
+                message=r.message,
+            )
+        )
+    return types.Diagnostic(
+        range=analysis.index.range(f.span),
+        message=f.message,
+        severity=_SEVERITY.get(f.severity, types.DiagnosticSeverity.Warning),
+        code=f.code,
+        code_description=types.CodeDescription(href=rule.url()) if rule is not None else None,
+        source=SOURCE,
+        related_information=related or None,
+        data=data,
+    )
+
+
+def edit_to_json(e: Edit, index: LineIndex) -> dict:
+    rng = index.range(e.span)
+    return {
+        "range": {
+            "start": {"line": rng.start.line, "character": rng.start.character},
+            "end": {"line": rng.end.line, "character": rng.end.character},
+        },
+        "newText": e.content,
+    }
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return a == b

@@ -1,0 +1,469 @@
+"""`torchlint server`: the pygls 2 language server.
+
+Threads: the asyncio loop handles protocol messages and never analyses; one
+`Worker` thread owns the `Checker` (and so Jedi). The loop keeps a snapshot of
+every open document (`open_docs`); analysis jobs read the newest snapshot when
+they run, and their results are delivered back on the loop, where a result for
+a version the editor has already left behind is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from lsprotocol import types
+from pygls.capabilities import get_capability
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from .. import __version__
+from ..analysis.source import UnreadableFile, decode
+from ..checker import Checker, FileReport
+from ..config import Config
+from . import actions, hover as hover_mod, lenses
+from .convert import LineIndex
+from .diagnostics import Analysis, to_diagnostics
+from .settings import ServerOptions, build_config, overfit_settings, section
+from .worker import Worker
+
+try:  # the overfit command lands separately; the server works without it
+    from . import overfit as _overfit
+except ImportError:  # pragma: no cover - depends on the checkout
+    _overfit = None
+
+log = logging.getLogger("torchlint.lsp")
+
+WATCHERS_ID = "torchlint-watched-files"
+CONFIG_ID = "torchlint-configuration"
+
+
+@dataclass(frozen=True)
+class DocSnapshot:
+    version: int | None
+    text: str
+
+
+class TorchlintServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("torchlint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.options = ServerOptions()
+        self.root: Path | None = None
+        self.init_settings: dict[str, Any] = {}
+        self.client_settings: dict[str, Any] = {}
+        self.config = Config()
+        self.generation = 0  # bumped on every configuration change
+        self.pull = False  # the client pulls diagnostics (textDocument/diagnostic)
+        self.open_docs: dict[str, DocSnapshot] = {}  # written on the loop only
+        self.analyses: dict[str, Analysis] = {}  # written on the worker only
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.worker = Worker(on_error=self._log_from_thread)
+        self._checker: Checker | None = None  # created and used on the worker only
+        self._logged_errors: dict[str, tuple[str, ...]] = {}
+        self._refresh_handle: asyncio.Handle | None = None
+
+    # -- settings ----------------------------------------------------------------
+    def overfit_settings(self) -> dict[str, Any]:
+        return overfit_settings(self.config)
+
+    def reload_config(self) -> None:
+        """Rebuild the configuration and re-analyse every open document (on the loop)."""
+        config, problems = build_config(self.root, self.init_settings, self.client_settings)
+        for p in problems:
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=p))
+        self.config = config
+        self.generation += 1
+        self.worker.submit(lambda: self.checker().update_config(config))
+        for uri in list(self.open_docs):
+            self.schedule(uri, delay=0.0, refresh=True)
+
+    def checker(self) -> Checker:
+        assert self.worker.on_thread(), "the checker belongs to the analysis thread"
+        if self._checker is None:
+            self._checker = Checker(self.config, self.root)
+        return self._checker
+
+    # -- scheduling (loop side) ------------------------------------------------------
+    def schedule(self, uri: str, delay: float, *, force: bool = False, refresh: bool = False):
+        return self.worker.submit(
+            lambda: self._analyze(uri, force=force, refresh=refresh), key=("analyze", uri), delay=delay
+        )
+
+    async def current_analysis(self, uri: str) -> Analysis | None:
+        """The analysis of the document's current version, computing it now if needed."""
+        for _ in range(3):
+            snap = self.open_docs.get(uri)
+            if snap is None:
+                return None
+            a = self.analyses.get(uri)
+            if a is not None and a.version == snap.version and a.text == snap.text and a.generation == self.generation:
+                return a
+            # unkeyed: a debounced job for the same document must not cancel this one
+            a = await asyncio.wrap_future(self.worker.submit(lambda: self._analyze(uri)))
+            if a is not None and self.open_docs.get(uri) == DocSnapshot(a.version, a.text):
+                return a
+        return self.analyses.get(uri)
+
+    # -- analysis (worker side) ---------------------------------------------------------
+    def _analyze(self, uri: str, *, force: bool = False, refresh: bool = False) -> Analysis | None:
+        snap = self.open_docs.get(uri)
+        if snap is None:
+            return None
+        generation = self.generation
+        prev = self.analyses.get(uri)
+        if not force and prev is not None and prev.version == snap.version and prev.text == snap.text and prev.generation == generation:
+            return prev
+        path = _path(uri)
+        checker = self.checker()
+        checker.set_overlay(path, snap.text)
+        if force:
+            checker.invalidate(path)
+        try:
+            report = checker.check_file(path, snap.text)
+        except Exception as exc:  # an engine bug: say so, clear this file's diagnostics, keep serving
+            log.exception("analysis of %s failed", path)
+            report = FileReport(errors=[f"internal error: {type(exc).__name__}: {exc}"])
+        analysis = Analysis(uri, snap.version, snap.text, report, LineIndex(snap.text, self._encoding()), generation=generation)
+        analysis.diagnostics = to_diagnostics(analysis, self._text_of)
+        self.analyses[uri] = analysis
+        self._post(self._deliver, analysis, refresh)
+        # The text changed: files whose analysis read this one may have changed too.
+        if prev is not None and prev.text != snap.text:
+            self._reanalyse_dependents(path)
+        return analysis
+
+    def _reanalyse_dependents(self, path: str) -> None:
+        for dep in self.checker().dependents(path):
+            dep_uri = from_fs_path(dep)
+            if dep_uri in self.open_docs:
+                self.checker().invalidate(dep)
+                self.schedule(dep_uri, delay=0.0, force=True, refresh=True)
+
+    def _text_of(self, path: str) -> str | None:
+        snap = self.open_docs.get(from_fs_path(str(Path(path).resolve())) or "")
+        if snap is not None:
+            return snap.text
+        try:
+            return decode(Path(path).read_bytes())
+        except (OSError, UnreadableFile):
+            return None
+
+    def _encoding(self):
+        try:
+            return self.workspace.position_encoding
+        except RuntimeError:
+            return types.PositionEncodingKind.Utf16
+
+    # -- delivery (loop side) --------------------------------------------------------------
+    def _post(self, fn: Callable, *args) -> None:
+        if self.loop is None:
+            return
+
+        def run():
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("delivering a result failed")
+
+        self.loop.call_soon_threadsafe(run)
+
+    def _deliver(self, analysis: Analysis, refresh: bool) -> None:
+        snap = self.open_docs.get(analysis.uri)
+        if snap is None or snap.version != analysis.version or snap.text != analysis.text:
+            return  # the editor has moved on; a newer analysis is on its way
+        if analysis.generation != self.generation:
+            return
+        errors = tuple(analysis.report.errors)
+        if errors and self._logged_errors.get(analysis.uri) != errors:
+            for e in errors:
+                self.window_log_message(
+                    types.LogMessageParams(type=types.MessageType.Error, message=f"torchlint: {_path(analysis.uri)}: {e}")
+                )
+        self._logged_errors[analysis.uri] = errors
+        if self.pull:
+            if refresh:
+                self._request_refresh()
+            return
+        self.publish(analysis)
+
+    def publish(self, analysis: Analysis) -> None:
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(
+                uri=analysis.uri,
+                diagnostics=[*analysis.diagnostics, *self.runtime_diagnostics(analysis.uri)],
+                version=analysis.version,
+            )
+        )
+
+    def republish(self, uri: str) -> None:
+        """Send the current diagnostics of `uri` again (e.g. after an overfit run); call on the loop."""
+        if self.pull:
+            self._request_refresh()
+            return
+        a = self.analyses.get(uri)
+        snap = self.open_docs.get(uri)
+        if a is not None and snap is not None and a.version == snap.version:
+            self.publish(a)
+
+    def runtime_diagnostics(self, uri: str) -> list[types.Diagnostic]:
+        fn = getattr(_overfit, "runtime_diagnostics", None)
+        if fn is None:
+            return []
+        try:
+            return list(fn(self, uri) or [])
+        except Exception:
+            log.exception("overfit runtime diagnostics failed")
+            return []
+
+    def _request_refresh(self) -> None:
+        if not get_capability(self.client_capabilities, "workspace.diagnostics.refresh_support", False):
+            return
+        if self._refresh_handle is not None or self.loop is None:
+            return
+
+        def send():
+            self._refresh_handle = None
+            self.workspace_diagnostic_refresh(None)
+
+        self._refresh_handle = self.loop.call_later(0.02, send)
+
+    def _log_from_thread(self, message: str) -> None:
+        self._post(self.window_log_message, types.LogMessageParams(type=types.MessageType.Error, message=message))
+
+
+def _path(uri: str) -> str:
+    return to_fs_path(uri) or uri
+
+
+def _is_python(doc: types.TextDocumentItem) -> bool:
+    return doc.language_id == "python" or doc.uri.endswith((".py", ".pyi"))
+
+
+def create_server() -> TorchlintServer:
+    server = TorchlintServer()
+    _register_commands(server)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: TorchlintServer, params: types.InitializeParams):
+        ls.loop = asyncio.get_running_loop()
+        root = ls.workspace.root_path
+        if not root and params.workspace_folders:
+            root = to_fs_path(params.workspace_folders[0].uri)
+        ls.root = Path(root).resolve() if root else None
+        ls.init_settings = section(params.initialization_options)
+        ls.options.update(ls.init_settings)
+        ls.pull = get_capability(params.capabilities, "text_document.diagnostic") is not None
+        config, problems = build_config(ls.root, ls.init_settings)
+        ls.config = config
+        for p in problems:
+            log.warning("%s", p)
+        log.info("torchlint %s: root=%s pull=%s encoding=%s", __version__, ls.root, ls.pull, ls.workspace.position_encoding)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: TorchlintServer, params: types.InitializedParams):
+        caps = ls.client_capabilities
+        registrations = []
+        if get_capability(caps, "workspace.did_change_watched_files.dynamic_registration", False):
+            registrations.append(
+                types.Registration(
+                    id=WATCHERS_ID,
+                    method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                    register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                        watchers=[
+                            types.FileSystemWatcher(glob_pattern="**/pyproject.toml"),
+                            types.FileSystemWatcher(glob_pattern="**/*.py"),
+                        ]
+                    ),
+                )
+            )
+        if get_capability(caps, "workspace.did_change_configuration.dynamic_registration", False):
+            registrations.append(types.Registration(id=CONFIG_ID, method=types.WORKSPACE_DID_CHANGE_CONFIGURATION))
+        if registrations:
+            try:
+                await ls.client_register_capability_async(types.RegistrationParams(registrations=registrations))
+            except Exception as exc:
+                log.warning("dynamic registration failed: %s", exc)
+        if get_capability(caps, "workspace.configuration", False):
+            await _pull_settings(ls)
+            ls.reload_config()
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: TorchlintServer, params: None):
+        ls.worker.stop()
+
+    # -- text sync ---------------------------------------------------------------------
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: TorchlintServer, params: types.DidOpenTextDocumentParams):
+        doc = params.text_document
+        if not _is_python(doc):
+            return
+        ls.open_docs[doc.uri] = DocSnapshot(doc.version, ls.workspace.get_text_document(doc.uri).source)
+        ls.schedule(doc.uri, delay=0.0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: TorchlintServer, params: types.DidChangeTextDocumentParams):
+        uri = params.text_document.uri
+        if uri not in ls.open_docs:
+            return
+        ls.open_docs[uri] = DocSnapshot(params.text_document.version, ls.workspace.get_text_document(uri).source)
+        ls.schedule(uri, delay=ls.options.debounce)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: TorchlintServer, params: types.DidCloseTextDocumentParams):
+        uri = params.text_document.uri
+        if ls.open_docs.pop(uri, None) is None:
+            return
+        ls.worker.cancel(("analyze", uri))
+        ls._logged_errors.pop(uri, None)
+
+        def forget():
+            path = _path(uri)
+            ls.analyses.pop(uri, None)
+            ls.checker().set_overlay(path, None)  # back to the file on disk
+            ls._reanalyse_dependents(path)
+
+        ls.worker.submit(forget)
+        if not ls.pull:
+            ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+    # -- diagnostics (pull) ---------------------------------------------------------------
+    @server.feature(
+        types.TEXT_DOCUMENT_DIAGNOSTIC,
+        types.DiagnosticOptions(identifier="torchlint", inter_file_dependencies=True, workspace_diagnostics=True),
+    )
+    async def document_diagnostic(ls: TorchlintServer, params: types.DocumentDiagnosticParams):
+        a = await ls.current_analysis(params.text_document.uri)
+        items = [*a.diagnostics, *ls.runtime_diagnostics(a.uri)] if a else []
+        return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=a.result_id if a else None)
+
+    @server.feature(types.WORKSPACE_DIAGNOSTIC)
+    async def workspace_diagnostic(ls: TorchlintServer, params: types.WorkspaceDiagnosticParams):
+        reports = []
+        for uri in list(ls.open_docs):
+            a = await ls.current_analysis(uri)
+            if a is None:
+                continue
+            reports.append(
+                types.WorkspaceFullDocumentDiagnosticReport(
+                    uri=uri, version=a.version, items=[*a.diagnostics, *ls.runtime_diagnostics(uri)], result_id=a.result_id
+                )
+            )
+        return types.WorkspaceDiagnosticReport(items=reports)
+
+    # -- code actions, lenses, hover -----------------------------------------------------------
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=actions.KINDS, resolve_provider=False),
+    )
+    async def code_action(ls: TorchlintServer, params: types.CodeActionParams):
+        a = await ls.current_analysis(params.text_document.uri)
+        if a is None:
+            return None
+        document_changes = bool(get_capability(ls.client_capabilities, "workspace.workspace_edit.document_changes", False))
+        return actions.code_actions(a, params.range, params.context, document_changes) or None
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
+    async def code_lens(ls: TorchlintServer, params: types.CodeLensParams):
+        a = await ls.current_analysis(params.text_document.uri)
+        return lenses.code_lenses(a) if a else None
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    async def hover(ls: TorchlintServer, params: types.HoverParams):
+        a = await ls.current_analysis(params.text_document.uri)
+        return hover_mod.hover(a, params.position) if a else None
+
+    # -- workspace -------------------------------------------------------------------------
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: TorchlintServer, params: types.DidChangeConfigurationParams):
+        settings = params.settings
+        if isinstance(settings, dict) and isinstance(settings.get("torchlint"), dict):
+            ls.client_settings = settings["torchlint"]
+        elif get_capability(ls.client_capabilities, "workspace.configuration", False):
+            await _pull_settings(ls)
+        elif isinstance(settings, dict):
+            ls.client_settings = settings
+        ls.options.update(ls.client_settings)
+        ls.reload_config()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(ls: TorchlintServer, params: types.DidChangeWatchedFilesParams):
+        config_changed = False
+        changed: list[str] = []
+        for change in params.changes:
+            path = _path(change.uri)
+            if Path(path).name == "pyproject.toml":
+                config_changed = True
+            elif path.endswith((".py", ".pyi")) and change.uri not in ls.open_docs:
+                changed.append(path)  # open documents are covered by their own edits
+        if changed:
+
+            def refresh():
+                for path in changed:
+                    ls.checker().invalidate(path)
+                    ls._reanalyse_dependents(path)
+
+            ls.worker.submit(refresh)
+        if config_changed:
+            ls.reload_config()
+
+    return server
+
+
+async def _pull_settings(ls: TorchlintServer) -> None:
+    try:
+        scope = from_fs_path(str(ls.root)) if ls.root else None
+        result = await ls.workspace_configuration_async(
+            types.ConfigurationParams(items=[types.ConfigurationItem(scope_uri=scope, section="torchlint")])
+        )
+    except Exception as exc:
+        log.warning("workspace/configuration failed: %s", exc)
+        return
+    if result and isinstance(result[0], dict):
+        ls.client_settings = result[0]
+        ls.options.update(ls.client_settings)
+
+
+def _register_commands(server: TorchlintServer) -> None:
+    register = getattr(_overfit, "register", None)
+    if register is not None:
+        try:
+            register(server, server.overfit_settings)
+        except Exception:
+            log.exception("overfit command registration failed")
+    for name in (lenses.RUN_OVERFIT, lenses.CANCEL_OVERFIT):
+        if name not in server.protocol.fm.commands:
+            server.command(name)(_unavailable)
+
+
+def _unavailable(ls: TorchlintServer, *args):
+    ls.window_show_message(
+        types.ShowMessageParams(type=types.MessageType.Warning, message="torchlint: the overfit check is not available in this build")
+    )
+    return None
+
+
+def serve(tcp: str | None = None, log_file: str | None = None) -> int:
+    handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root_logger = logging.getLogger()
+    root_logger.addHandler(handler)
+    root_logger.setLevel(logging.DEBUG if log_file else logging.WARNING)
+    logging.getLogger("pygls").setLevel(logging.INFO if log_file else logging.WARNING)
+    server = create_server()
+    if tcp:
+        host, _, port = tcp.rpartition(":")
+        try:
+            server.start_tcp(host or "127.0.0.1", int(port))
+        except ValueError:
+            print(f"torchlint server: --tcp expects HOST:PORT, not {tcp!r}", file=sys.stderr)
+            return 2
+        return 0
+    # Keep stdout for the protocol: a stray print() anywhere must not corrupt it.
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr
+    server.start_io(stdin, stdout)
+    return 0 if getattr(server.protocol, "_shutdown", False) else 1
