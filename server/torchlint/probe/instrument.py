@@ -1,0 +1,797 @@
+"""Child side of the overfit check: runs the user's script with one repeated batch.
+
+This module runs inside the *user's* interpreter, in a subprocess started by
+``torchlint.probe.runner``. It must import only the standard library and torch, because
+torchlint itself may not be installed there: the runner loads this file by path under the
+private module name ``_torchlint_probe_instrument`` (an importable module, never
+``__main__``: torch.compile fails on hooks defined in ``__main__``).
+
+What it patches (all verified on torch 2.13 CPU, see docs/overfit.md):
+
+* ``DataLoader.__iter__`` (on the class): the first batch of each loader is cached and the
+  loader yields clones of it ``len(loader)`` times, so every step sees the same batch.
+* global optimizer step pre/post hooks: count steps, check gradients, and raise the private
+  ``_StopProbe`` (a ``BaseException``, so ``except Exception`` in the script cannot swallow
+  it) after the requested number of steps.
+* ``torch.autograd.backward`` (``Tensor.backward`` goes through it): the loss of the step.
+  The tensor given to backward may be scaled (GradScaler) or divided (gradient accumulation),
+  so the recorded value is the one the loss *function* returned: loss modules (``_Loss``
+  subclasses, seen by a global forward hook) and ``torch.nn.functional`` losses are recorded,
+  and at backward the recorded outputs that the backward tensor's autograd graph reaches are
+  summed. A hand-written loss (no loss function) falls back to the backward tensor itself,
+  with GradScaler's factor removed.
+* a global module forward hook, active only on sampled iterations: train/eval mode of
+  Dropout/BatchNorm, dead ReLUs, the order of layers (first/last for gradient ratios).
+* ``nn.Module.__init__`` and ``Optimizer.__init__``: where each module and optimizer was
+  built in the user's files, so findings point at source lines.
+
+Messages go to the parent as JSON lines on the file descriptor named by
+``TORCHLINT_PROBE_FD`` (never the script's stdout).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import runpy
+import sys
+import sysconfig
+import time
+import traceback
+import weakref
+from typing import Any
+
+import torch
+import torch.optim.optimizer as _optimizer_mod  # the global step hooks live here
+from torch.utils.data import DataLoader
+
+# Thresholds from AUTOTRAINER / DeepDiagnosis (see docs/overfit.md).
+VANISHING_RATIO = 1e-3
+VANISHING_FIRST_NORM = 1e-4
+EXPLODING_RATIO = 70.0
+DEAD_RELU_FRACTION = 0.70
+# Gradient checks run on these iterations (1-based) and on the last one; sampling keeps
+# the per-step overhead small.
+EARLY_SAMPLES = (1, 2, 3)
+SAMPLE_EVERY = 25
+GRAPH_NODE_BUDGET = 20000
+
+_FUNCTIONAL_LOSSES = (
+    "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
+    "poisson_nll_loss", "gaussian_nll_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
+    "margin_ranking_loss", "hinge_embedding_loss", "cosine_embedding_loss",
+    "multi_margin_loss", "triplet_margin_loss", "ctc_loss",
+)
+_CLASS_LOSSES = ("cross_entropy", "nll_loss")
+
+
+class _StopProbe(BaseException):
+    """Raised from the post-step hook once enough steps ran."""
+
+
+def _is_compiling() -> bool:
+    return torch.compiler.is_compiling()
+
+
+class _Channel:
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+
+    def send(self, obj: dict[str, Any]) -> None:
+        if self.fd is None:
+            return
+        data = (json.dumps(obj, default=str) + "\n").encode()
+        try:
+            while data:
+                n = os.write(self.fd, data)
+                data = data[n:]
+        except OSError:
+            self.fd = None  # parent went away; keep the script alive, it will be killed
+
+
+class _State:
+    def __init__(self, target: int, script: str) -> None:
+        self.target = target
+        self.script = os.path.abspath(script)
+        self.user_roots = {os.path.dirname(self.script), os.getcwd()}
+        self.step = 0
+        self.losses: list[float | None] = []
+        self.step_times: list[float] = []
+        self.pending: list[float] = []
+        self.recorded: list[tuple[Any, str]] = []  # (loss tensor, loss name) since last backward
+        self.sampling = True  # iteration 1 is sampled
+        self.primary: Any = None
+        self.optimizers: weakref.WeakSet = weakref.WeakSet()
+        self.optimizer_sites: dict[int, tuple[str, int] | None] = {}
+        self.module_sites: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.param_owner: dict[int, tuple[Any, str]] = {}
+        self.layer_order: list[Any] = []  # weakrefs to modules with own params, call order
+        self.layer_ids: set[int] = set()
+        self.mode_calls: dict[int, tuple[Any, bool]] = {}  # module id -> (module, eval+grad)
+        self.dataloader_seen = False
+        self.loader_len: int | None = None
+        self.backward_seen = False
+        self.backward_site: tuple[str, int] | None = None
+        self.stepped_since_backward = False
+        self.graph_params: dict[int, Any] | None = None
+        self.snapshot: dict[int, Any] | None = None
+        self.grad_seen: set[int] = set()
+        self.first_loss_sources: list[str] | None = None
+        self.ce_info: dict[str, Any] | None = None
+        self.reported: set[tuple] = set()
+        self.device = "cpu"
+        self.finalized = False
+        self.start = time.perf_counter()
+
+
+_S: _State
+_CH: _Channel
+_LIB_DIRS = sorted({os.path.abspath(p) for k, p in sysconfig.get_paths().items()
+                    if k in ("stdlib", "platstdlib", "purelib", "platlib") and p})
+
+# ----------------------------------------------------------------------------- locations
+
+
+def _is_user_file(path: str) -> bool:
+    if not path or path.startswith("<"):
+        return False
+    path = os.path.abspath(path)
+    if path == os.path.abspath(__file__):
+        return False
+    parts = path.split(os.sep)
+    if "site-packages" in parts or "dist-packages" in parts:
+        return False
+    if any(path.startswith(lib + os.sep) for lib in _LIB_DIRS):
+        return False
+    return any(path == root or path.startswith(root + os.sep) for root in _S.user_roots)
+
+
+def _user_site(skip: int = 2) -> tuple[str, int] | None:
+    """Innermost frame of the call stack that lies in the user's files."""
+    frame = sys._getframe(skip)
+    while frame is not None:
+        if _is_user_file(frame.f_code.co_filename):
+            return (os.path.abspath(frame.f_code.co_filename), frame.f_lineno)
+        frame = frame.f_back
+    return None
+
+
+def _module_site(mod: Any) -> tuple[str, int] | None:
+    """A module class defined in the user's files -> its class line; else where it was built."""
+    cls = type(mod)
+    modfile = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    if cls.__module__ == "__main__":
+        modfile = _S.script
+    if modfile and _is_user_file(modfile):
+        import inspect
+
+        try:
+            _, line = inspect.getsourcelines(cls)
+            return (os.path.abspath(modfile), line)
+        except (OSError, TypeError):
+            pass
+    return _S.module_sites.get(mod)
+
+
+def _finding(code: str, message: str, site: tuple[str, int] | None, severity: str, key: Any = None) -> None:
+    dedupe = (code, key if key is not None else site)
+    if dedupe in _S.reported:
+        return
+    _S.reported.add(dedupe)
+    _CH.send({
+        "type": "finding", "code": code, "message": message, "severity": severity,
+        "filename": site[0] if site else None, "row": site[1] if site else None,
+        "step": _S.step + 1,
+    })
+
+
+def _param_label(p: Any) -> str:
+    owner = _S.param_owner.get(id(p))
+    if owner is None:
+        return f"tensor{tuple(p.shape)}"
+    mod, name = owner
+    return f"{type(mod).__name__}.{name}{tuple(p.shape)}"
+
+
+def _group_by_owner(params: list[Any]) -> dict[Any, list[Any]]:
+    """Group parameters by the module that owns them (None when unknown)."""
+    groups: dict[Any, list[Any]] = {}
+    for p in params:
+        owner = _S.param_owner.get(id(p))
+        key = owner[0] if owner else None
+        groups.setdefault(key, []).append(p)
+    return groups
+
+
+# ----------------------------------------------------------------------------- patches
+
+
+def _patch_module_init() -> None:
+    orig = torch.nn.Module.__init__
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        orig(self, *args, **kwargs)
+        try:
+            site = _user_site(2)
+            if site is not None and self not in _S.module_sites:
+                _S.module_sites[self] = site
+        except Exception:
+            pass
+
+    torch.nn.Module.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _patch_optimizer_init() -> None:
+    orig = torch.optim.Optimizer.__init__
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        orig(self, *args, **kwargs)
+        try:
+            _S.optimizers.add(self)
+            if id(self) not in _S.optimizer_sites:
+                _S.optimizer_sites[id(self)] = _user_site(2)
+        except Exception:
+            pass
+
+    torch.optim.Optimizer.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _clone_batch(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.clone()
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(_clone_batch(x) for x in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_clone_batch(x) for x in obj)
+    if isinstance(obj, dict):
+        try:
+            return type(obj)((k, _clone_batch(v)) for k, v in obj.items())
+        except TypeError:
+            return {k: _clone_batch(v) for k, v in obj.items()}
+    return obj
+
+
+def _patch_dataloader() -> None:
+    orig_iter = DataLoader.__iter__
+    batches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    empty = object()
+
+    def __iter__(self: DataLoader):  # type: ignore[no-untyped-def]
+        if _is_compiling():
+            return orig_iter(self)
+        if self not in batches:
+            it = orig_iter(self)
+            try:
+                batches[self] = next(it)
+            except StopIteration:
+                batches[self] = empty
+            finally:
+                shutdown = getattr(it, "_shutdown_workers", None)
+                if shutdown is not None:
+                    try:
+                        shutdown()
+                    except Exception:
+                        pass
+                del it
+        batch = batches[self]
+        try:
+            n: int | None = len(self)
+        except TypeError:
+            n = None  # IterableDataset without __len__: repeat until the probe stops
+        if not _S.dataloader_seen and batch is not empty:
+            _S.dataloader_seen = True
+            _S.loader_len = n
+            _CH.send({"type": "loader", "len": n})
+        return _repeat(batch, n, empty)
+
+    DataLoader.__iter__ = __iter__  # type: ignore[method-assign]
+
+
+def _repeat(batch: Any, n: int | None, empty: object):  # type: ignore[no-untyped-def]
+    if batch is empty:
+        return
+    i = 0
+    while n is None or i < n:
+        yield _clone_batch(batch)
+        i += 1
+
+
+def _record_loss(out: Any, name: str) -> None:
+    if not isinstance(out, torch.Tensor) or not out.requires_grad or out.numel() != 1:
+        return
+    for t, _ in _S.recorded:
+        if t is out:
+            return
+    _S.recorded.append((out, name))
+    if len(_S.recorded) > 64:  # metrics computed with grad on; keep the list bounded
+        del _S.recorded[:32]
+
+
+def _patch_functional_losses() -> None:
+    F = torch.nn.functional
+    for name in _FUNCTIONAL_LOSSES:
+        orig = getattr(F, name, None)
+        if orig is None:
+            continue
+
+        def make(orig: Any, name: str) -> Any:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                out = orig(*args, **kwargs)
+                if not _is_compiling():
+                    try:
+                        _record_loss(out, name)
+                        if name in _CLASS_LOSSES and _S.ce_info is None and args:
+                            _note_class_loss(name, args[0], kwargs)
+                    except Exception:
+                        pass
+                return out
+
+            wrapper.__wrapped__ = orig  # type: ignore[attr-defined]
+            wrapper.__name__ = orig.__name__
+            wrapper.__doc__ = orig.__doc__
+            return wrapper
+
+        setattr(F, name, make(orig, name))
+
+
+def _note_class_loss(name: str, logits: Any, kwargs: dict[str, Any]) -> None:
+    if not isinstance(logits, torch.Tensor) or not logits.requires_grad or logits.dim() < 1:
+        return
+    classes = int(logits.shape[1] if logits.dim() >= 2 else logits.shape[0])
+    _S.ce_info = {
+        "loss": name, "classes": classes,
+        "reduction": kwargs.get("reduction", "mean"),
+        "site": _user_site(3),
+    }
+
+
+def _patch_grad_scaler() -> list[Any]:
+    """Remember GradScaler.scale(outputs) -> outputs, to undo the factor for hand-written losses."""
+    scaled: list[Any] = []
+    cls = getattr(torch.amp, "GradScaler", None)
+    if cls is None:
+        return scaled
+    orig = cls.scale
+
+    def scale(self: Any, outputs: Any) -> Any:
+        res = orig(self, outputs)
+        if isinstance(outputs, torch.Tensor) and isinstance(res, torch.Tensor) and res is not outputs:
+            scaled.append((res, outputs))
+            if len(scaled) > 8:
+                del scaled[0]
+        return res
+
+    cls.scale = scale
+    return scaled
+
+
+def _graph_reaches(root: Any, targets: dict[Any, int]) -> tuple[set[int], dict[int, Any] | None, bool]:
+    """Walk the autograd graph from `root`: which target nodes it reaches; leaf params if asked."""
+    found: set[int] = set()
+    leaves: dict[int, Any] = {}
+    want_leaves = _S.graph_params is None
+    seen: set[int] = set()
+    stack = [root]
+    complete = True
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if len(seen) > GRAPH_NODE_BUDGET:
+            complete = False
+            break
+        idx = targets.get(node)
+        if idx is not None:
+            found.add(idx)
+            if len(found) == len(targets) and not want_leaves:
+                break
+        if want_leaves:
+            var = getattr(node, "variable", None)
+            if isinstance(var, torch.nn.Parameter):
+                leaves[id(var)] = var
+        stack.extend(fn for fn, _ in node.next_functions)
+    return found, (leaves if want_leaves and complete else None), complete
+
+
+def _patch_backward(scaled: list[Any]) -> None:
+    orig = torch.autograd.backward
+
+    def backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _is_compiling():
+            try:
+                _on_backward(tensors, scaled)
+            except _StopProbe:
+                raise
+            except Exception as exc:  # instrumentation must never break the user's script
+                _CH.send({"type": "warning", "message": f"probe backward hook: {exc!r}"})
+        return orig(tensors, *args, **kwargs)
+
+    backward.__wrapped__ = orig  # type: ignore[attr-defined]
+    torch.autograd.backward = backward
+
+
+def _optimizer_params() -> list[Any]:
+    seen: dict[int, Any] = {}
+    for opt in list(_S.optimizers):
+        for group in opt.param_groups:
+            for p in group["params"]:
+                seen[id(p)] = p
+    return list(seen.values())
+
+
+def _on_backward(tensors: Any, scaled: list[Any]) -> None:
+    t = tensors if isinstance(tensors, torch.Tensor) else (
+        tensors[0] if isinstance(tensors, (list, tuple)) and tensors and isinstance(tensors[0], torch.Tensor) else None)
+    first = not _S.backward_seen
+    _S.backward_seen = True
+    if first or _S.backward_site is None:
+        _S.backward_site = _user_site(3)
+    if t is None:
+        return
+    if not t.requires_grad:
+        params = _optimizer_params()
+        if params and not any(p.requires_grad for p in params):
+            site = None
+            for opt in _S.optimizers:
+                site = _S.optimizer_sites.get(id(opt))
+            _finding("TLR05", "every parameter given to the optimizer is frozen "
+                     "(requires_grad=False): nothing can be trained", site or _S.backward_site, "error")
+        else:
+            _finding("TLR03", "the loss does not require grad: it was computed under no_grad, "
+                     "detached, or from frozen parameters; no parameter receives a gradient",
+                     _S.backward_site, "error")
+        return
+
+    # Gradients left over from the previous optimizer step (TLR07).
+    if _S.stepped_since_backward and _S.step <= 3:
+        for p in _optimizer_params():
+            if p.grad is not None and bool(p.grad.detach().ne(0).any()):
+                _finding("TLR07", "gradients from the previous step are still in .grad when "
+                         "backward() runs again: they accumulate across optimizer steps "
+                         "(missing optimizer.zero_grad()?)", _S.backward_site, "error", key="TLR07")
+                break
+    _S.stepped_since_backward = False
+
+    if t.numel() != 1:
+        return
+    value: float | None = None
+    sources: list[str] = []
+    if _S.recorded:
+        targets = {rec.grad_fn: i for i, (rec, _) in enumerate(_S.recorded) if rec.grad_fn is not None}
+        direct = [i for i, (rec, _) in enumerate(_S.recorded) if rec is t]
+        if direct:
+            found = set(direct)
+            if _S.graph_params is None:
+                _, leaves, _ = _graph_reaches(t.grad_fn, {})
+                _S.graph_params = leaves
+        else:
+            found, leaves, _ = _graph_reaches(t.grad_fn, targets)
+            if leaves is not None:
+                _S.graph_params = leaves
+        if found:
+            value = sum(float(_S.recorded[i][0].detach().sum().item()) for i in found)
+            sources = [_S.recorded[i][1] for i in sorted(found)]
+    elif _S.graph_params is None:
+        _, leaves, _ = _graph_reaches(t.grad_fn, {})
+        _S.graph_params = leaves
+    if value is None:
+        base = t
+        for out, inp in scaled:
+            if out is t:
+                base = inp
+                break
+        value = float(base.detach().sum().item())
+        sources = ["backward"]
+    _S.recorded.clear()
+    if _S.first_loss_sources is None:
+        _S.first_loss_sources = sources
+    _S.pending.append(value)
+    if not math.isfinite(value):
+        _finding("TLR02", f"the loss is {value} at step {_S.step + 1}", _S.backward_site, "error", key="loss")
+
+
+def _global_forward_hook(mod: Any, args: Any, out: Any) -> None:
+    if not _S.sampling or _is_compiling():
+        return
+    try:
+        if isinstance(mod, torch.nn.modules.loss._Loss):
+            _record_loss(out, type(mod).__name__)
+            return
+        if mod._parameters and id(mod) not in _S.layer_ids:
+            _S.layer_ids.add(id(mod))
+            _S.layer_order.append(weakref.ref(mod))
+        if isinstance(mod, _MODE_TYPES):
+            grad = torch.is_grad_enabled()
+            trainable = isinstance(mod, _DROPOUT_TYPES) or any(p.requires_grad for p in mod.parameters(recurse=False))
+            if grad and not mod.training and trainable:
+                _S.mode_calls[id(mod)] = (mod, True)
+            else:
+                _S.mode_calls.pop(id(mod), None)
+            if not grad and mod.training:
+                kind = type(mod).__name__
+                extra = " (its running statistics are updated by this data)" if not isinstance(mod, _DROPOUT_TYPES) else ""
+                _finding("TLR06", f"{kind} is in train mode during a forward pass under no_grad "
+                         f"(evaluation without model.eval()?){extra}", _module_site(mod), "warning",
+                         key=("nograd-train", id(mod)))
+        elif isinstance(mod, (torch.nn.ReLU, torch.nn.ReLU6)) and isinstance(out, torch.Tensor) \
+                and out.dim() >= 2 and out.shape[0] > 1:
+            dead = 1.0 - float((out.detach() > 0).any(dim=0).float().mean().item())
+            if dead >= DEAD_RELU_FRACTION:
+                _finding("TLR09", f"dead ReLU: {dead:.0%} of the units of this ReLU output zero for "
+                         f"every sample of the batch (threshold {DEAD_RELU_FRACTION:.0%})",
+                         _module_site(mod), "warning", key=("relu", id(mod)))
+    except Exception:
+        pass
+
+
+_DROPOUT_TYPES = (torch.nn.modules.dropout._DropoutNd, torch.nn.AlphaDropout)
+_MODE_TYPES = _DROPOUT_TYPES + (torch.nn.modules.batchnorm._BatchNorm,)
+
+
+def _check_mode_calls() -> None:
+    for mod, eval_with_grad in list(_S.mode_calls.values()):
+        if eval_with_grad:
+            _finding("TLR06", f"{type(mod).__name__} is in eval mode during a training step "
+                     "(model.eval() without model.train() before training?)", _module_site(mod),
+                     "warning", key=("eval-train", id(mod)))
+    _S.mode_calls.clear()
+
+
+def _module_grad_norm(mod: Any) -> float | None:
+    total = 0.0
+    any_grad = False
+    for p in mod.parameters(recurse=False):
+        if p.grad is not None:
+            any_grad = True
+            total += float(p.grad.detach().float().norm().item()) ** 2
+    return math.sqrt(total) if any_grad else None
+
+
+def _step_pre_hook(opt: Any, args: Any, kwargs: Any) -> None:
+    if _is_compiling():
+        return
+    try:
+        _on_step_pre(opt)
+    except Exception as exc:
+        _CH.send({"type": "warning", "message": f"probe step hook: {exc!r}"})
+
+
+def _on_step_pre(opt: Any) -> None:
+    if _S.primary is None:
+        _S.primary = opt
+        _S.optimizers.add(opt)
+        params = _optimizer_params()
+        if params:
+            _S.device = str(params[0].device)
+        _index_param_owners()
+        _S.snapshot = {id(p): p.detach().clone() for p in params}
+        _check_registration(params)
+    if opt is not _S.primary or not _S.sampling:
+        return
+    _check_mode_calls()
+    params = _optimizer_params()
+    for p in params:
+        g = p.grad
+        if g is None:
+            continue
+        if bool(g.ne(0).any()):
+            _S.grad_seen.add(id(p))
+        if not bool(torch.isfinite(g).all()):
+            owner = _S.param_owner.get(id(p))
+            _finding("TLR02", f"NaN/Inf in the gradient of {_param_label(p)} at step {_S.step + 1}",
+                     _module_site(owner[0]) if owner else _S.backward_site, "error", key="grad")
+            break
+    _check_gradient_ratio()
+
+
+def _index_param_owners() -> None:
+    for mod in list(_S.module_sites.keys()):
+        for name, p in mod._parameters.items():
+            if p is not None:
+                _S.param_owner.setdefault(id(p), (mod, name))
+    for ref in _S.layer_order:
+        mod = ref()
+        if mod is not None:
+            for name, p in mod._parameters.items():
+                if p is not None:
+                    _S.param_owner.setdefault(id(p), (mod, name))
+
+
+def _check_registration(opt_params: list[Any]) -> None:
+    """TLR04: parameters that received gradients but no optimizer holds."""
+    if _S.graph_params is None:
+        return
+    opt_ids = {id(p) for p in opt_params}
+    missing = [p for pid, p in _S.graph_params.items() if pid not in opt_ids and p.requires_grad]
+    for mod, ps in _group_by_owner(missing).items():
+        n = sum(p.numel() for p in ps)
+        what = type(mod).__name__ if mod is not None else "tensors"
+        _finding("TLR04", f"{what} parameters ({len(ps)} tensors, {n} values) receive gradients but "
+                 "no optimizer updates them (kept in a plain list/dict instead of nn.ModuleList/"
+                 "ModuleDict, or created after the optimizer?)",
+                 _module_site(mod) if mod is not None else _S.backward_site, "error")
+
+
+def _check_gradient_ratio() -> None:
+    first_loss = _S.losses[0] if _S.losses else (_S.pending[0] if _S.pending else None)
+    current = _S.pending[-1] if _S.pending else None
+    if first_loss is not None and current is not None and math.isfinite(first_loss) and first_loss > 0 \
+            and current < 0.1 * first_loss:
+        return  # near the optimum every gradient is small; the ratio means nothing there
+    layers = []
+    for ref in _S.layer_order:
+        mod = ref()
+        if mod is None:
+            continue
+        norm = _module_grad_norm(mod)
+        if norm is not None:
+            layers.append((mod, norm))
+    if len(layers) < 2:
+        return
+    (first, fnorm), (last, lnorm) = layers[0], layers[-1]
+    if not (math.isfinite(fnorm) and math.isfinite(lnorm)):
+        return
+    if lnorm > 0:
+        ratio = fnorm / lnorm
+        if ratio < VANISHING_RATIO and fnorm < VANISHING_FIRST_NORM:
+            _finding("TLR09", f"vanishing gradients at step {_S.step + 1}: first layer "
+                     f"{type(first).__name__} gradient norm {fnorm:.2e} is {ratio:.1e} x that of the "
+                     f"last layer {type(last).__name__} ({lnorm:.2e})", _module_site(first), "warning",
+                     key="vanishing")
+        elif ratio > EXPLODING_RATIO:
+            _finding("TLR09", f"exploding gradients at step {_S.step + 1}: first layer "
+                     f"{type(first).__name__} gradient norm {fnorm:.2e} is {ratio:.0f} x that of the "
+                     f"last layer {type(last).__name__} ({lnorm:.2e})", _module_site(first), "warning",
+                     key="exploding")
+
+
+def _step_post_hook(opt: Any, args: Any, kwargs: Any) -> None:
+    if _is_compiling() or opt is not _S.primary:
+        return
+    _S.step += 1
+    now = time.perf_counter()
+    loss = sum(_S.pending) / len(_S.pending) if _S.pending else None
+    _S.pending = []
+    _S.losses.append(loss)
+    _S.step_times.append(now)
+    _S.stepped_since_backward = True
+    _S.mode_calls.clear()
+    _CH.send({"type": "step", "step": _S.step, "loss": loss, "time": now - _S.start})
+    nxt = _S.step + 1
+    _S.sampling = nxt in EARLY_SAMPLES or nxt % SAMPLE_EVERY == 0 or nxt == _S.target
+    if _S.step >= _S.target:
+        raise _StopProbe()
+
+
+# ----------------------------------------------------------------------------- the end
+
+
+def _finalize() -> None:
+    if _S.finalized:
+        return
+    _S.finalized = True
+    if _S.primary is None or _S.snapshot is None:
+        return
+    params = _optimizer_params()
+    # TLR03: trainable parameters the optimizer holds that never got a gradient.
+    never = [p for p in params if p.requires_grad and p.grad is None and id(p) not in _S.grad_seen]
+    for mod, ps in _group_by_owner(never).items():
+        what = type(mod).__name__ if mod is not None else "some"
+        _finding("TLR03", f"{what} parameters ({len(ps)} tensors) never receive a gradient "
+                 "(layer not used in forward, or its output detached)",
+                 _module_site(mod) if mod is not None else _S.backward_site, "error")
+    # TLR05: parameters with gradients that did not change.
+    if _S.step >= 1:
+        stuck = [p for p in params if id(p) in _S.grad_seen and id(p) in _S.snapshot
+                 and torch.equal(p.detach(), _S.snapshot[id(p)])]
+        if stuck:
+            lrs = sorted({float(g.get("lr", float("nan"))) for opt in _S.optimizers for g in opt.param_groups})
+            site = _S.optimizer_sites.get(id(_S.primary)) or _S.backward_site
+            n_total = len([p for p in params if id(p) in _S.grad_seen])
+            hint = "learning rate is 0" if lrs and all(lr == 0 for lr in lrs) else \
+                "frozen by the optimizer settings or a different optimizer/model copy?"
+            _finding("TLR05", f"{len(stuck)} of {n_total} parameter tensors received gradients but never "
+                     f"changed in {_S.step} steps (lr={lrs}; {hint})", site, "error")
+
+
+def _peak_memory(device: str) -> int | None:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        try:
+            return int(torch.cuda.max_memory_allocated())
+        except Exception:
+            pass
+    try:
+        import resource
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(rss if sys.platform == "darwin" else rss * 1024)
+    except Exception:
+        return None
+
+
+def _error_info(exc: BaseException) -> dict[str, Any]:
+    site = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if _is_user_file(frame.f_code.co_filename):
+            site = (os.path.abspath(frame.f_code.co_filename), lineno)
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return {
+        "type": type(exc).__name__, "message": str(exc),
+        "filename": site[0] if site else None, "row": site[1] if site else None,
+        "traceback": "".join(tb)[-8000:],
+    }
+
+
+def _send_end(reason: str, error: dict[str, Any] | None = None, exit_code: Any = None) -> None:
+    try:
+        _finalize()
+    except Exception as exc:
+        _CH.send({"type": "warning", "message": f"probe finalize: {exc!r}"})
+    info = {
+        "type": "end", "reason": reason, "error": error, "exit_code": exit_code,
+        "steps": _S.step, "device": _S.device, "peak_memory_bytes": _peak_memory(_S.device),
+        "dataloader_seen": _S.dataloader_seen, "loader_len": _S.loader_len,
+        "backward_seen": _S.backward_seen, "optimizer_seen": _S.primary is not None,
+        "backward_site": list(_S.backward_site) if _S.backward_site else None,
+        "first_loss_sources": _S.first_loss_sources, "class_loss": _S.ce_info,
+        "step_times": _S.step_times, "torch": torch.__version__,
+    }
+    _CH.send(info)
+
+
+def main(argv: list[str]) -> None:
+    """argv: [script, *script_args]. Never returns: exits the process with os._exit."""
+    global _S, _CH
+    fd_text = os.environ.pop("TORCHLINT_PROBE_FD", None)
+    fd = int(fd_text) if fd_text else None
+    if fd is not None:
+        os.set_inheritable(fd, False)  # exec'd children must not hold the channel open
+    _CH = _Channel(fd)
+    target = int(os.environ.pop("TORCHLINT_PROBE_STEPS", "100"))
+    script = argv[0]
+    _S = _State(target, script)
+    _CH.send({"type": "hello", "pid": os.getpid(), "torch": torch.__version__})
+
+    _patch_module_init()
+    _patch_optimizer_init()
+    _patch_dataloader()
+    _patch_functional_losses()
+    _patch_backward(_patch_grad_scaler())
+    _optimizer_mod.register_optimizer_step_pre_hook(_step_pre_hook)
+    _optimizer_mod.register_optimizer_step_post_hook(_step_post_hook)
+    torch.nn.modules.module.register_module_forward_hook(_global_forward_hook)
+
+    sys.argv = [script, *argv[1:]]
+    sys.path[0] = os.path.dirname(os.path.abspath(script))  # as `python script.py` would
+    code = 0
+    try:
+        runpy.run_path(script, run_name="__main__")
+        _send_end("finished")
+    except _StopProbe:
+        _send_end("steps_done")
+    except SystemExit as exc:
+        exit_code = exc.code
+        info = _error_info(exc) if _S.step == 0 else None
+        _send_end("exit", info, exit_code if isinstance(exit_code, (int, type(None))) else str(exit_code))
+    except KeyboardInterrupt as exc:
+        _send_end("interrupted", _error_info(exc))
+        code = 130
+    except BaseException as exc:  # noqa: BLE001  (the point is to report anything)
+        _send_end("exception", _error_info(exc))
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:
+            pass
+    # Skip interpreter shutdown: user atexit handlers, non-daemon threads and DataLoader
+    # workers must not keep the probe alive; the parent kills the process group anyway.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

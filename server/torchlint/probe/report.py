@@ -1,0 +1,213 @@
+"""The overfit-check report: data, JSON shape, terminal text, sparkline and SVG plot."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from xml.sax.saxutils import escape
+
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+    filename: str | None = None
+    row: int | None = None  # 1-based
+    severity: str = "warning"  # error | warning | information
+    step: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "filename": self.filename,
+                "row": self.row, "severity": self.severity, "step": self.step}
+
+
+@dataclass
+class Report:
+    verdict: str  # PASS | PARTIAL | FAIL | ERROR
+    script: str
+    args: list[str] = field(default_factory=list)
+    device: str | None = None
+    steps: int = 0
+    steps_requested: int = 0
+    losses: list[float | None] = field(default_factory=list)
+    seconds_per_step: float | None = None
+    peak_memory_bytes: int | None = None
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+    error_location: dict[str, Any] | None = None  # {"filename", "row"}
+    summary: str = ""
+    output_tail: str = ""
+    plot: str | None = None
+    pid: int | None = None
+    duration_seconds: float | None = None
+    torch_version: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict, "device": self.device, "steps": self.steps,
+            "steps_requested": self.steps_requested,
+            "losses": [_json_float(x) for x in self.losses],
+            "seconds_per_step": self.seconds_per_step,
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "findings": [f.to_json() for f in self.findings],
+            "error": self.error, "error_location": self.error_location,
+            "summary": self.summary, "notes": self.notes, "script": self.script,
+            "args": list(self.args), "plot": self.plot, "pid": self.pid,
+            "duration_seconds": self.duration_seconds, "torch": self.torch_version,
+            "output_tail": self.output_tail,
+        }
+
+
+def _json_float(x: float | None) -> float | str | None:
+    # JSON has no NaN/Infinity: keep them visible as strings.
+    if x is None or math.isfinite(x):
+        return x
+    return str(x)
+
+
+def sparkline(losses: list[float | None], width: int = 40) -> str:
+    """Loss curve as block characters, resampled to `width`; '!' marks NaN/Inf, ' ' no value."""
+    if not losses:
+        return ""
+    n = len(losses)
+    idx = [round(i * (n - 1) / (width - 1)) for i in range(width)] if n > width else list(range(n))
+    picked = [losses[i] for i in idx]
+    finite = [x for x in picked if x is not None and math.isfinite(x)]
+    if not finite:
+        return "".join("!" if x is not None else " " for x in picked)
+    lo, hi = min(finite), max(finite)
+    span = hi - lo or 1.0
+    out = []
+    for x in picked:
+        if x is None:
+            out.append(" ")
+        elif not math.isfinite(x):
+            out.append("!")
+        else:
+            out.append(SPARK_CHARS[min(7, int((x - lo) / span * 7.999))])
+    return "".join(out)
+
+
+def _fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _where(filename: str | None, row: int | None, cwd: str | None = None) -> str:
+    if not filename:
+        return ""
+    name = filename
+    try:
+        rel = os.path.relpath(filename, cwd or os.getcwd())
+        if not rel.startswith(".."):
+            name = rel
+    except ValueError:
+        pass
+    return f"{name}:{row}" if row else name
+
+
+def render_text(report: Report, cwd: str | None = None, tail_lines: int = 20) -> str:
+    lines = []
+    script = _where(report.script, None, cwd)
+    facts = [f"{report.steps}/{report.steps_requested} steps"]
+    if report.device:
+        facts.append(f"on {report.device}")
+    if report.seconds_per_step is not None:
+        facts.append(f"{report.seconds_per_step * 1000:.1f} ms/step")
+    if report.peak_memory_bytes is not None:
+        facts.append(f"peak memory {_fmt_bytes(report.peak_memory_bytes)}")
+    lines.append(f"torchlint overfit: {report.verdict}  {script} ({', '.join(facts)})")
+    if report.summary:
+        lines.append(f"  {report.summary}")
+    if report.losses:
+        lines.append(f"  loss curve  {sparkline(report.losses)}")
+    if report.error:
+        loc = report.error_location or {}
+        where = _where(loc.get("filename"), loc.get("row"), cwd)
+        lines.append(f"  error: {report.error}" + (f"  ({where})" if where else ""))
+    for f in report.findings:
+        where = _where(f.filename, f.row, cwd)
+        lines.append(f"  {where + ': ' if where else ''}{f.code} {f.message}")
+    for note in report.notes:
+        lines.append(f"  note: {note}")
+    if report.plot:
+        lines.append(f"  plot: {report.plot}")
+    if report.verdict == "ERROR" and report.output_tail.strip():
+        tail = report.output_tail.rstrip("\n").splitlines()[-tail_lines:]
+        lines.append("  --- last lines of the script's output ---")
+        lines.extend("  | " + t for t in tail)
+    return "\n".join(lines)
+
+
+def render_svg(report: Report, width: int = 640, height: int = 320) -> str:
+    """A self-contained SVG line plot of the loss per step (no plotting library)."""
+    left, right, top, bottom = 64, 16, 36, 40
+    pw, ph = width - left - right, height - top - bottom
+    pts = [(i + 1, x) for i, x in enumerate(report.losses) if x is not None and math.isfinite(x)]
+    n = max(len(report.losses), 2)
+    hi = max((y for _, y in pts), default=1.0)
+    lo = min(0.0, min((y for _, y in pts), default=0.0))
+    span = (hi - lo) or 1.0
+
+    def sx(step: float) -> float:
+        return left + (step - 1) / (n - 1) * pw
+
+    def sy(val: float) -> float:
+        return top + (hi - val) / span * ph
+
+    colour = {"PASS": "#2e7d32", "PARTIAL": "#ef6c00", "FAIL": "#c62828"}.get(report.verdict, "#555")
+    title = f"torchlint overfit: {report.verdict} - {os.path.basename(report.script)}"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="22" font-size="14" fill="{colour}">{escape(title)}</text>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#333"/>',
+        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#333"/>',
+    ]
+    for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
+        val = lo + frac * span
+        y = sy(val)
+        parts.append(f'<line x1="{left - 4}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{val:.3g}</text>')
+    for step in sorted({1, (n + 1) // 2, n}):
+        x = sx(step)
+        parts.append(f'<text x="{x:.1f}" y="{top + ph + 16}" text-anchor="middle">{step}</text>')
+    parts.append(f'<text x="{left + pw / 2:.1f}" y="{height - 6}" text-anchor="middle">step</text>')
+    parts.append(f'<text x="14" y="{top + ph / 2:.1f}" transform="rotate(-90 14 {top + ph / 2:.1f})" '
+                 f'text-anchor="middle">loss</text>')
+    if pts:
+        first = pts[0][1]
+        if first > 0:  # the PASS line: 5 % of the initial loss
+            from .verdict import PASS_FRACTION
+
+            y = sy(PASS_FRACTION * first)
+            parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" '
+                         f'stroke="#2e7d32" stroke-dasharray="4 4"/>')
+            parts.append(f'<text x="{left + pw - 2}" y="{y - 4:.1f}" text-anchor="end" '
+                         f'fill="#2e7d32">pass</text>')
+        poly = " ".join(f"{sx(s):.1f},{sy(v):.1f}" for s, v in pts)
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{poly}"/>')
+    for i, x in enumerate(report.losses):
+        if x is not None and not math.isfinite(x):
+            parts.append(f'<text x="{sx(i + 1):.1f}" y="{top + 12}" fill="#c62828" '
+                         f'text-anchor="middle">{escape(str(x))}</text>')
+            break
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def write_svg(report: Report, path: str) -> str:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(render_svg(report))
+    return path

@@ -1,0 +1,311 @@
+"""Parent side of the overfit check: start the instrumented child, stream, judge, clean up.
+
+The child runs in the user's interpreter (``python``), in its own session (process group) so
+that a timeout or a cancel can kill the whole tree (DataLoader workers, subprocesses) with one
+``os.killpg``. It talks to us over an inherited pipe (``TORCHLINT_PROBE_FD``), one JSON object
+per line; its stdout/stderr are only captured for the tail shown on ERROR. This module never
+imports torch. POSIX only (``pass_fds``, process groups).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .report import Finding, Report, write_svg
+from .verdict import initial_loss_finding, judge
+
+INSTRUMENT = Path(__file__).with_name("instrument.py")
+OUTPUT_TAIL_BYTES = 16384
+KILL_GRACE_SECONDS = 1.0
+
+# Loads instrument.py by path under a private name (so it is importable, never __main__, and
+# needs no torchlint install in the user's interpreter), then hands over the script's argv.
+BOOTSTRAP = (
+    "import importlib.util as u, sys\n"
+    "s = u.spec_from_file_location('_torchlint_probe_instrument', sys.argv[1])\n"
+    "m = u.module_from_spec(s); sys.modules[s.name] = m; s.loader.exec_module(m)\n"
+    "m.main(sys.argv[2:])\n"
+)
+
+
+@dataclass
+class Progress:
+    step: int
+    total: int
+    loss: float | None
+    message: str
+
+
+class _Run:
+    """Everything the child told us, plus its output tail."""
+
+    def __init__(self, total: int, on_progress: Callable[[Progress], None] | None) -> None:
+        self.total = total
+        self.on_progress = on_progress
+        self.losses: list[float | None] = []
+        self.findings: list[Finding] = []
+        self.end: dict[str, Any] | None = None
+        self.hello: dict[str, Any] | None = None
+        self.warnings: list[str] = []
+        self.output: deque[bytes] = deque()
+        self.output_size = 0
+
+    def add_output(self, chunk: bytes) -> None:
+        self.output.append(chunk)
+        self.output_size += len(chunk)
+        while self.output_size > OUTPUT_TAIL_BYTES and len(self.output) > 1:
+            self.output_size -= len(self.output.popleft())
+
+    def output_tail(self) -> str:
+        return b"".join(self.output)[-OUTPUT_TAIL_BYTES:].decode("utf-8", "replace")
+
+    def handle(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "step":
+            loss = msg.get("loss")
+            self.losses.append(float(loss) if loss is not None else None)
+            self._progress(msg["step"], self.losses[-1])
+        elif kind == "finding":
+            self.findings.append(Finding(msg["code"], msg["message"], msg.get("filename"),
+                                         msg.get("row"), msg.get("severity", "warning"), msg.get("step")))
+        elif kind == "end":
+            self.end = msg
+        elif kind == "hello":
+            self.hello = msg
+            self._progress(0, None, "script started")
+        elif kind == "loader":
+            self._progress(0, None, "first batch cached")
+        elif kind == "warning":
+            self.warnings.append(str(msg.get("message")))
+
+    def _progress(self, step: int, loss: float | None, message: str | None = None) -> None:
+        if self.on_progress is None:
+            return
+        if message is None:
+            message = f"step {step}/{self.total}" + (f" loss {loss:.4g}" if loss is not None else "")
+        try:
+            self.on_progress(Progress(step, self.total, loss, message))
+        except Exception:  # a broken progress sink must not break the run
+            pass
+
+
+async def _read_channel(fd: int, run: _Run) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 24)
+    pipe = os.fdopen(fd, "rb", buffering=0)
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+    try:
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            try:
+                run.handle(json.loads(line))
+            except (ValueError, KeyError, TypeError):
+                run.warnings.append(f"bad probe message: {line[:200]!r}")
+    finally:
+        transport.close()
+
+
+async def _read_output(stream: asyncio.StreamReader, run: _Run) -> None:
+    while True:
+        chunk = await stream.read(65536)
+        if not chunk:
+            break
+        run.add_output(chunk)
+
+
+def _killpg(pgid: int, sig: int) -> bool:
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+async def _stop_group(proc: asyncio.subprocess.Process, pgid: int) -> None:
+    """SIGTERM the group, give it a moment, then SIGKILL whatever is left of it."""
+    if proc.returncode is None and _killpg(pgid, signal.SIGTERM):
+        try:
+            await asyncio.wait_for(proc.wait(), KILL_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            pass
+    _killpg(pgid, signal.SIGKILL)
+    if proc.returncode is None:
+        await proc.wait()
+
+
+async def run_overfit(
+    script: str | Path,
+    args: Sequence[str] = (),
+    *,
+    python: str | None = None,
+    steps: int = 100,
+    timeout: float = 300.0,
+    cwd: str | Path | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    cancel: asyncio.Event | None = None,
+    plot_path: str | Path | None = None,
+) -> Report:
+    """Run `script` with one repeated batch for `steps` optimizer steps and judge the curve.
+
+    `plot_path`: where to write the SVG loss plot; None -> a file in the temp dir, "" -> none.
+    """
+    script_path = Path(script).resolve()
+    run = _Run(steps, on_progress)
+    started = time.monotonic()
+    report = Report(verdict="ERROR", script=str(script_path), args=list(args), steps_requested=steps)
+    if not script_path.is_file():
+        report.error = f"script not found: {script_path}"
+        report.summary = report.error
+        return report
+
+    env = dict(os.environ)
+    read_fd, write_fd = os.pipe()
+    env["TORCHLINT_PROBE_FD"] = str(write_fd)
+    env["TORCHLINT_PROBE_STEPS"] = str(steps)
+    env.setdefault("PYTHONUNBUFFERED", "1")  # keep the output tail current on a crash
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            python or sys.executable, "-c", BOOTSTRAP, str(INSTRUMENT), str(script_path), *args,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, cwd=str(cwd) if cwd else None, env=env,
+            pass_fds=(write_fd,), start_new_session=True,
+        )
+    except OSError as exc:
+        os.close(read_fd)
+        os.close(write_fd)
+        report.error = f"cannot start {python or sys.executable}: {exc}"
+        report.summary = report.error
+        return report
+    os.close(write_fd)
+    report.pid = proc.pid
+    pgid = proc.pid  # start_new_session: the child leads its own group
+    channel = asyncio.ensure_future(_read_channel(read_fd, run))
+    assert proc.stdout is not None
+    output = asyncio.ensure_future(_read_output(proc.stdout, run))
+    waiter = asyncio.ensure_future(proc.wait())
+    cancel_wait = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+    stopped: str | None = None
+    try:
+        pending = {waiter} | ({cancel_wait} if cancel_wait else set())
+        done, _ = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done:
+            stopped = "cancelled" if cancel_wait is not None and cancel_wait in done else "timeout"
+            await _stop_group(proc, pgid)
+        # The child has exited; its DataLoader workers or subprocesses may still hold the
+        # channel open: sweep the group, then drain what was written.
+        _killpg(pgid, signal.SIGKILL)
+        try:
+            await asyncio.wait_for(asyncio.gather(channel, output), 5.0)
+        except asyncio.TimeoutError:
+            run.warnings.append("probe channel did not close")
+    except BaseException:
+        # Our caller was cancelled (LSP shutdown, Ctrl-C): never leave the tree behind.
+        _killpg(pgid, signal.SIGKILL)
+        raise
+    finally:
+        for task in (channel, output, waiter, cancel_wait):
+            if task is not None and not task.done():
+                task.cancel()
+    report.duration_seconds = round(time.monotonic() - started, 3)
+    _fill(report, run, proc.returncode, stopped, timeout)
+    if plot_path != "" and report.losses:
+        target = plot_path or os.path.join(
+            tempfile.gettempdir(), f"torchlint-overfit-{script_path.stem}-{proc.pid}.svg")
+        try:
+            report.plot = write_svg(report, str(target))
+        except OSError as exc:
+            report.notes.append(f"could not write the plot: {exc}")
+    return report
+
+
+def _fill(report: Report, run: _Run, returncode: int | None, stopped: str | None, timeout: float) -> None:
+    end = run.end or {}
+    report.losses = run.losses
+    report.steps = len(run.losses)
+    report.findings = list(run.findings)
+    report.output_tail = run.output_tail()
+    report.device = end.get("device")
+    report.peak_memory_bytes = end.get("peak_memory_bytes")
+    report.torch_version = end.get("torch") or (run.hello or {}).get("torch")
+    times = end.get("step_times") or []
+    if len(times) >= 3:
+        report.seconds_per_step = statistics.median(b - a for a, b in zip(times[1:], times[2:]))
+    elif len(times) == 2:
+        report.seconds_per_step = times[1] - times[0]
+    report.notes.extend(run.warnings[:5])
+    backward_site = end.get("backward_site")
+
+    error = _error_cause(report, run, end, returncode, stopped, timeout)
+    if error is not None:
+        report.verdict = "ERROR"
+        report.error = error
+        report.summary = f"ERROR: {error}"
+        return
+
+    judgement = judge(report.losses)
+    report.verdict = judgement.verdict
+    report.summary = f"{judgement.verdict}: {judgement.reason}"
+    if end.get("reason") in ("finished", "exit") and report.steps < report.steps_requested:
+        report.notes.append(f"the script ended after {report.steps} of {report.steps_requested} steps")
+    filename, row = (backward_site or (None, None))
+    if judgement.verdict in ("FAIL", "PARTIAL"):
+        report.findings.insert(0, Finding(
+            "TLR01", f"the loss on one repeated batch did not approach zero: {judgement.reason}",
+            filename, row, "error" if judgement.verdict == "FAIL" else "warning"))
+    message = initial_loss_finding(judgement.initial, end.get("class_loss"), end.get("first_loss_sources"))
+    if message:
+        site = (end.get("class_loss") or {}).get("site") or backward_site or (None, None)
+        report.findings.append(Finding("TLR08", message, site[0], site[1], "warning", 1))
+
+
+def _error_cause(report: Report, run: _Run, end: dict[str, Any], returncode: int | None,
+                 stopped: str | None, timeout: float) -> str | None:
+    """Why the run cannot be judged, or None when it can."""
+    err = end.get("error")
+    if err and err.get("filename"):
+        report.error_location = {"filename": err["filename"], "row": err.get("row")}
+    if stopped == "timeout":
+        return f"timed out after {timeout:g} s ({report.steps} steps done); the process tree was killed"
+    if stopped == "cancelled":
+        return f"cancelled after {report.steps} steps"
+    if not run.end:
+        if returncode is not None and returncode < 0:
+            try:
+                name = signal.Signals(-returncode).name
+            except ValueError:
+                name = str(-returncode)
+            return f"the script process was killed by {name}"
+        return f"the script process exited with code {returncode} without reporting (os._exit?)"
+    reason = end.get("reason")
+    if reason in ("exception", "interrupted"):
+        return f"{err['type']}: {err['message']}" if err else "the script raised an exception"
+    if reason == "exit" and report.steps == 0:
+        return f"the script called sys.exit({end.get('exit_code')!r}) before the first optimizer step"
+    if report.steps == 0:
+        if not end.get("dataloader_seen"):
+            return "no DataLoader was iterated and no optimizer step ran (is this a training script?)"
+        if not end.get("backward_seen"):
+            return "no backward() call was seen"
+        return "no optimizer step was seen (optimizer.step() never ran)"
+    if not end.get("dataloader_seen"):
+        return ("no torch.utils.data.DataLoader was iterated, so the probe could not repeat one "
+                "batch (batches built by hand are not supported)")
+    return None
+
+
+def run_overfit_sync(script: str | Path, args: Sequence[str] = (), **kwargs: Any) -> Report:
+    """Blocking wrapper for the CLI."""
+    return asyncio.run(run_overfit(script, args, **kwargs))

@@ -1,0 +1,96 @@
+"""The verdict of an overfit check, from the recorded losses alone (pure, no torch).
+
+Why these thresholds (longer version in docs/overfit.md): a model that is wired correctly
+can memorise one fixed batch, so the loss must fall close to its floor (0 for the usual
+losses). Karpathy's recipe asks for "the lowest achievable loss (e.g. zero)"; Lightning's
+``overfit_batches`` leaves the judgement to the user; we turn it into numbers:
+
+* PASS: the final loss is at most 5 % of the initial loss (a 95 % drop), or below an absolute
+  1e-3 (tiny initial losses, e.g. MSE on small targets), and it did drop.
+* PARTIAL: it dropped by at least 50 %: the loop learns, but did not memorise the batch in the
+  steps given (too few steps, a small learning rate, heavy regularisation, label smoothing).
+* FAIL: less than 50 % drop, a rising loss, or NaN/Inf.
+
+"Final" is the median of the last five step losses, so one noisy spike does not decide.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+PASS_FRACTION = 0.05
+PASS_ABSOLUTE = 1e-3
+PARTIAL_FRACTION = 0.5
+FINAL_WINDOW = 5
+MIN_STEPS = 2
+# TLR08: initial cross-entropy should be near ln(C); flag outside ln(C) +- max(50 %, 0.5).
+INIT_LOSS_REL_BAND = 0.5
+INIT_LOSS_ABS_BAND = 0.5
+
+
+@dataclass
+class Judgement:
+    verdict: str  # PASS | PARTIAL | FAIL
+    initial: float | None
+    final: float | None
+    drop: float | None  # relative drop, 0.95 = 95 %
+    reason: str
+
+
+def final_loss(losses: list[float | None]) -> float | None:
+    tail = [x for x in losses[-FINAL_WINDOW:] if x is not None]
+    return statistics.median(tail) if tail else None
+
+
+def judge(losses: list[float | None]) -> Judgement:
+    """Verdict for a loss curve with at least one step (ERROR is decided by the runner)."""
+    values = [x for x in losses if x is not None]
+    if not values:
+        return Judgement("FAIL", None, None, None, "no loss value was recorded for any step")
+    initial = values[0]
+    final = final_loss(losses)
+    bad = next((i for i, x in enumerate(losses) if x is not None and not math.isfinite(x)), None)
+    if bad is not None:
+        return Judgement("FAIL", initial, final, None,
+                         f"the loss became {losses[bad]} at step {bad + 1}")
+    assert final is not None
+    if initial <= 0:
+        return Judgement("PARTIAL", initial, final, None,
+                         f"the initial loss {initial:.4g} is not positive; the check expects a "
+                         "loss bounded below by 0")
+    drop = (initial - final) / initial
+    summary = f"loss {initial:.4g} -> {final:.4g} ({-drop:+.1%})"
+    if final < initial and (final <= PASS_FRACTION * initial or final <= PASS_ABSOLUTE):
+        return Judgement("PASS", initial, final, drop, f"{summary}: the model memorised one batch")
+    if final <= PARTIAL_FRACTION * initial:
+        return Judgement("PARTIAL", initial, final, drop,
+                         f"{summary}: learning, but not to ~0 in {len(losses)} steps "
+                         "(more steps or a higher learning rate?)")
+    if final > initial:
+        return Judgement("FAIL", initial, final, drop, f"{summary}: the loss rose")
+    return Judgement("FAIL", initial, final, drop,
+                     f"{summary}: the loss barely moved on one repeated batch")
+
+
+def initial_loss_finding(initial: float | None, class_loss: dict | None,
+                         sources: list[str] | None) -> str | None:
+    """TLR08 message when the initial classification loss is far from ln(C), else None."""
+    if initial is None or not class_loss or not math.isfinite(initial):
+        return None
+    name = class_loss.get("loss")
+    classes = int(class_loss.get("classes") or 0)
+    if classes < 2 or class_loss.get("reduction", "mean") != "mean" or sources != [name]:
+        return None
+    expected = math.log(classes)
+    band = max(INIT_LOSS_REL_BAND * expected, INIT_LOSS_ABS_BAND)
+    if abs(initial - expected) <= band:
+        return None
+    direction = "above" if initial > expected else "below"
+    hint = ("the model is confidently wrong at initialisation: check the last layer's init, the "
+            "input scaling, or probabilities fed to a loss that expects logits"
+            if initial > expected else
+            "the model is right before training: check for leaked labels or an easy batch")
+    return (f"initial {name} loss {initial:.4g} is far {direction} ln({classes}) = {expected:.3f} "
+            f"expected for {classes} classes at initialisation; {hint}")
