@@ -1,0 +1,1 @@
+"""Editor-agnostic analysis: source text in, findings out. Never imports pygls."""

@@ -1,0 +1,669 @@
+"""Control flow of functions and loops, the events of a training step, and summaries of
+called functions.
+
+Each function (and the module body) becomes a control-flow graph whose nodes are
+statements (compound statements contribute a header node: the `if` test, the loop
+header, the `with` items). A node carries the training events its own expressions
+perform, in evaluation order, including the net effect of the functions it calls
+(`validate(model)` -> "switches `model` to eval mode"), so rules ask path questions
+("is there a way from this `eval()` around the loop to the next `backward()` that
+never passes a `train()`?") rather than matching statement lists.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+from .resolve import FunctionNode, FunctionRef, SemanticModel, dotted, last_name
+from .torchapi import Kind, name_hint
+
+if TYPE_CHECKING:
+    pass
+
+LoopNode = ast.For | ast.AsyncFor | ast.While
+_MAX_SUMMARY_DEPTH = 4
+
+
+class Ev(str, Enum):
+    BACKWARD = "backward"
+    STEP = "step"  # optimizer step (or scaler.step(opt))
+    ZERO_GRAD = "zero_grad"
+    CLIP = "clip"
+    UNSCALE = "unscale"
+    SCHED_STEP = "scheduler_step"
+    TRAIN = "train"  # model.train()
+    EVAL = "eval"  # model.eval() / model.train(False)
+    MODE_UNKNOWN = "mode_unknown"  # model.train(flag), or an opaque call that receives the model
+    FORWARD = "forward"  # model(x)
+    NEW_MODEL = "new_model"  # a module is (re)built here
+
+
+@dataclass
+class Event:
+    kind: Ev
+    call: ast.AST  # the call in *this* function that performs it (for a callee: the call site)
+    target: str | None = None  # receiver text: the model, the optimizer
+    via: FunctionRef | None = None  # set when the event happens inside a called function
+    origin: ast.AST | None = None  # the node inside the callee
+    origin_model: SemanticModel | None = None
+    no_grad: bool = False  # performed under torch.no_grad()/inference_mode()
+
+    @property
+    def direct(self) -> bool:
+        return self.via is None
+
+
+@dataclass
+class Node:
+    id: int
+    stmt: ast.AST | None
+    events: list[Event] = field(default_factory=list)
+    succ: set[int] = field(default_factory=set)
+    pred: set[int] = field(default_factory=set)
+    loops: tuple[ast.AST, ...] = ()  # enclosing loops, outermost first
+
+    def has(self, kind: Ev, target: str | None = None, direct_only: bool = False) -> bool:
+        return any(
+            e.kind == kind and (target is None or e.target == target) and (e.direct or not direct_only)
+            for e in self.events
+        )
+
+
+@dataclass
+class Loop:
+    node: LoopNode
+    header: int
+    body: set[int]  # node ids of the body (nested loops included), header excluded
+    cfg: "CFG"
+
+    def events(self, kind: Ev, direct_only: bool = False) -> list[tuple[Node, Event]]:
+        return [
+            (self.cfg.nodes[i], e)
+            for i in sorted(self.body)
+            for e in self.cfg.nodes[i].events
+            if e.kind == kind and (e.direct or not direct_only)
+        ]
+
+    def has(self, kind: Ev, direct_only: bool = False) -> bool:
+        return any(self.cfg.nodes[i].has(kind, direct_only=direct_only) for i in self.body)
+
+    @property
+    def is_training(self) -> bool:
+        return self.has(Ev.BACKWARD) or self.has(Ev.STEP)
+
+
+class CFG:
+    def __init__(self, scope: FunctionNode | ast.Module, flow: "FlowModel"):
+        self.scope = scope
+        self.flow = flow
+        self.nodes: list[Node] = []
+        self.by_stmt: dict[ast.AST, Node] = {}
+        self.loops: dict[ast.AST, Loop] = {}
+        self.entry = self._new(None, ())
+        self.exit = self._new(None, ())
+        body = scope.body
+        ends = self._block(body, [self.entry.id], ())
+        self._link(ends, self.exit.id)
+
+    # -- construction ------------------------------------------------------
+    def _new(self, stmt: ast.AST | None, loops: tuple) -> Node:
+        node = Node(len(self.nodes), stmt, loops=loops)
+        self.nodes.append(node)
+        if stmt is not None:
+            self.by_stmt[stmt] = node
+        return node
+
+    def _link(self, preds: Iterable[int], succ: int) -> None:
+        for p in preds:
+            self.nodes[p].succ.add(succ)
+            self.nodes[succ].pred.add(p)
+
+    def _block(self, stmts: list[ast.stmt], preds: list[int], loops: tuple, ctx: dict | None = None) -> list[int]:
+        ctx = ctx or {}
+        for stmt in stmts:
+            preds = self._stmt(stmt, preds, loops, ctx)
+        return preds
+
+    def _stmt(self, stmt: ast.stmt, preds: list[int], loops: tuple, ctx: dict) -> list[int]:
+        node = self._new(stmt, loops)
+        self._link(preds, node.id)
+        node.events = self.flow.events_of(stmt, self)
+        if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+            inner = loops + (stmt,)
+            first = len(self.nodes)
+            loop_ctx = {**ctx, "continue": node.id, "break": []}
+            ends = self._block(stmt.body, [node.id], inner, loop_ctx)
+            self._link(ends, node.id)
+            self.loops[stmt] = Loop(stmt, node.id, set(range(first, len(self.nodes))), self)
+            after = [node.id]
+            if isinstance(stmt, ast.While) and isinstance(stmt.test, ast.Constant) and stmt.test.value:
+                after = []  # `while True:` leaves only through break
+            after = self._block(stmt.orelse, after, loops, ctx) if stmt.orelse else after
+            return after + loop_ctx["break"]
+        if isinstance(stmt, ast.If):
+            a = self._block(stmt.body, [node.id], loops, ctx)
+            b = self._block(stmt.orelse, [node.id], loops, ctx) if stmt.orelse else [node.id]
+            return a + b
+        if isinstance(stmt, (ast.With, ast.AsyncWith)):
+            return self._block(stmt.body, [node.id], loops, ctx)
+        if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            start = len(self.nodes)
+            body_ends = self._block(stmt.body, [node.id], loops, ctx)
+            body_nodes = list(range(start, len(self.nodes))) or [node.id]
+            handler_ends: list[int] = []
+            for h in stmt.handlers:
+                # any statement of the body may raise into any handler
+                handler_ends += self._block(h.body, [node.id, *body_nodes], loops, ctx)
+            ends = self._block(stmt.orelse, body_ends, loops, ctx) if stmt.orelse else body_ends
+            ends = ends + handler_ends
+            if stmt.finalbody:
+                ends = self._block(stmt.finalbody, ends + body_nodes, loops, ctx)
+            return ends
+        if isinstance(stmt, ast.Match):
+            ends: list[int] = []
+            for case in stmt.cases:
+                ends += self._block(case.body, [node.id], loops, ctx)
+            return ends + [node.id]
+        if isinstance(stmt, (ast.Return, ast.Raise)):
+            self._link([node.id], self.exit.id)
+            return []
+        if isinstance(stmt, ast.Break) and "break" in ctx:
+            ctx["break"].append(node.id)
+            return []
+        if isinstance(stmt, ast.Continue) and "continue" in ctx:
+            self._link([node.id], ctx["continue"])
+            return []
+        return [node.id]
+
+    # -- queries -------------------------------------------------------------
+    def reachable(
+        self,
+        starts: Iterable[int],
+        within: set[int] | None = None,
+        blocked: Callable[[Node], bool] = lambda n: False,
+        avoid_edges_to: set[int] = frozenset(),
+    ) -> set[int]:
+        """Nodes reachable from the successors of `starts`, staying `within`, not passing
+        through `blocked` nodes (they are reached but not left), never entering `avoid_edges_to`."""
+        seen: set[int] = set()
+        queue = deque(s for start in starts for s in self.nodes[start].succ)
+        while queue:
+            n = queue.popleft()
+            if n in seen or n in avoid_edges_to or (within is not None and n not in within):
+                continue
+            seen.add(n)
+            if blocked(self.nodes[n]):
+                continue
+            queue.extend(self.nodes[n].succ)
+        return seen
+
+    def innermost_loop(self, node: Node) -> Loop | None:
+        return self.loops.get(node.loops[-1]) if node.loops else None
+
+    def iteration_of(self, node: Node) -> tuple[set[int], set[int]]:
+        """The nodes of "the same iteration" as `node` and the edges that would leave it:
+        the body of its innermost loop without the back edge, or, outside loops, the
+        function's straight-line statements."""
+        loop = self.innermost_loop(node)
+        if loop is not None:
+            return loop.body, {loop.header}
+        return {n.id for n in self.nodes if not n.loops}, set()
+
+    def event_nodes(self, ids: Iterable[int], kind: Ev, direct_only: bool = True) -> set[int]:
+        return {i for i in ids if self.nodes[i].has(kind, direct_only=direct_only)}
+
+    def first_event(self, ids: Iterable[int], kind: Ev) -> tuple[Node, Event]:
+        node = min((self.nodes[i] for i in ids), key=lambda n: (n.stmt.lineno, n.stmt.col_offset))
+        return node, next(e for e in node.events if e.kind == kind)
+
+    def direct_events(self, kind: Ev) -> Iterator[tuple[Node, Event]]:
+        for n in self.nodes:
+            for e in n.events:
+                if e.kind == kind and e.direct:
+                    yield n, e
+
+
+@dataclass
+class Summary:
+    """The net effect of calling a function, in terms of its parameters and globals."""
+
+    events: list[Event] = field(default_factory=list)  # may-happen events (one of each kind/target)
+
+
+class FlowModel:
+    def __init__(self, model: SemanticModel):
+        self.model = model
+        self._cfgs: dict[ast.AST, CFG] = {}
+        self._summaries: dict[tuple, Summary | None] = {}
+        self._in_progress: set[tuple] = set()
+        self._depth = 0
+        self._call_index: dict[ast.AST, list[tuple[CFG, ast.Call]]] = {}
+
+    # -- graphs ----------------------------------------------------------------
+    def cfg(self, scope: FunctionNode | ast.Module) -> CFG:
+        if scope not in self._cfgs:
+            self._cfgs[scope] = CFG(scope, self)
+        return self._cfgs[scope]
+
+    def scopes(self) -> Iterator[FunctionNode | ast.Module]:
+        yield self.model.tree
+        for node in ast.walk(self.model.tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield node
+
+    def all_cfgs(self) -> Iterator[CFG]:
+        for scope in self.scopes():
+            yield self.cfg(scope)
+
+    def loops(self) -> Iterator[Loop]:
+        for cfg in self.all_cfgs():
+            yield from cfg.loops.values()
+
+    def training_loops(self) -> list[Loop]:
+        """The innermost loops that run both a backward pass and an optimizer step."""
+        out = []
+        for loop in self.loops():
+            if not (loop.has(Ev.BACKWARD) and loop.has(Ev.STEP)):
+                continue
+            inner = [
+                l for l in loop.cfg.loops.values()
+                if l is not loop and l.header in loop.body and l.has(Ev.BACKWARD) and l.has(Ev.STEP)
+            ]
+            if not inner:
+                out.append(loop)
+        return sorted(out, key=lambda l: l.node.lineno)
+
+    # -- events ----------------------------------------------------------------
+    def events_of(self, stmt: ast.stmt, cfg: CFG) -> list[Event]:
+        exprs = _own_expressions(stmt)
+        calls = [n for e in exprs for n in ast.walk(e) if isinstance(n, ast.Call) and not _in_lambda(n, e)]
+        # inner calls finish first: order by end position
+        calls.sort(key=lambda c: (c.end_lineno or 0, c.end_col_offset or 0))
+        events: list[Event] = []
+        for call in calls:
+            events.extend(self._call_events(call, cfg))
+        events.extend(self._assign_events(stmt))
+        return events
+
+    def _assign_events(self, stmt: ast.stmt) -> list[Event]:
+        out = []
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            value = stmt.value
+            for t in targets:
+                # `p.grad = None` clears gradients like zero_grad(set_to_none=True)
+                if isinstance(t, ast.Attribute) and t.attr == "grad" and isinstance(value, ast.Constant) and value.value is None:
+                    out.append(Event(Ev.ZERO_GRAD, stmt, dotted(t.value)))
+            if value is not None and isinstance(value, ast.Call):
+                k = self.model.kind(value)
+                if k is not None and k.kind == Kind.MODULE:
+                    out.append(Event(Ev.NEW_MODEL, stmt))
+        return out
+
+    def _call_events(self, call: ast.Call, cfg: CFG) -> list[Event]:
+        m = self.model
+        func = call.func
+        q = m.call_qualname(call) or ""
+        attr = func.attr if isinstance(func, ast.Attribute) else None
+        recv = func.value if isinstance(func, ast.Attribute) else None
+        recv_text = dotted(recv) if recv is not None else None
+
+        if q.endswith(("clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grads_with_norm_")) or attr in (
+            "clip_grad_norm_", "clip_grad_value_", "clip_gradients",
+        ):
+            return [Event(Ev.CLIP, call)]
+        if attr == "backward" or q == "torch.autograd.backward" or attr == "manual_backward":
+            return [Event(Ev.BACKWARD, call, recv_text)]
+        if attr == "zero_grad":
+            return [Event(Ev.ZERO_GRAD, call, recv_text)]
+        if attr in ("zero_", "detach_") and isinstance(recv, ast.Attribute) and recv.attr == "grad":
+            return [Event(Ev.ZERO_GRAD, call, dotted(recv.value))]
+        if attr == "unscale_" and recv is not None:
+            return [Event(Ev.UNSCALE, call, recv_text)]
+        if attr == "step" and recv is not None:
+            kind = self._kind_or_hint(recv)
+            if kind == Kind.SCALER:
+                opt = dotted(call.args[0]) if call.args else None
+                return [Event(Ev.STEP, call, opt)]
+            if kind == Kind.OPTIMIZER:
+                return [Event(Ev.STEP, call, recv_text)]
+            if kind == Kind.SCHEDULER:
+                return [Event(Ev.SCHED_STEP, call, recv_text)]
+            return []
+        if attr in ("train", "eval") and recv is not None:
+            ref = m.resolve_function(call)
+            if ref is None or (ref.cls is not None and m.is_module_class(ref.cls) and ref.node.name in ("train", "eval") and _is_mode_override(ref.node)):
+                if self._kind_or_hint(recv) in (Kind.MODULE, None) and not _looks_like_non_module(recv):
+                    return [Event(self._mode_of(call, attr), call, recv_text)]
+                return []
+        ref = m.resolve_function(call)
+        if ref is not None:
+            self._call_index.setdefault(ref.node, []).append((cfg, call))
+            return self._callee_events(call, ref)
+        out = []
+        if isinstance(func, (ast.Name, ast.Attribute)) and self._is_model(func):
+            out.append(Event(Ev.FORWARD, call, dotted(func), no_grad=in_no_grad(m, call)))
+        # An opaque call that receives a model may switch its mode: remember it so mode
+        # questions stay silent rather than guess.
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            if isinstance(arg, (ast.Name, ast.Attribute)) and self._is_model(arg) and not _is_pure_builtin(q, func):
+                out.append(Event(Ev.MODE_UNKNOWN, call, dotted(arg)))
+        return out
+
+    def _mode_of(self, call: ast.Call, attr: str) -> Ev:
+        if attr == "eval":
+            return Ev.EVAL
+        mode = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "mode"), None)
+        if mode is None:
+            return Ev.TRAIN
+        if isinstance(mode, ast.Constant) and isinstance(mode.value, bool):
+            return Ev.TRAIN if mode.value else Ev.EVAL
+        return Ev.MODE_UNKNOWN
+
+    def _kind_or_hint(self, expr: ast.AST) -> Kind | None:
+        k = self.model.kind(expr)
+        if k is not None:
+            return k.kind
+        return name_hint(last_name(expr))
+
+    def _is_model(self, expr: ast.AST) -> bool:
+        k = self.model.kind(expr)
+        if k is not None:
+            return k.kind == Kind.MODULE and not (k.qualname or "").endswith("Loss")
+        return name_hint(last_name(expr)) == Kind.MODULE
+
+    # -- summaries of called functions -------------------------------------------
+    def _callee_events(self, call: ast.Call, ref: FunctionRef) -> list[Event]:
+        summary = self.summary(ref)
+        if summary is None:
+            return []
+        mapping = _argument_mapping(call, ref)
+        out = []
+        for e in summary.events:
+            target = _substitute(e.target, mapping) if e.target else None
+            if e.target and target is None:
+                continue  # the effect is on something the caller cannot name
+            no_grad = e.no_grad or in_no_grad(self.model, call)
+            out.append(Event(e.kind, call, target, ref, e.origin or e.call, e.origin_model or ref.model, no_grad))
+        return out
+
+    def summary(self, ref: FunctionRef) -> Summary | None:
+        key = ref.key
+        if key in self._summaries:
+            return self._summaries[key]
+        if key in self._in_progress or self._depth >= _MAX_SUMMARY_DEPTH:
+            return None  # recursion: unknown
+        self._in_progress.add(key)
+        self._depth += 1
+        try:
+            flow = self if ref.model is self.model else _flow_for(ref.model, self)
+            cfg = flow.cfg(ref.node)
+            events: list[Event] = []
+            seen: set[tuple] = set()
+            for node in cfg.nodes:
+                for e in node.events:
+                    if e.kind in (Ev.TRAIN, Ev.EVAL, Ev.MODE_UNKNOWN, Ev.NEW_MODEL):
+                        continue  # mode effects are summarised below, by exit state
+                    k = (e.kind, e.target, e.no_grad)
+                    if k not in seen:
+                        seen.add(k)
+                        events.append(Event(e.kind, e.call, e.target, e.via, e.origin or e.call, e.origin_model or ref.model, e.no_grad))
+            events.extend(_mode_exit_events(cfg, ref.model))
+            s = Summary(events)
+            self._summaries[key] = s
+            return s
+        finally:
+            self._in_progress.discard(key)
+            self._depth -= 1
+
+    # -- callers in this file -------------------------------------------------------
+    def call_sites(self, fn: ast.AST) -> list[tuple[CFG, Node, ast.Call]]:
+        for _ in self.all_cfgs():
+            pass
+        out = []
+        for cfg, call in self._call_index.get(fn, []):
+            stmt = next((a for a in [call, *self.model.ancestors(call)] if a in cfg.by_stmt), None)
+            if stmt is not None:
+                out.append((cfg, cfg.by_stmt[stmt], call))
+        return out
+
+    def mode_on_entry(self, cfg: CFG, node: Node, target: str, depth: int = 0) -> frozenset[str]:
+        """Modes `target` may be in when `node` runs, following "entry" into the callers
+        in this file (a function nobody here calls starts in the default, train mode)."""
+        states = mode_states(cfg, target).get(node.id, frozenset({"entry"}))
+        if "entry" not in states:
+            return states
+        rest = states - {"entry"}
+        fn = cfg.scope
+        sites = self.call_sites(fn) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+        if not sites or depth >= 3:
+            return rest | {"train"} if not sites else rest | {"unknown"}
+        for ccfg, cnode, call in sites:
+            ref = self.model.resolve_function(call)
+            if ref is None:
+                return rest | {"unknown"}
+            caller_target = _substitute(target, _argument_mapping(call, ref))
+            if caller_target is None:
+                return rest | {"unknown"}
+            rest |= self.mode_on_entry(ccfg, cnode, caller_target, depth + 1)
+        return rest
+
+    def grad_disabled_on_entry(self, cfg: CFG, depth: int = 0) -> bool:
+        """Does every caller in this file call this function under no_grad?"""
+        fn = cfg.scope
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or depth >= 3:
+            return False
+        sites = self.call_sites(fn)
+        return bool(sites) and all(
+            in_no_grad(self.model, call) or self.grad_disabled_on_entry(ccfg, depth + 1) for ccfg, _, call in sites
+        )
+
+    # -- evaluation loops ---------------------------------------------------------
+    def evaluation_loops(self) -> list[tuple[Loop, Node, Event]]:
+        """Loops over a data loader that run a model forward and never train:
+        (loop, node of the first forward, its event)."""
+        out = []
+        for loop in self.loops():
+            if loop.has(Ev.BACKWARD) or loop.has(Ev.STEP) or loop.has(Ev.ZERO_GRAD):
+                continue
+            if not isinstance(loop.node, (ast.For, ast.AsyncFor)) or not self._iterates_loader(loop.node.iter):
+                continue
+            forwards = [(n, e) for n, e in loop.events(Ev.FORWARD, direct_only=True)]
+            if forwards:
+                out.append((loop, *forwards[0]))
+        return out
+
+    def _iterates_loader(self, expr: ast.AST) -> bool:
+        while isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Name, ast.Attribute)) and last_name(expr.func) in (
+            "enumerate", "tqdm", "iter", "progress_bar", "track",
+        ) and expr.args:
+            expr = expr.args[0]
+        k = self.model.kind(expr)
+        if k is not None:
+            return k.kind == Kind.DATALOADER
+        return name_hint(last_name(expr)) == Kind.DATALOADER
+
+
+def _flow_for(model: SemanticModel, parent: FlowModel) -> FlowModel:
+    flow = getattr(model, "_flow", None)
+    if flow is None:
+        flow = FlowModel(model)
+        model._flow = flow  # type: ignore[attr-defined]
+    flow._depth = parent._depth
+    flow._in_progress = parent._in_progress
+    return flow
+
+
+def mode_states(cfg: CFG, target: str) -> dict[int, frozenset[str]]:
+    """For each node, the modes `target` may be in *before* it runs:
+    "entry" (untouched since the function started), "train", "eval", "unknown".
+
+    Loops are assumed to run at least once (as `for epoch in range(n)` does): what
+    follows a loop sees the state its body left, not the state from before it.
+    """
+    headers = {loop.header: loop for loop in cfg.loops.values()}
+    before: dict[int, frozenset[str]] = {cfg.entry.id: frozenset({"entry"})}
+    after: dict[int, frozenset[str]] = {}
+
+    def transfer(n: int, state: frozenset[str]) -> frozenset[str]:
+        for e in cfg.nodes[n].events:
+            if e.target == target:
+                if e.kind == Ev.TRAIN:
+                    state = frozenset({"train"})
+                elif e.kind == Ev.EVAL:
+                    state = frozenset({"eval"})
+                elif e.kind == Ev.MODE_UNKNOWN:
+                    state = frozenset({"unknown"})
+        return state
+
+    queue = deque([cfg.entry.id])
+    while queue:
+        n = queue.popleft()
+        out = transfer(n, before.get(n, frozenset()))
+        after[n] = out
+        loop = headers.get(n)
+        for s in cfg.nodes[n].succ:
+            flow = out
+            if loop is not None and s not in loop.body:
+                back = frozenset().union(*(after.get(p, frozenset()) for p in cfg.nodes[n].pred if p in loop.body))
+                flow = transfer(n, back) if back else frozenset()
+                if not flow:
+                    continue
+            merged = before.get(s, frozenset()) | flow
+            # a header is revisited whenever its body hands it a state: the
+            # after-loop edge depends on the back edges, not only on `before`
+            if merged != before.get(s) or s not in after or (s in headers and n in headers[s].body):
+                before[s] = merged
+                queue.append(s)
+    return before
+
+
+def _mode_exit_events(cfg: CFG, model: SemanticModel) -> list[Event]:
+    """How a function leaves each model it touches: eval on every path that changed it
+    (EVAL), train on some path (TRAIN: a helper that may restore counts as restoring),
+    or undecidable (MODE_UNKNOWN)."""
+    targets: dict[str, ast.AST] = {}
+    for node in cfg.nodes:
+        for e in node.events:
+            if e.kind in (Ev.TRAIN, Ev.EVAL, Ev.MODE_UNKNOWN) and e.target and e.target not in targets:
+                targets[e.target] = e.origin or e.call
+    out = []
+    for target, first in targets.items():
+        states = mode_states(cfg, target).get(cfg.exit.id, frozenset())
+        eval_node = next(
+            (e.origin or e.call for n in cfg.nodes for e in n.events if e.target == target and e.kind == Ev.EVAL), first
+        )
+        if "unknown" in states:
+            out.append(Event(Ev.MODE_UNKNOWN, first, target, None, first, model))
+        elif "train" in states:
+            out.append(Event(Ev.TRAIN, first, target, None, first, model))
+        elif "eval" in states:
+            out.append(Event(Ev.EVAL, eval_node, target, None, eval_node, model))
+    return out
+
+
+def _argument_mapping(call: ast.Call, ref: FunctionRef) -> dict[str, str | None]:
+    """Callee parameter name -> caller expression text."""
+    fn = ref.node
+    params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args]]
+    mapping: dict[str, str | None] = {}
+    args = list(call.args)
+    if ref.cls is not None and params and not _is_static(fn):
+        recv = call.func.value if isinstance(call.func, ast.Attribute) else None
+        mapping[params[0]] = dotted(recv) if recv is not None else None
+        params = params[1:]
+    for p, a in zip(params, args):
+        mapping[p] = None if isinstance(a, ast.Starred) else dotted(a)
+    for k in call.keywords:
+        if k.arg:
+            mapping[k.arg] = dotted(k.value)
+    for p in [*params[len(args):], *(a.arg for a in fn.args.kwonlyargs)]:
+        mapping.setdefault(p, None)
+    return mapping
+
+
+def _substitute(target: str, mapping: dict[str, str | None]) -> str | None:
+    head, dot, rest = target.partition(".")
+    if head in mapping:
+        new = mapping[head]
+        return None if new is None else new + dot + rest
+    return target  # a global: same name in the caller
+
+
+def _is_static(fn: FunctionNode) -> bool:
+    return any(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in fn.decorator_list)
+
+
+def _is_mode_override(fn: FunctionNode) -> bool:
+    """A Module subclass overriding train()/eval() still switches the mode (it calls super)."""
+    return any(isinstance(n, ast.Attribute) and n.attr in ("train", "eval") for n in ast.walk(fn))
+
+
+def _looks_like_non_module(recv: ast.AST) -> bool:
+    return isinstance(recv, ast.Constant)
+
+
+_PURE_BUILTINS = {"print", "len", "isinstance", "type", "id", "repr", "str", "hasattr", "getattr", "sum", "list", "tuple", "count_parameters"}
+
+
+def _is_pure_builtin(q: str, func: ast.AST) -> bool:
+    if isinstance(func, ast.Name) and func.id in _PURE_BUILTINS:
+        return True
+    if isinstance(func, ast.Attribute) and func.attr in (
+        "append", "info", "debug", "warning", "log", "format", "write", "add_graph", "watch", "save", "state_dict",
+        "parameters", "named_parameters", "numel", "to", "cuda", "cpu", "load_state_dict",
+    ):
+        return True
+    return q.startswith(("torch.save", "torch.nn.utils", "torch.optim", "logging.", "copy.", "torchinfo", "torchsummary"))
+
+
+def _own_expressions(stmt: ast.stmt) -> list[ast.AST]:
+    """The expressions a statement evaluates itself (not those of nested bodies)."""
+    if isinstance(stmt, (ast.For, ast.AsyncFor)):
+        return [stmt.iter]
+    if isinstance(stmt, (ast.While, ast.If)):
+        return [stmt.test]
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        return [i.context_expr for i in stmt.items]
+    if isinstance(stmt, ast.Match):
+        return [stmt.subject]
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [*stmt.decorator_list]
+    if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+        return []
+    return [stmt]
+
+
+def _in_lambda(node: ast.AST, root: ast.AST) -> bool:
+    # cheap check: calls inside lambdas/comprehension-defined functions are not run here
+    for n in ast.walk(root):
+        if isinstance(n, ast.Lambda) and node in set(ast.walk(n.body)):
+            return True
+    return False
+
+
+def in_no_grad(model: SemanticModel, node: ast.AST) -> bool:
+    """Is `node` inside `with torch.no_grad()` / `inference_mode()` / `set_grad_enabled(False)`,
+    or a function decorated with one of them?"""
+    for a in model.ancestors(node):
+        if isinstance(a, (ast.With, ast.AsyncWith)) and any(_is_no_grad(model, i.context_expr) for i in a.items):
+            return True
+        if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(_is_no_grad(model, d) for d in a.decorator_list):
+            return True
+    return False
+
+
+def _is_no_grad(model: SemanticModel, expr: ast.AST) -> bool:
+    target = expr.func if isinstance(expr, ast.Call) else expr
+    q = model.qualname(target) or ""
+    name = q or (dotted(target) or "")
+    if name.endswith(("no_grad", "inference_mode")):
+        return True
+    if name.endswith("set_grad_enabled") and isinstance(expr, ast.Call) and expr.args:
+        a = expr.args[0]
+        return isinstance(a, ast.Constant) and a.value is False
+    return False

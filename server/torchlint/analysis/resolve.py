@@ -1,0 +1,453 @@
+""""What is this name?": the semantic model of one file.
+
+Answers come from the AST and the import table first (fast, exact), then from
+other workspace files through the `Workspace`, and only then from Jedi, for
+names whose definition the AST cannot reach (see DESIGN.md for Jedi's costs).
+Every question returns None when the answer is not known: rules stay silent then.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Iterator
+
+from .source import SourceFile
+from .torchapi import (
+    DATASET_BASES, FRAMEWORK_MODULES, ITERABLE_DATASET_BASES, MODULE_BASES, Kind, canonical,
+    constructor_kind,
+)
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+Scope = FunctionNode | ast.Module | ast.Lambda
+
+_PASS_THROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_", "share_memory"}
+
+
+@dataclass
+class ClassInfo:
+    name: str
+    node: ast.ClassDef
+    model: "SemanticModel"
+    base_qualnames: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FunctionRef:
+    """A resolved callee: the function node and the semantic model of its file."""
+
+    node: FunctionNode
+    model: "SemanticModel"
+    cls: ast.ClassDef | None = None  # set for methods
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.model.source.path, self.node.lineno)
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    kind: Kind
+    qualname: str | None = None  # constructor's canonical name, e.g. torch.nn.CrossEntropyLoss
+    node: ast.AST | None = None  # where it was built
+    cls: ClassInfo | None = None
+
+
+def dotted(expr: ast.AST) -> str | None:
+    """`a.b.c` for Name/Attribute chains, else None."""
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Name):
+        parts.append(expr.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def last_name(expr: ast.AST) -> str | None:
+    if isinstance(expr, ast.Name):
+        return expr.id
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    return None
+
+
+class SemanticModel:
+    def __init__(self, source: SourceFile, workspace: "Workspace | None" = None, module_name: str | None = None):
+        self.source = source
+        self.tree = source.tree
+        self.workspace = workspace
+        self.module_name = module_name
+        self.parents: dict[ast.AST, ast.AST] = {}
+        self.imports: dict[str, str] = {}  # local name -> qualified name ("torch.nn")
+        self.import_nodes: dict[str, ast.AST] = {}
+        self.classes: dict[str, ast.ClassDef] = {}
+        self.functions: dict[str, FunctionNode] = {}
+        self._assign_cache: dict[tuple[int, str], list[ast.AST]] = {}
+        self._kind_cache: dict[int, KindInfo | None] = {}
+        self._index()
+
+    # -- indexing ------------------------------------------------------------
+    def _index(self) -> None:
+        for node in ast.walk(self.tree):
+            for child in ast.iter_child_nodes(node):
+                self.parents[child] = node
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        self.imports[alias.asname] = alias.name
+                    else:
+                        top = alias.name.split(".")[0]
+                        self.imports[top] = top
+                    self.import_nodes[alias.asname or alias.name.split(".")[0]] = node
+            elif isinstance(node, ast.ImportFrom):
+                base = self._absolute_module(node)
+                for alias in node.names:
+                    if alias.name == "*":
+                        continue
+                    self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+                    self.import_nodes[alias.asname or alias.name] = node
+        for node in self.tree.body:
+            self._index_toplevel(node)
+
+    def _index_toplevel(self, node: ast.stmt) -> None:
+        if isinstance(node, ast.ClassDef):
+            self.classes[node.name] = node
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self.functions[node.name] = node
+        elif isinstance(node, (ast.If, ast.Try)):
+            # `if TYPE_CHECKING:` / `try: import ...` blocks still define names.
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.stmt):
+                    self._index_toplevel(child)
+
+    def _absolute_module(self, node: ast.ImportFrom) -> str:
+        if not node.level:
+            return node.module or ""
+        pkg = (self.module_name or "").split(".")
+        # a module `a.b.c` is in package `a.b`; `__init__` modules are their own package
+        if not self.source.path.endswith("__init__.py"):
+            pkg = pkg[:-1]
+        pkg = pkg[: len(pkg) - (node.level - 1)] if node.level > 1 else pkg
+        prefix = ".".join(p for p in pkg if p)
+        if node.module:
+            return f"{prefix}.{node.module}" if prefix else node.module
+        return prefix
+
+    # -- structure -----------------------------------------------------------
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        return self.parents.get(node)
+
+    def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
+        node = self.parents.get(node)
+        while node is not None:
+            yield node
+            node = self.parents.get(node)
+
+    def enclosing_function(self, node: ast.AST) -> FunctionNode | None:
+        for a in self.ancestors(node):
+            if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                return a
+        return None
+
+    def enclosing_class(self, node: ast.AST) -> ast.ClassDef | None:
+        """The class whose method (directly) contains `node`."""
+        fn = self.enclosing_function(node)
+        while fn is not None:
+            parent = self.parents.get(fn)
+            if isinstance(parent, ast.ClassDef):
+                return parent
+            fn = self.enclosing_function(fn)
+        return None
+
+    def scope_of(self, node: ast.AST) -> Scope:
+        return self.enclosing_function(node) or self.tree
+
+    @cached_property
+    def mentions_torch(self) -> bool:
+        return any(q.split(".")[0] in ("torch", "lightning", "pytorch_lightning", "torchvision") for q in self.imports.values())
+
+    # -- names ---------------------------------------------------------------
+    def qualname(self, expr: ast.AST) -> str | None:
+        """The imported thing an expression names, canonicalised (`nn.CrossEntropyLoss` -> `torch.nn.CrossEntropyLoss`)."""
+        name = dotted(expr)
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        if head in self.imports:
+            q = self.imports[head] + ("." + rest if rest else "")
+            return canonical(q)
+        return None
+
+    def call_qualname(self, call: ast.Call) -> str | None:
+        return self.qualname(call.func)
+
+    # -- classes ---------------------------------------------------------------
+    def class_info(self, name_or_node: str | ast.ClassDef) -> ClassInfo | None:
+        node = self.classes.get(name_or_node) if isinstance(name_or_node, str) else name_or_node
+        if node is None:
+            return None
+        return ClassInfo(node.name, node, self, [q for q in (self.base_qualname(b) for b in node.bases) if q])
+
+    def base_qualname(self, base: ast.AST) -> str | None:
+        q = self.qualname(base)
+        if q is not None:
+            return q
+        name = dotted(base)
+        if name in self.classes:
+            return f"<local>.{name}"
+        return None
+
+    def resolve_class(self, expr: ast.AST) -> ClassInfo | None:
+        """The class an expression names, when it is defined in this file or the workspace."""
+        name = dotted(expr)
+        if name is None:
+            return None
+        if name in self.classes:
+            return self.class_info(name)
+        q = self.qualname(expr)
+        if q and self.workspace is not None:
+            return self.workspace.find_class(q, self)
+        return None
+
+    def class_bases_closure(self, info: ClassInfo, _depth: int = 0) -> set[str]:
+        """Qualified names of all known ancestors (library bases stop the walk)."""
+        out: set[str] = set()
+        if _depth > 12:
+            return out
+        for base in info.node.bases:
+            q = info.model.qualname(base)
+            if q is not None:
+                out.add(q)
+            sub = info.model.resolve_class(base)
+            if sub is not None and sub.node is not info.node:
+                out |= sub.model.class_bases_closure(sub, _depth + 1)
+            elif q is None and self.workspace is not None:
+                jq = self.workspace.jedi_base_qualnames(info.model, base)
+                out |= jq
+        return out
+
+    def class_kind(self, info: ClassInfo) -> Kind | None:
+        bases = {canonical(b) for b in self.class_bases_closure(info)}
+        if bases & ITERABLE_DATASET_BASES:
+            return Kind.ITERABLE_DATASET
+        if bases & DATASET_BASES:
+            return Kind.DATASET
+        if bases & MODULE_BASES or any(constructor_kind(b) in (Kind.MODULE, Kind.LOSS) for b in bases):
+            return Kind.MODULE
+        if any(constructor_kind(b) == Kind.OPTIMIZER for b in bases):
+            return Kind.OPTIMIZER
+        return None
+
+    def is_module_class(self, node: ast.ClassDef) -> bool:
+        info = self.class_info(node)
+        return info is not None and self.class_kind(info) == Kind.MODULE
+
+    def is_framework_module(self, node: ast.ClassDef) -> bool:
+        info = self.class_info(node)
+        return info is not None and bool({canonical(b) for b in self.class_bases_closure(info)} & FRAMEWORK_MODULES)
+
+    # -- assignments -----------------------------------------------------------
+    def assigned_values(self, scope: Scope, name: str) -> list[ast.AST]:
+        """Values assigned to plain `name` in `scope` (not nested functions), in source order."""
+        key = (id(scope), name)
+        if key in self._assign_cache:
+            return self._assign_cache[key]
+        out: list[ast.AST] = []
+        for node in _walk_scope(scope):
+            if isinstance(node, ast.Assign):
+                for t in node.targets:
+                    out.extend(_values_for(t, node.value, name))
+            elif isinstance(node, (ast.AnnAssign,)) and node.value is not None:
+                out.extend(_values_for(node.target, node.value, name))
+            elif isinstance(node, ast.NamedExpr) and node.target.id == name:
+                out.append(node.value)
+            elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and _binds(node.target, name):
+                out.append(node)  # a loop target: not a constructor
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if item.optional_vars is not None and _binds(item.optional_vars, name):
+                        out.append(item)
+        self._assign_cache[key] = out
+        return out
+
+    def attr_values(self, cls: ast.ClassDef, attr: str) -> list[ast.AST]:
+        """Values assigned to `self.<attr>` in the methods of `cls`."""
+        out: list[ast.AST] = []
+        for node in ast.walk(cls):
+            if isinstance(node, ast.Assign):
+                for t in node.targets:
+                    if isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self":
+                        out.append(node.value)
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                t = node.target
+                if isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self":
+                    out.append(node.value)
+        return out
+
+    def param_annotation(self, scope: Scope, name: str) -> ast.AST | None:
+        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for a in [*scope.args.posonlyargs, *scope.args.args, *scope.args.kwonlyargs]:
+                if a.arg == name:
+                    return a.annotation
+        return None
+
+    def is_param(self, scope: Scope, name: str) -> bool:
+        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            a = scope.args
+            return any(p.arg == name for p in [*a.posonlyargs, *a.args, *a.kwonlyargs, *(x for x in (a.vararg, a.kwarg) if x)])
+        return False
+
+    # -- kinds -----------------------------------------------------------------
+    def kind(self, expr: ast.AST, _depth: int = 0) -> KindInfo | None:
+        """What kind of PyTorch object `expr` evaluates to, or None when unknown."""
+        if _depth > 8:
+            return None
+        if isinstance(expr, ast.Call):
+            return self._call_kind(expr, _depth)
+        if isinstance(expr, ast.Name):
+            return self._name_kind(expr, _depth)
+        if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+            cls = self.enclosing_class(expr)
+            if cls is not None:
+                return self._agree([self.kind(v, _depth + 1) for v in self.attr_values(cls, expr.attr)])
+        return None
+
+    def _call_kind(self, call: ast.Call, depth: int) -> KindInfo | None:
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr in _PASS_THROUGH_METHODS:
+            inner = self.kind(func.value, depth + 1)
+            if inner is not None and inner.kind == Kind.MODULE:
+                return inner
+        q = self.call_qualname(call)
+        if q is not None:
+            if q in ("torch.compile", "torch.nn.DataParallel", "torch.nn.parallel.DistributedDataParallel") and call.args:
+                inner = self.kind(call.args[0], depth + 1)
+                if inner is not None:
+                    return inner
+                if q == "torch.compile":
+                    return None
+            k = constructor_kind(q)
+            if k is not None:
+                return KindInfo(k, q, call)
+        cls = self.resolve_class(func)
+        if cls is not None:
+            k = self.class_kind(cls)
+            if k is not None:
+                return KindInfo(k, None, call, cls)
+        if isinstance(func, ast.Attribute) and func.attr == "from_pretrained":
+            owner = self.qualname(func.value) or ""
+            if owner.startswith("transformers.") and "Tokenizer" not in owner and "Config" not in owner and "Processor" not in owner:
+                return KindInfo(Kind.MODULE, owner, call)
+        return None
+
+    def _name_kind(self, name: ast.Name, depth: int) -> KindInfo | None:
+        scope: Scope = self.scope_of(name)
+        while True:
+            values = self.assigned_values(scope, name.id)
+            if values:
+                return self._agree([self.kind(v, depth + 1) if isinstance(v, ast.expr) else None for v in values])
+            ann = self.param_annotation(scope, name.id)
+            if ann is not None:
+                q = self.qualname(ann)
+                if q is not None:
+                    k = constructor_kind(q) or (Kind.MODULE if q in MODULE_BASES else None)
+                    if q in ("torch.optim.Optimizer",):
+                        k = Kind.OPTIMIZER
+                    return KindInfo(k, q) if k else None
+                cls = self.resolve_class(ann)
+                if cls is not None:
+                    k = self.class_kind(cls)
+                    return KindInfo(k, None, None, cls) if k else None
+                return None
+            if self.is_param(scope, name.id) or scope is self.tree:
+                return None
+            scope = self.scope_of(scope)
+
+    @staticmethod
+    def _agree(kinds: list[KindInfo | None]) -> KindInfo | None:
+        known = [k for k in kinds if k is not None]
+        if not known or len(known) != len(kinds):
+            return None
+        first = known[0]
+        return first if all(k.kind == first.kind for k in known) else None
+
+    # -- callees ---------------------------------------------------------------
+    def resolve_function(self, call: ast.Call) -> FunctionRef | None:
+        """The function a call runs, when it is defined in this file or the workspace."""
+        func = call.func
+        if isinstance(func, ast.Name):
+            if func.id in self.functions:
+                return FunctionRef(self.functions[func.id], self)
+            q = self.qualname(func)
+            if q and self.workspace is not None:
+                return self.workspace.find_function(q, self)
+            return None
+        if isinstance(func, ast.Attribute):
+            if isinstance(func.value, ast.Name) and func.value.id == "self":
+                cls = self.enclosing_class(call)
+                if cls is not None:
+                    return self.find_method(self.class_info(cls), func.attr)
+                return None
+            recv = self.kind(func.value)
+            if recv is not None and recv.cls is not None:
+                return recv.cls.model.find_method(recv.cls, func.attr)
+            q = self.qualname(func)
+            if q and self.workspace is not None and not q.startswith("torch."):
+                return self.workspace.find_function(q, self)
+        return None
+
+    def find_method(self, info: ClassInfo | None, name: str, _depth: int = 0) -> FunctionRef | None:
+        if info is None or _depth > 8:
+            return None
+        for stmt in info.node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
+                return FunctionRef(stmt, info.model, info.node)
+        for base in info.node.bases:
+            sub = info.model.resolve_class(base)
+            if sub is not None:
+                found = sub.model.find_method(sub, name, _depth + 1)
+                if found is not None:
+                    return found
+        return None
+
+
+def _walk_scope(scope: ast.AST) -> Iterator[ast.AST]:
+    """Nodes of a scope, not descending into nested functions, lambdas or classes."""
+    stack = list(ast.iter_child_nodes(scope)) if not isinstance(scope, ast.Module) else list(scope.body)
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                stack.append(child)
+
+
+def walk_scope(scope: ast.AST) -> Iterator[ast.AST]:
+    return _walk_scope(scope)
+
+
+def _binds(target: ast.AST, name: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target))
+
+
+def _values_for(target: ast.AST, value: ast.AST, name: str) -> list[ast.AST]:
+    if isinstance(target, ast.Name):
+        return [value] if target.id == name else []
+    if isinstance(target, (ast.Tuple, ast.List)):
+        if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
+            out = []
+            for t, v in zip(target.elts, value.elts):
+                out.extend(_values_for(t, v, name))
+            return out
+        if _binds(target, name):
+            return [target]  # unpacked from something opaque: unknown
+    if isinstance(target, ast.Starred):
+        return _values_for(target.value, value, name)
+    return []

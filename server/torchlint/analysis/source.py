@@ -1,0 +1,174 @@
+"""Parsing with error tolerance, and the one place that maps AST positions to spans.
+
+`ast` reports columns as UTF-8 byte offsets; every span we hand out counts
+characters. Keeping that conversion here (and nowhere else) is what will let
+notebook cells map their own positions later with a small addition.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from dataclasses import dataclass, field
+
+from .findings import Position, Span
+
+_MAX_RECOVERY_ATTEMPTS = 25
+_BLOCK_CONTINUATION = re.compile(r"(else|elif|except|finally|case)\b|[)\]}]")
+
+
+@dataclass
+class SyntaxProblem:
+    message: str
+    span: Span
+
+
+@dataclass
+class SourceFile:
+    path: str
+    text: str
+    tree: ast.Module
+    syntax_error: SyntaxProblem | None = None
+    lines: list[str] = field(default_factory=list)
+
+    # -- positions -------------------------------------------------------
+    def char_col(self, line0: int, byte_col: int) -> int:
+        if line0 < 0 or line0 >= len(self.lines):
+            return byte_col
+        line = self.lines[line0]
+        if line.isascii():
+            return byte_col
+        return len(line.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+    def span(self, node: ast.AST) -> Span:
+        line0 = node.lineno - 1
+        end_line0 = (node.end_lineno or node.lineno) - 1
+        end_col = node.end_col_offset if node.end_col_offset is not None else node.col_offset
+        return Span(
+            Position(line0, self.char_col(line0, node.col_offset)),
+            Position(end_line0, self.char_col(end_line0, end_col)),
+        )
+
+    def start(self, node: ast.AST) -> Position:
+        return self.span(node).start
+
+    def segment(self, node: ast.AST) -> str:
+        return self.text_of(self.span(node))
+
+    def text_of(self, span: Span) -> str:
+        if span.start.line == span.end.line:
+            return self.lines[span.start.line][span.start.column : span.end.column]
+        parts = [self.lines[span.start.line][span.start.column :]]
+        parts.extend(self.lines[span.start.line + 1 : span.end.line])
+        parts.append(self.lines[span.end.line][: span.end.column])
+        return "\n".join(parts)
+
+    def line_indent(self, line0: int) -> str:
+        line = self.lines[line0] if 0 <= line0 < len(self.lines) else ""
+        return line[: len(line) - len(line.lstrip())]
+
+    def line_end(self, line0: int) -> Position:
+        return Position(line0, len(self.lines[line0]))
+
+
+class UnreadableFile(Exception):
+    """The bytes cannot be decoded as Python source."""
+
+
+def decode(data: bytes) -> str:
+    """Decode source bytes the way Python does (BOM, PEP 263 cookie, else UTF-8)."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        raise UnreadableFile(str(exc)) from None
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise UnreadableFile(
+            f"file is not valid {encoding}: {exc.reason} at byte {getattr(exc, 'start', '?')}"
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def _split_lines(text: str) -> list[str]:
+    # ast counts lines on \n, \r\n and \r; so do we.
+    return re.split(r"\r\n|\r|\n", text)
+
+
+def parse(path: str, text: str) -> SourceFile:
+    """Parse `text`; on a syntax error keep the first error and recover the rest."""
+    lines = _split_lines(text)
+    try:
+        tree = ast.parse(text, filename=path, type_comments=False)
+        return SourceFile(path, text, tree, None, lines)
+    except (SyntaxError, ValueError) as exc:
+        first = _problem(exc, lines)
+    tree = _recover(text, lines, path)
+    return SourceFile(path, text, tree, first, lines)
+
+
+def _problem(exc: Exception, lines: list[str]) -> SyntaxProblem:
+    if isinstance(exc, SyntaxError):
+        line0 = max((exc.lineno or 1) - 1, 0)
+        col0 = max((exc.offset or 1) - 1, 0)
+        if line0 < len(lines):
+            col0 = min(col0, len(lines[line0]))
+        else:
+            line0 = max(len(lines) - 1, 0)
+            col0 = len(lines[line0]) if lines else 0
+        end = Position(line0, len(lines[line0]) if line0 < len(lines) else col0)
+        if end.column <= col0:
+            end = Position(line0, col0)
+        msg = exc.msg or "invalid syntax"
+        return SyntaxProblem(f"SyntaxError: {msg}", Span(Position(line0, col0), end))
+    return SyntaxProblem(f"SyntaxError: {exc}", Span(Position(0, 0), Position(0, 0)))
+
+
+def _recover(text: str, lines: list[str], path: str) -> ast.Module:
+    """Blank out broken lines (then broken top-level chunks) until the rest parses.
+
+    Line numbers are preserved, so everything recovered keeps its real position.
+    """
+    work = list(lines)
+    for _ in range(_MAX_RECOVERY_ATTEMPTS):
+        try:
+            return ast.parse("\n".join(work), filename=path)
+        except SyntaxError as exc:
+            line0 = (exc.lineno or 1) - 1
+            if not (0 <= line0 < len(work)) or not work[line0].strip() or work[line0].strip() == "pass":
+                break
+            indent = work[line0][: len(work[line0]) - len(work[line0].lstrip())]
+            work[line0] = indent + "pass"
+        except ValueError:
+            break
+    return _recover_by_chunks(lines, path)
+
+
+def _recover_by_chunks(lines: list[str], path: str) -> ast.Module:
+    starts = [
+        i
+        for i, line in enumerate(lines)
+        if line[:1] not in ("", " ", "\t", "#")
+        and not _BLOCK_CONTINUATION.match(line)
+    ]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    starts.append(len(lines))
+    kept = [""] * len(lines)
+    for a, b in zip(starts, starts[1:]):
+        # Decorators belong to the statement below them; a chunk starting
+        # with one simply extends until the next top-level line.
+        chunk = lines[a:b]
+        try:
+            ast.parse("\n".join(chunk), filename=path)
+        except (SyntaxError, ValueError):
+            continue
+        kept[a:b] = chunk
+    try:
+        return ast.parse("\n".join(kept), filename=path)
+    except (SyntaxError, ValueError):
+        return ast.Module(body=[], type_ignores=[])

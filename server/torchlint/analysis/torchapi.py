@@ -1,0 +1,135 @@
+"""What we know about PyTorch's public names, canonicalised to their documented paths."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+
+class Kind(str, Enum):
+    MODULE = "module"
+    OPTIMIZER = "optimizer"
+    LOSS = "loss"
+    DATALOADER = "dataloader"
+    DATASET = "dataset"
+    ITERABLE_DATASET = "iterable_dataset"
+    SCALER = "scaler"
+    SCHEDULER = "scheduler"
+
+
+OPTIMIZERS = {
+    "SGD", "Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "ASGD", "LBFGS", "NAdam", "RAdam",
+    "RMSprop", "Rprop", "SparseAdam", "Adafactor", "Muon", "Optimizer",
+}
+# nn classes whose `__call__` is a loss (the "*Loss" classes, and the documented extras).
+LOSS_CLASS = re.compile(r".*Loss$")
+FUNCTIONAL_LOSSES = {
+    "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "poisson_nll_loss",
+    "gaussian_nll_loss", "margin_ranking_loss", "hinge_embedding_loss", "multilabel_margin_loss",
+    "soft_margin_loss", "multilabel_soft_margin_loss", "cosine_embedding_loss", "multi_margin_loss",
+    "triplet_margin_loss", "ctc_loss",
+}
+SCALERS = {"torch.cuda.amp.GradScaler", "torch.amp.GradScaler", "torch.cpu.amp.GradScaler"}
+DATALOADERS = {"torch.utils.data.DataLoader"}
+MODULE_BASES = {
+    "torch.nn.Module", "lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule",
+    "lightning.LightningModule", "transformers.PreTrainedModel",
+}
+DATASET_BASES = {"torch.utils.data.Dataset", "torch.utils.data.TensorDataset"}
+ITERABLE_DATASET_BASES = {"torch.utils.data.IterableDataset", "torch.utils.data.IterDataPipe"}
+# Frameworks that own the loop: a LightningModule's training_step is not a loop body.
+FRAMEWORK_MODULES = {"lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule", "lightning.LightningModule"}
+
+_OPTIM_SUBMODULES = {
+    "sgd", "adam", "adamw", "adamax", "adagrad", "adadelta", "asgd", "lbfgs", "nadam", "radam",
+    "rmsprop", "rprop", "sparse_adam", "optimizer", "adafactor", "_muon",
+}
+
+
+def canonical(qualname: str) -> str:
+    """Map implementation paths to the documented ones (torch.nn.modules.loss.X -> torch.nn.X)."""
+    parts = qualname.split(".")
+    if qualname.startswith("torch.nn.modules.") and len(parts) >= 5:
+        return "torch.nn." + parts[-1]
+    if qualname.startswith("torch.utils.data.") and len(parts) >= 5 and parts[3] in (
+        "dataloader", "dataset", "sampler", "distributed",
+    ):
+        return "torch.utils.data." + parts[-1]
+    if qualname.startswith("torch.optim.") and len(parts) == 4 and parts[2] in _OPTIM_SUBMODULES:
+        return "torch.optim." + parts[-1]
+    if qualname.startswith("torch.amp.grad_scaler.") or qualname.startswith("torch.cuda.amp.grad_scaler."):
+        return "torch.amp." + parts[-1]
+    if qualname.startswith("torch.nn.functional"):
+        return "torch.nn.functional." + parts[-1]
+    if qualname.startswith("pytorch_lightning.core.") or qualname.startswith("lightning.pytorch.core."):
+        return parts[0] + ("" if parts[0] == "pytorch_lightning" else ".pytorch") + "." + parts[-1]
+    return qualname
+
+
+def constructor_kind(qualname: str) -> Kind | None:
+    """The kind of object a call to `qualname` returns, for known library callables."""
+    q = canonical(qualname)
+    last = q.rsplit(".", 1)[-1]
+    if q in SCALERS or (last == "GradScaler"):
+        return Kind.SCALER
+    if q in DATALOADERS or last == "DataLoader" and q.startswith("torch."):
+        return Kind.DATALOADER
+    if q.startswith("torch.optim.lr_scheduler.") or re.match(r"transformers\..*get_\w*schedule", q):
+        return Kind.SCHEDULER
+    if q.startswith("torch.optim.") and last in OPTIMIZERS:
+        return Kind.OPTIMIZER
+    if last in OPTIMIZERS and last not in ("Optimizer",) and not q.startswith("torch."):
+        return Kind.OPTIMIZER  # transformers.AdamW, apex FusedAdam-like names are matched by class name
+    if q.startswith("torch.nn.") and not q.startswith(("torch.nn.functional", "torch.nn.utils", "torch.nn.init")):
+        if LOSS_CLASS.match(last):
+            return Kind.LOSS
+        if last[:1].isupper() and last not in ("Parameter", "Buffer"):
+            return Kind.MODULE
+    if q in ("torch.compile",):
+        return None  # decided by its argument (see SemanticModel.kind)
+    if q.startswith("torchvision.models.") and last[:1].islower() and not last.startswith("get_"):
+        return Kind.MODULE
+    if q == "timm.create_model":
+        return Kind.MODULE
+    if q.startswith("torch.utils.data.") and last in ("TensorDataset", "ConcatDataset", "Subset", "StackDataset"):
+        return Kind.DATASET
+    if q.startswith("torchvision.datasets.") and last[:1].isupper():
+        return Kind.DATASET
+    return None
+
+
+def is_functional_loss(qualname: str) -> str | None:
+    q = canonical(qualname)
+    last = q.rsplit(".", 1)[-1]
+    if (q.startswith("torch.nn.functional.") or q == f"torch.{last}") and last in FUNCTIONAL_LOSSES:
+        return last
+    return None
+
+
+def loss_name(qualname: str) -> str | None:
+    """`CrossEntropyLoss` for the class, `cross_entropy` for the function, else None."""
+    q = canonical(qualname)
+    last = q.rsplit(".", 1)[-1]
+    if q.startswith("torch.nn.") and LOSS_CLASS.match(last):
+        return last
+    return is_functional_loss(q)
+
+
+# Names people give these objects: a fallback used only where a rule documents it.
+NAME_HINTS: dict[Kind, re.Pattern[str]] = {
+    Kind.OPTIMIZER: re.compile(r"^(\w+_)?(opt|optim|optimizer|optimiser)(_\w+|\d+)?$", re.I),
+    Kind.MODULE: re.compile(r"^(\w+_)?(model|net|network|module|classifier|encoder|decoder|generator|discriminator)(_\w+|\d+)?$|^net[A-Z]\w*$|^(model|net)[A-Z]\w*$", re.I),
+    Kind.SCHEDULER: re.compile(r"^(\w+_)?(sched|scheduler|lr_scheduler|lr_sched)(_\w+|\d+)?$", re.I),
+    Kind.SCALER: re.compile(r"^(\w+_)?(scaler|grad_scaler)$", re.I),
+    Kind.DATALOADER: re.compile(r"^(\w+_)?(loader|dataloader|data_loader|dl)(_\w+)?$|^\w*loader$", re.I),
+}
+
+
+def name_hint(name: str | None) -> Kind | None:
+    if not name:
+        return None
+    for kind, pattern in NAME_HINTS.items():
+        if pattern.match(name):
+            return kind
+    return None

@@ -1,0 +1,271 @@
+"""The files around the one being analysed: module lookup, cross-file resolution, Jedi.
+
+One `Workspace` lives as long as the CLI run or the language server. It parses
+each imported workspace module once per content, remembers which files used
+which (so an editor can re-analyse dependants), and keeps one Jedi project.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .resolve import ClassInfo, FunctionRef, SemanticModel
+from .source import UnreadableFile, decode, parse
+
+if TYPE_CHECKING:
+    import jedi
+
+log = logging.getLogger("torchlint")
+
+_MAX_MODULE_BYTES = 2_000_000
+# Packages we never open: their APIs are known by name (torchapi) and parsing them is slow.
+_OPAQUE_TOPS = {"torch", "numpy", "np", "torchvision", "typing", "os", "sys", "math", "collections", "functools"}
+
+
+class Workspace:
+    def __init__(self, root: Path | str | None = None, interpreter: str | None = None, use_jedi: bool = True):
+        self.root = Path(root).resolve() if root else None
+        self.interpreter = interpreter
+        self.use_jedi = use_jedi
+        self._overlays: dict[str, str] = {}
+        self._models: dict[str, tuple[str, SemanticModel]] = {}  # path -> (digest, model)
+        self._module_paths: dict[tuple[str, str], Path | None] = {}
+        self._deps: dict[str, set[str]] = {}  # analysed path -> workspace paths it used
+        self._current: str | None = None
+        self._jedi_project: "jedi.Project | None" = None
+        self._jedi_cache: dict[tuple, set[str]] = {}
+        self._jedi_fn_cache: dict[tuple, FunctionRef | None] = {}
+        self.lock = threading.RLock()
+
+    # -- documents ---------------------------------------------------------------
+    def set_overlay(self, path: str, text: str | None) -> None:
+        key = _norm(path)
+        if text is None:
+            self._overlays.pop(key, None)
+        else:
+            self._overlays[key] = text
+
+    def invalidate(self, path: str) -> None:
+        self._models.pop(_norm(path), None)
+
+    def dependents(self, path: str) -> set[str]:
+        key = _norm(path)
+        return {p for p, used in self._deps.items() if key in used and p != key}
+
+    def begin(self, path: str) -> None:
+        """Start recording which workspace files the analysis of `path` reads."""
+        self._current = _norm(path)
+        self._deps[self._current] = set()
+
+    def _used(self, path: str) -> None:
+        if self._current is not None:
+            self._deps.setdefault(self._current, set()).add(path)
+
+    # -- models ------------------------------------------------------------------
+    def model_for_text(self, path: str, text: str) -> SemanticModel:
+        key = _norm(path)
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        cached = self._models.get(key)
+        if cached and cached[0] == digest:
+            return cached[1]
+        model = SemanticModel(parse(path, text), self, self.module_name(Path(key)))
+        self._models[key] = (digest, model)
+        return model
+
+    def model_for_path(self, path: Path) -> SemanticModel | None:
+        key = _norm(str(path))
+        text = self._overlays.get(key)
+        if text is None:
+            try:
+                if path.stat().st_size > _MAX_MODULE_BYTES:
+                    return None
+                text = decode(path.read_bytes())
+            except (OSError, UnreadableFile):
+                return None
+        self._used(key)
+        return self.model_for_text(key, text)
+
+    def module_name(self, path: Path) -> str | None:
+        base = self.root if self.root and _is_relative(path, self.root) else path.parent
+        try:
+            rel = path.with_suffix("").relative_to(base)
+        except ValueError:
+            return path.stem
+        parts = list(rel.parts)
+        if parts and parts[-1] == "__init__":
+            parts.pop()
+        if parts and parts[0] == "src":
+            parts.pop(0)
+        return ".".join(parts) or path.stem
+
+    # -- module lookup --------------------------------------------------------------
+    def find_module(self, dotted: str, importer: SemanticModel) -> Path | None:
+        """A workspace file for module `dotted`, searched like sys.path would from the importer."""
+        if dotted.split(".")[0] in _OPAQUE_TOPS:
+            return None
+        here = Path(importer.source.path).resolve().parent
+        key = (str(here), dotted)
+        if key in self._module_paths:
+            return self._module_paths[key]
+        roots = [here, *[p for p in here.parents if self.root and _is_relative(p, self.root)]]
+        if self.root:
+            roots += [self.root, self.root / "src"]
+        found = None
+        rel = Path(*dotted.split("."))
+        for r in dict.fromkeys(roots):
+            for candidate in (r / rel.with_suffix(".py"), r / rel / "__init__.py"):
+                if candidate.is_file() or _norm(str(candidate)) in self._overlays:
+                    found = candidate
+                    break
+            if found:
+                break
+        self._module_paths[key] = found
+        return found
+
+    def _split_qualname(self, qualname: str, importer: SemanticModel) -> tuple[SemanticModel, str] | None:
+        """`pkg.mod.Name` -> (model of pkg/mod.py, "Name"), trying the longest module prefix."""
+        parts = qualname.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            path = self.find_module(".".join(parts[:i]), importer)
+            if path is not None:
+                model = self.model_for_path(path)
+                if model is None:
+                    return None
+                return model, ".".join(parts[i:])
+        return None
+
+    def find_class(self, qualname: str, importer: SemanticModel, _depth: int = 0) -> ClassInfo | None:
+        target = self._split_qualname(qualname, importer)
+        if target is None:
+            return None
+        model, name = target
+        if "." in name:
+            return None
+        if name in model.classes:
+            return model.class_info(name)
+        if name in model.imports and _depth < 5:  # re-exported: `from .models import Net`
+            return self.find_class(model.imports[name], model, _depth + 1)
+        return None
+
+    def find_function(self, qualname: str, importer: SemanticModel, _depth: int = 0) -> FunctionRef | None:
+        target = self._split_qualname(qualname, importer)
+        if target is None:
+            return self._jedi_function(qualname, importer)
+        model, name = target
+        if name in model.functions:
+            return FunctionRef(model.functions[name], model)
+        if "." in name:  # Class.method
+            cls_name, _, meth = name.partition(".")
+            info = model.class_info(cls_name)
+            return model.find_method(info, meth) if info else None
+        if name in model.imports and _depth < 5:
+            return self.find_function(model.imports[name], model, _depth + 1)
+        return None
+
+    # -- Jedi: only where the AST and the import table cannot tell ---------------------
+    def _jedi(self):
+        if not self.use_jedi:
+            return None
+        if self._jedi_project is None:
+            try:
+                import jedi
+
+                kwargs = {}
+                if self.interpreter:
+                    kwargs["environment_path"] = self.interpreter
+                self._jedi_project = jedi.Project(self.root or Path.cwd(), **kwargs)
+            except Exception as exc:  # a broken interpreter setting must not break analysis
+                log.warning("jedi unavailable: %s", exc)
+                self.use_jedi = False
+                return None
+        return self._jedi_project
+
+    def _jedi_goto(self, model: SemanticModel, node: ast.AST):
+        project = self._jedi()
+        if project is None:
+            return []
+        import jedi
+
+        try:
+            script = jedi.Script(model.source.text, path=model.source.path, project=project)
+            col = len(model.source.lines[node.end_lineno - 1].encode("utf-8")[: node.end_col_offset].decode("utf-8", "ignore"))
+            return script.goto(node.end_lineno, max(col - 1, 0), follow_imports=True)
+        except Exception as exc:
+            log.debug("jedi goto failed: %s", exc)
+            return []
+
+    def jedi_base_qualnames(self, model: SemanticModel, base: ast.AST) -> set[str]:
+        """Ancestors of a class base that neither the AST nor the workspace could resolve."""
+        key = ("base", model.source.path, getattr(base, "lineno", 0), getattr(base, "col_offset", 0), model.source.text.__hash__())
+        if key in self._jedi_cache:
+            return self._jedi_cache[key]
+        self._jedi_cache[key] = set()
+        out: set[str] = set()
+        for name in self._jedi_goto(model, base):
+            if name.type != "class" or name.module_path is None:
+                continue
+            if name.full_name:
+                out.add(name.full_name)
+            other = self.model_for_path(Path(name.module_path)) if _small(name.module_path) else None
+            if other is not None and name.name in other.classes:
+                info = other.class_info(name.name)
+                out |= other.class_bases_closure(info)
+        self._jedi_cache[key] = out
+        return out
+
+    def _jedi_function(self, qualname: str, importer: SemanticModel) -> FunctionRef | None:
+        head = qualname.split(".")[0]
+        if head in _OPAQUE_TOPS or importer.import_nodes.get(qualname.split(".")[-1]) is None:
+            return None
+        node = importer.import_nodes[qualname.split(".")[-1]]
+        key = ("fn", importer.source.path, qualname)
+        if key in self._jedi_fn_cache:
+            return self._jedi_fn_cache[key]
+        result: FunctionRef | None = None
+        for alias in getattr(node, "names", []):
+            if (alias.asname or alias.name) != qualname.split(".")[-1]:
+                continue
+            # point Jedi at the imported name on the import line
+            line = importer.source.lines[node.lineno - 1]
+            col = line.find(alias.asname or alias.name)
+            if col < 0:
+                continue
+            fake = ast.Name(id=alias.name)
+            fake.end_lineno, fake.end_col_offset = node.lineno, len(line[: col + len(alias.asname or alias.name)].encode("utf-8"))
+            for name in self._jedi_goto(importer, fake):
+                if name.type == "function" and name.module_path and self._inside_root(Path(name.module_path)):
+                    other = self.model_for_path(Path(name.module_path))
+                    if other and name.name in other.functions:
+                        result = FunctionRef(other.functions[name.name], other)
+        self._jedi_fn_cache[key] = result
+        return result
+
+    def _inside_root(self, path: Path) -> bool:
+        return self.root is not None and _is_relative(path.resolve(), self.root) and "site-packages" not in path.parts
+
+
+def _norm(path: str) -> str:
+    try:
+        return str(Path(path).resolve())
+    except OSError:
+        return path
+
+
+def _is_relative(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def _small(path) -> bool:
+    try:
+        return Path(path).stat().st_size < _MAX_MODULE_BYTES
+    except OSError:
+        return False

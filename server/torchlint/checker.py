@@ -1,0 +1,63 @@
+"""The one entry point the CLI and the language server share: text in, configured findings out."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .analysis.engine import analyze
+from .analysis.findings import Finding, Span
+from .analysis.workspace import Workspace
+from .config import Config
+from .rules import all_rules, get_rule
+from .suppression import Suppressions
+
+log = logging.getLogger("torchlint")
+
+
+@dataclass
+class FileReport:
+    findings: list[Finding] = field(default_factory=list)
+    training_loops: list[Span] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # rules that crashed (logged, not fatal)
+
+
+class Checker:
+    """Holds the workspace state; not thread-safe (use one analysis thread)."""
+
+    def __init__(self, config: Config | None = None, root: Path | str | None = None, workspace: Workspace | None = None):
+        self.config = config or Config()
+        self.workspace = workspace or Workspace(root or self.config.root, self.config.interpreter)
+
+    def update_config(self, config: Config) -> None:
+        if config.interpreter != self.config.interpreter:
+            self.workspace = Workspace(self.workspace.root, config.interpreter)
+        self.config = config
+
+    def set_overlay(self, path: str, text: str | None) -> None:
+        self.workspace.set_overlay(path, text)
+        self.workspace.invalidate(path)
+
+    def invalidate(self, path: str) -> None:
+        self.workspace.invalidate(path)
+
+    def dependents(self, path: str) -> set[str]:
+        return self.workspace.dependents(path)
+
+    def check(self, path: str, text: str) -> list[Finding]:
+        return self.check_file(path, text).findings
+
+    def check_file(self, path: str, text: str) -> FileReport:
+        codes = {r.code for r in all_rules() if self.config.is_enabled(r.code, path)}
+        result = analyze(path, text, self.workspace, codes)
+        noqa = Suppressions(text)
+        findings = []
+        for f in result.findings:
+            if not self.config.is_enabled(f.code, path) or noqa.suppressed(f):
+                continue
+            rule = get_rule(f.code)
+            default = rule.severity if rule else f.severity
+            sev = self.config.severity_for(f.code, default)
+            findings.append(replace(f, severity=sev) if sev != f.severity else f)
+        return FileReport(findings, result.training_loops, result.rule_errors)

@@ -1,0 +1,131 @@
+"""`torchlint check`: lint paths, print text/JSON/SARIF, optionally fix."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections import Counter
+from pathlib import Path
+
+from ..analysis.findings import Finding, Position, Severity, Span
+from ..analysis.source import UnreadableFile, decode
+from ..checker import Checker
+from ..config import Config, ConfigError, load_config
+from ..fixes import apply_edits, select_fixes
+from .discover import discover
+from .output import render
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+_MAX_FIX_PASSES = 5
+_MAX_FILE_BYTES = 10_000_000
+
+
+def run_check(args: argparse.Namespace) -> int:
+    try:
+        first = Path(args.paths[0]) if args.paths else Path(".")
+        config = load_config(first if first.exists() else Path("."), args.config)
+        config = _apply_cli(config, args)
+    except ConfigError as exc:
+        print(f"torchlint: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"torchlint: no such file or directory: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_ERROR
+    files = discover([Path(p) for p in args.paths], config)
+    root = config.root or (Path(args.paths[0]).resolve() if Path(args.paths[0]).is_dir() else Path.cwd())
+    checker = Checker(config, root)
+    if args.no_jedi:
+        checker.workspace.use_jedi = False
+
+    findings: list[Finding] = []
+    internal_errors = 0
+    fixed_count = 0
+    for path in files:
+        text, problem = _read(path)
+        if problem is not None:
+            findings.append(problem)
+            continue
+        report = checker.check_file(str(path), text)
+        for err in report.errors:
+            internal_errors += 1
+            print(f"torchlint: {path}: {err}", file=sys.stderr)
+        file_findings = report.findings
+        if args.fix:
+            new_text, file_findings, n = _fix(checker, path, text, file_findings, args.unsafe_fixes)
+            if n:
+                fixed_count += n
+                if args.diff:
+                    sys.stdout.writelines(difflib.unified_diff(
+                        text.splitlines(keepends=True), new_text.splitlines(keepends=True), f"a/{path}", f"b/{path}"))
+                else:
+                    _write(path, new_text)
+        findings.extend(file_findings)
+
+    findings.sort(key=Finding.sort_key)
+    if not (args.fix and args.diff):
+        out = render(findings, args.format, files_checked=len(files), fixed=fixed_count)
+        if out:
+            sys.stdout.write(out)
+    if args.statistics:
+        for code, n in Counter(f.code for f in findings).most_common():
+            print(f"{n:5d}  {code}", file=sys.stderr)
+    if internal_errors:
+        return EXIT_ERROR
+    if findings and not args.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def _apply_cli(config: Config, args: argparse.Namespace) -> Config:
+    overrides = {}
+    if args.select:
+        overrides["select"] = args.select
+    if args.ignore:
+        overrides["ignore"] = list(config.ignore) + [c for c in args.ignore.split(",") if c]
+    config = config.merged(overrides)
+    if args.extend_select:
+        extra = tuple(c.strip().upper() for c in args.extend_select.split(",") if c.strip())
+        if config.select is not None:
+            from dataclasses import replace
+
+            config = replace(config, select=config.select + extra)
+    return config
+
+
+def _read(path: Path) -> tuple[str, Finding | None]:
+    where = Span(Position(0, 0), Position(0, 0))
+    try:
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            return "", Finding("syntax-error", f"file is larger than {_MAX_FILE_BYTES // 1_000_000} MB; not analysed", str(path), where, Severity.ERROR)
+        return decode(path.read_bytes()), None
+    except UnreadableFile as exc:
+        return "", Finding("syntax-error", f"cannot decode file: {exc}", str(path), where, Severity.ERROR)
+    except OSError as exc:
+        return "", Finding("syntax-error", f"cannot read file: {exc.strerror or exc}", str(path), where, Severity.ERROR)
+
+
+def _fix(checker: Checker, path: Path, text: str, findings: list[Finding], unsafe: bool):
+    """Apply fixes until none apply (a fix can reveal or shift another)."""
+    applied = 0
+    for _ in range(_MAX_FIX_PASSES):
+        chosen = select_fixes(findings, unsafe)
+        if not chosen:
+            break
+        text = apply_edits(text, [e for f in chosen for e in f.fix.edits])
+        applied += len(chosen)
+        findings = checker.check(str(path), text)
+    return text, findings, applied
+
+
+def _write(path: Path, text: str) -> None:
+    raw = path.read_bytes()
+    # keep the file's encoding declaration (decode() honoured it)
+    import io
+    import tokenize
+
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    data = text.encode("utf-8" if encoding == "utf-8-sig" else encoding)
+    path.write_bytes((b"\xef\xbb\xbf" if bom and not data.startswith(b"\xef\xbb\xbf") else b"") + data)

@@ -1,0 +1,121 @@
+"""Renderers: text lines, ruff-shaped JSON, SARIF 2.1.0."""
+
+from __future__ import annotations
+
+import json
+
+from .. import __version__
+from ..analysis.findings import Edit, Finding, Position
+from ..rules import all_rules, get_rule
+
+
+def render(findings: list[Finding], fmt: str, files_checked: int = 0, fixed: int = 0) -> str:
+    if fmt == "json":
+        return json.dumps([to_json(f) for f in findings], indent=2) + "\n"
+    if fmt == "sarif":
+        return json.dumps(to_sarif(findings), indent=2) + "\n"
+    lines = [f"{f.path}:{f.span.start.line + 1}:{f.span.start.column + 1}: {f.code} {f.message}" for f in findings]
+    fixable = sum(1 for f in findings if f.fix and f.fix.applicability == "safe")
+    if findings:
+        summary = f"Found {len(findings)} problem{'s' if len(findings) != 1 else ''}"
+        if fixed:
+            summary += f" ({fixed} fixed)"
+        lines.append(summary + ".")
+        if fixable:
+            lines.append(f"[*] {fixable} fixable with `torchlint check --fix`.")
+    elif fixed:
+        lines.append(f"Fixed {fixed} problem{'s' if fixed != 1 else ''}; none left.")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _loc(p: Position) -> dict:
+    return {"row": p.line + 1, "column": p.column + 1}
+
+
+def _edit(e: Edit) -> dict:
+    return {"content": e.content, "location": _loc(e.span.start), "end_location": _loc(e.span.end)}
+
+
+def _url(code: str) -> str | None:
+    rule = get_rule(code)
+    return rule.url() if rule else None
+
+
+def to_json(f: Finding) -> dict:
+    return {
+        "code": f.code,
+        "message": f.message,
+        "filename": f.path,
+        "location": _loc(f.span.start),
+        "end_location": _loc(f.span.end),
+        "fix": None if f.fix is None else {
+            "applicability": f.fix.applicability,
+            "message": f.fix.message,
+            "edits": [_edit(e) for e in f.fix.edits],
+        },
+        "url": _url(f.code),
+        "severity": f.severity.value,
+        "related": [
+            {"filename": r.path, "location": _loc(r.span.start), "end_location": _loc(r.span.end), "message": r.message}
+            for r in f.related
+        ],
+    }
+
+
+_SARIF_LEVEL = {"error": "error", "warning": "warning", "information": "note", "hint": "note"}
+
+
+def to_sarif(findings: list[Finding]) -> dict:
+    rules = [
+        {
+            "id": r.code,
+            "name": r.name,
+            "shortDescription": {"text": r.summary()},
+            "fullDescription": {"text": r.doc()},
+            "helpUri": r.url(),
+            "defaultConfiguration": {"level": _SARIF_LEVEL[r.severity.value]},
+        }
+        for r in all_rules()
+    ]
+    rules.append({"id": "syntax-error", "name": "syntax-error", "shortDescription": {"text": "The file cannot be parsed."},
+                  "defaultConfiguration": {"level": "error"}})
+
+    def region(span) -> dict:
+        return {"startLine": span.start.line + 1, "startColumn": span.start.column + 1,
+                "endLine": span.end.line + 1, "endColumn": span.end.column + 1}
+
+    results = []
+    for f in findings:
+        result = {
+            "ruleId": f.code,
+            "level": _SARIF_LEVEL[f.severity.value],
+            "message": {"text": f.message},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.path)}, "region": region(f.span)}}],
+        }
+        if f.related:
+            result["relatedLocations"] = [
+                {"id": i, "message": {"text": r.message},
+                 "physicalLocation": {"artifactLocation": {"uri": _uri(r.path)}, "region": region(r.span)}}
+                for i, r in enumerate(f.related)
+            ]
+        if f.fix is not None:
+            result["fixes"] = [{
+                "description": {"text": f.fix.message},
+                "artifactChanges": [{
+                    "artifactLocation": {"uri": _uri(f.path)},
+                    "replacements": [{"deletedRegion": region(e.span), "insertedContent": {"text": e.content}} for e in f.fix.edits],
+                }],
+            }]
+        results.append(result)
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "torchlint", "version": __version__, "informationUri": "https://github.com/torchlint/torchlint", "rules": rules}},
+            "results": results,
+        }],
+    }
+
+
+def _uri(path: str) -> str:
+    return path.replace("\\", "/")

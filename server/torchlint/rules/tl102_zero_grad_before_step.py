@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import ast
+
+from ..analysis import edits
+from ..analysis.findings import Fix, Severity
+from ..analysis.flow import Ev
+from . import register
+from .base import Rule
+
+
+@register
+class ZeroGradBeforeStep(Rule):
+    """## What it does
+    Checks for `zero_grad()` running after `backward()` and before `optimizer.step()`
+    in the same iteration.
+
+    ## Why is this bad?
+    The gradients that `backward()` just computed are wiped before the optimizer reads
+    them: `step()` sees zeros (or `None`), and the model does not learn at all, or only
+    through weight decay and momentum.
+
+    ## Example
+    ```python
+    for x, y in loader:
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.zero_grad()
+        optimizer.step()
+    ```
+
+    ## Use instead
+    ```python
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    ```
+
+    ## Fix safety
+    Safe: moves the `zero_grad()` call to just before the `backward()` statement.
+
+    ## References
+    - [torch.optim.Optimizer.zero_grad](https://pytorch.org/docs/stable/generated/torch.optim.Optimizer.zero_grad.html)
+    """
+
+    code = "TL102"
+    name = "zero-grad-before-step"
+    severity = Severity.ERROR
+    fix = "safe"
+
+    def check(self, ctx):
+        for cfg in ctx.flow.all_cfgs():
+            for z_node, z_event in cfg.direct_events(Ev.ZERO_GRAD):
+                region, leave = cfg.iteration_of(z_node)
+                backs = cfg.event_nodes(region, Ev.BACKWARD) - {z_node.id}
+                steps = cfg.event_nodes(region, Ev.STEP) - {z_node.id}
+                if not backs or not steps:
+                    continue
+                # a backward reaches this zero_grad with no step in between ...
+                before = [b for b in backs if z_node.id in cfg.reachable([b], region, lambda n: n.id in steps or n.id in backs, leave)]
+                # ... and the zero_grad reaches a step before any new backward.
+                after = cfg.reachable([z_node.id], region, lambda n: n.id in backs or n.id in steps, leave) & steps
+                if not before or not after:
+                    continue
+                b_node, b_event = cfg.first_event(before, Ev.BACKWARD)
+                s_node, s_event = cfg.first_event(after, Ev.STEP)
+                fix = None
+                if isinstance(z_node.stmt, ast.Expr):
+                    moved = edits.move_before(ctx.source, z_node.stmt, b_node.stmt)
+                    if moved:
+                        fix = Fix("Move `zero_grad()` before `backward()`", moved, "safe")
+                yield ctx.finding(
+                    self,
+                    z_event.call,
+                    f"`{ctx.source.segment(z_event.call)}` runs after `backward()` and before "
+                    f"`{ctx.source.segment(s_event.call)}`: the step sees cleared gradients",
+                    fix=fix,
+                    related=[
+                        ctx.related(ctx.model, b_event.call, "the gradients computed here are cleared"),
+                        ctx.related(ctx.model, s_event.call, "before this step uses them"),
+                    ],
+                )

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import ast
+
+from ..analysis import edits
+from ..analysis.findings import Fix, Severity
+from ..analysis.flow import Ev
+from . import register
+from .base import Rule
+
+
+@register
+class ClipOutsideBackwardStep(Rule):
+    """## What it does
+    Checks for gradient clipping (`clip_grad_norm_`, `clip_grad_value_`) that runs
+    before `backward()` or after `optimizer.step()` in the same iteration.
+
+    ## Why is this bad?
+    Clipping changes `.grad` in place. Before `backward()` it clips the previous (or
+    cleared) gradients, after `step()` it clips gradients the optimizer already used:
+    either way the update is unclipped, and exploding gradients go through.
+
+    ## Example
+    ```python
+    loss.backward()
+    optimizer.step()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    ```
+
+    ## Use instead
+    ```python
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    ```
+
+    ## Fix safety
+    Safe: moves the clipping statement to just before the optimizer step.
+
+    ## References
+    - [torch.nn.utils.clip_grad_norm_](https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html)
+    """
+
+    code = "TL104"
+    name = "clip-outside-backward-step"
+    severity = Severity.ERROR
+    fix = "safe"
+
+    def check(self, ctx):
+        for cfg in ctx.flow.all_cfgs():
+            for c_node, c_event in cfg.direct_events(Ev.CLIP):
+                region, leave = cfg.iteration_of(c_node)
+                backs = cfg.event_nodes(region, Ev.BACKWARD) - {c_node.id}
+                steps = cfg.event_nodes(region, Ev.STEP) - {c_node.id}
+                if not backs or not steps:
+                    continue
+                between = cfg.reachable([c_node.id], region, lambda n: n.id in backs, leave) & steps and any(
+                    c_node.id in cfg.reachable([b], region, lambda n: n.id in steps, leave) for b in backs
+                )
+                if between:
+                    continue
+                if cfg.reachable([c_node.id], region, lambda n: False, leave) & backs:
+                    where = "before `backward()`"
+                elif any(c_node.id in cfg.reachable([s], region, lambda n: False, leave) for s in steps):
+                    where = "after the optimizer step"
+                else:
+                    continue
+                s_node, s_event = cfg.first_event(steps, Ev.STEP)
+                fix = None
+                if isinstance(c_node.stmt, ast.Expr):
+                    moved = edits.move_before(ctx.source, c_node.stmt, s_node.stmt)
+                    if moved:
+                        fix = Fix(f"Move the clipping just before `{ctx.source.segment(s_event.call)}`", moved, "safe")
+                yield ctx.finding(
+                    self,
+                    c_event.call,
+                    f"gradient clipping runs {where}: the update by `{ctx.source.segment(s_event.call)}` is not clipped",
+                    fix=fix,
+                    related=[ctx.related(ctx.model, s_event.call, "this step uses the unclipped gradients")],
+                )

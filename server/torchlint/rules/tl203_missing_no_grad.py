@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import ast
+import re
+
+from ..analysis.findings import Edit, Fix, Position, Severity, Span
+from ..analysis.flow import Ev, in_no_grad
+from . import register
+from .base import Rule
+
+_FROZEN = re.compile(r"requires_grad_\(\s*False\s*\)|\.requires_grad\s*=\s*False")
+
+
+@register
+class MissingNoGrad(Rule):
+    """## What it does
+    Checks for evaluation loops (a loop over a data loader that runs the model and never
+    trains it) outside `torch.no_grad()` / `torch.inference_mode()`. Decorators and
+    callers in the same file that already disable gradients count.
+
+    ## Why is this bad?
+    Every forward pass records an autograd graph and keeps its activations alive until
+    the outputs are freed: evaluation uses several times the memory it needs and runs
+    slower, and an accumulated output tensor can keep all of those graphs alive.
+
+    ## Example
+    ```python
+    model.eval()
+    for x, y in test_loader:
+        preds.append(model(x))
+    ```
+
+    ## Use instead
+    ```python
+    model.eval()
+    with torch.no_grad():
+        for x, y in test_loader:
+            preds.append(model(x))
+    ```
+
+    ## Fix safety
+    Safe: wraps the loop in `with torch.no_grad():` (only offered when `torch` is imported
+    under that name and the loop holds no multi-line string that re-indenting would change).
+
+    ## References
+    - [torch.no_grad](https://pytorch.org/docs/stable/generated/torch.no_grad.html)
+    - [torch.inference_mode](https://pytorch.org/docs/stable/generated/torch.inference_mode.html)
+    """
+
+    code = "TL203"
+    name = "missing-no-grad"
+    severity = Severity.INFORMATION
+    fix = "safe"
+
+    def check(self, ctx):
+        if _FROZEN.search(ctx.source.text):
+            return  # parameters are frozen somewhere: the forward may build no graph at all
+        for loop, node, event in ctx.flow.evaluation_loops():
+            forwards = [e for _, e in loop.events(Ev.FORWARD, direct_only=True)]
+            if all(e.no_grad for e in forwards) or in_no_grad(ctx.model, loop.node):
+                continue
+            if ctx.flow.grad_disabled_on_entry(loop.cfg):
+                continue
+            header = ctx.source.span(loop.node)
+            at = Span(header.start, ctx.source.span(loop.node.iter).end)
+            yield ctx.finding(
+                self,
+                at,
+                f"this evaluation loop runs `{ctx.source.segment(event.call)}` with gradients enabled: "
+                f"wrap it in `with torch.no_grad():` (or `torch.inference_mode()`) to save memory and time",
+                fix=self._fix(ctx, loop.node),
+            )
+
+    @staticmethod
+    def _fix(ctx, loop: ast.stmt) -> Fix | None:
+        src = ctx.source
+        if ctx.model.imports.get("torch") != "torch":
+            return None
+        from ..analysis.edits import newline, stands_alone
+
+        if not stands_alone(src, loop):
+            return None
+        for n in ast.walk(loop):
+            if isinstance(n, (ast.Constant, ast.JoinedStr)) and (n.end_lineno or n.lineno) > n.lineno:
+                return None
+        first, last = loop.lineno - 1, (loop.end_lineno or loop.lineno) - 1
+        indent = src.line_indent(first)
+        unit = "\t" if "\t" in indent else "    "
+        nl = newline(src)
+        body = [(unit + line) if line.strip() else line for line in src.lines[first : last + 1]]
+        text = f"{indent}with torch.no_grad():{nl}" + nl.join(body)
+        edit = Edit(Span(Position(first, 0), src.line_end(last)), text)
+        return Fix("Wrap the loop in `with torch.no_grad():`", (edit,), "safe")

@@ -1,0 +1,50 @@
+"""`# noqa: TL101`, bare `# noqa`, and the file-level `# torchlint: noqa`."""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+
+from .analysis.findings import Finding
+
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z0-9-]+(?:[,\s]+[A-Za-z0-9-]+)*))?", re.I)
+_FILE_NOQA = re.compile(r"^\s*#\s*torchlint\s*:\s*noqa\b", re.I | re.M)
+
+
+class Suppressions:
+    def __init__(self, text: str):
+        self.file_level = bool(_FILE_NOQA.search(text))
+        self.lines: dict[int, set[str] | None] = {}  # 0-based line -> codes (None = all)
+        for line0, comment in _comments(text):
+            m = _NOQA.search(comment)
+            if not m:
+                continue
+            codes = m.group("codes")
+            self.lines[line0] = None if codes is None else {c.upper() for c in re.split(r"[,\s]+", codes) if c}
+
+    def suppressed(self, finding: Finding) -> bool:
+        if finding.code == "syntax-error":
+            return False
+        if self.file_level:
+            return True
+        for line in {finding.span.start.line, finding.span.end.line}:
+            if line in self.lines:
+                codes = self.lines[line]
+                if codes is None or finding.code in codes:
+                    return True
+        return False
+
+
+def _comments(text: str):
+    """(line, comment) for real comments; falls back to a line scan when tokenizing fails."""
+    if "#" not in text:
+        return []
+    try:
+        return [
+            (tok.start[0] - 1, tok.string)
+            for tok in tokenize.generate_tokens(io.StringIO(text).readline)
+            if tok.type == tokenize.COMMENT
+        ]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return [(i, line[line.index("#"):]) for i, line in enumerate(text.splitlines()) if "#" in line]

@@ -1,0 +1,26 @@
+"""Every fixture file: exactly the findings written on its lines, no more, no fewer."""
+
+from __future__ import annotations
+
+import pytest
+
+from torchlint.rules import all_rules
+
+from .fixture_support import FIXTURES, actual, expected, rule_fixtures
+
+
+@pytest.mark.parametrize("path", rule_fixtures(), ids=lambda p: str(p.relative_to(FIXTURES / "rules")))
+def test_fixture(path):
+    text = path.read_text(encoding="utf-8")
+    findings, got = actual(path, text)
+    want = expected(text)
+    detail = "\n".join(f"  {f.span.start.line + 1}:{f.span.start.column + 1} {f.code} {f.message}" for f in findings)
+    assert got == want, f"missing: {sorted(want - got)}\nunexpected: {sorted(got - want)}\nall findings:\n{detail}"
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.code)
+def test_every_rule_has_positive_and_negative_fixtures(rule):
+    files = [p for p in rule_fixtures() if p.relative_to(FIXTURES / "rules").parts[0] == rule.code]
+    texts = [p.read_text(encoding="utf-8") for p in files]
+    assert any(rule.code in {c for _, c in expected(t)} for t in texts), f"{rule.code} has no positive fixture"
+    assert any(rule.code not in {c for _, c in expected(t)} for t in texts), f"{rule.code} has no negative fixture"
