@@ -1,0 +1,408 @@
+"""Small shared questions for the loss / module / data rules (TL204, TL3xx, TL4xx, TL501).
+
+Everything here answers None when it cannot decide, so that rules stay silent.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..analysis.resolve import SemanticModel, dotted, walk_scope
+from ..analysis.torchapi import Kind, is_functional_loss, loss_name
+
+# -- aliases -------------------------------------------------------------------
+
+
+def nn_alias(model: SemanticModel) -> str | None:
+    """How this file spells `torch.nn` (`nn`, `torch.nn`), or None when it cannot."""
+    names = sorted(k for k, v in model.imports.items() if v == "torch.nn")
+    if "nn" in names:
+        return "nn"
+    if names:
+        return names[0]
+    if model.imports.get("torch") == "torch":
+        return "torch.nn"
+    return None
+
+
+def torch_alias(model: SemanticModel) -> str | None:
+    names = sorted(k for k, v in model.imports.items() if v == "torch")
+    if "torch" in names:
+        return "torch"
+    return names[0] if names else None
+
+
+# -- positions and blocks ----------------------------------------------------
+
+
+def _pos(node: ast.AST) -> tuple[int, int]:
+    return (node.lineno, node.col_offset)
+
+
+def _end(node: ast.AST) -> tuple[int, int]:
+    return (node.end_lineno or node.lineno, node.end_col_offset or 0)
+
+
+def statement_of(model: SemanticModel, node: ast.AST) -> ast.stmt | None:
+    cur: ast.AST | None = node
+    while cur is not None and not isinstance(cur, ast.stmt):
+        cur = model.parent(cur)
+    return cur  # type: ignore[return-value]
+
+
+def _block_of(model: SemanticModel, stmt: ast.stmt) -> list[ast.stmt] | None:
+    parent = model.parent(stmt)
+    if parent is None:
+        return None
+    for field in ("body", "orelse", "finalbody", "handlers"):
+        block = getattr(parent, field, None)
+        if isinstance(block, list) and any(s is stmt for s in block):
+            return block
+    return None
+
+
+def dominates(model: SemanticModel, stmt: ast.stmt, use: ast.AST) -> bool:
+    """`stmt` runs on every path to `use` (same block, earlier; or an enclosing block)."""
+    block = _block_of(model, stmt)
+    if block is None:
+        return False
+    idx = next(i for i, s in enumerate(block) if s is stmt)
+    for a in [use, *model.ancestors(use)]:
+        for j, s in enumerate(block):
+            if s is a:
+                return j > idx
+    return False
+
+
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+
+def _bindings(scope: ast.AST, name: str) -> Iterator[tuple[ast.AST, ast.AST | None]]:
+    """(binding node, assigned value or None when opaque) for every binding of `name` in scope."""
+    for node in walk_scope(scope):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name) and t.id == name:
+                    yield node, node.value
+                elif isinstance(t, (ast.Tuple, ast.List)) and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(t)):
+                    value = None
+                    if isinstance(node.value, (ast.Tuple, ast.List)) and len(node.value.elts) == len(t.elts):
+                        for te, ve in zip(t.elts, node.value.elts):
+                            if isinstance(te, ast.Name) and te.id == name:
+                                value = ve
+                    yield node, value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            yield node, node.value
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            yield node, None
+        elif isinstance(node, (ast.For, ast.AsyncFor)) and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node.target)):
+            yield node, None
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(item.optional_vars)):
+                    yield node, None
+        elif isinstance(node, ast.NamedExpr) and node.target.id == name:
+            yield node, None
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if (alias.asname or alias.name.split(".")[0]) == name:
+                    yield node, None
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            yield node, None
+        elif isinstance(node, ast.ExceptHandler) and node.name == name:
+            yield node, None
+        elif isinstance(node, ast.Delete) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            yield node, None
+
+
+@dataclass
+class Binding:
+    stmt: ast.AST  # the binding statement (Assign, For, ...)
+    value: ast.AST | None  # the assigned expression, None when opaque
+
+
+def reaching_binding(model: SemanticModel, use: ast.Name) -> Binding | None:
+    """The one binding of `use` that certainly reaches it, or None when that is not clear."""
+    scope = model.scope_of(use)
+    before: list[tuple[ast.AST, ast.AST | None]] = []
+    use_stmt = statement_of(model, use)
+    for node, value in _bindings(scope, use.id):
+        if node is use_stmt:
+            continue  # `x = f(x)`: the right side sees an earlier binding
+        if _end(node) <= _pos(use) or (isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)) and _pos(node) < _pos(use) and any(a is node for a in model.ancestors(use))):
+            before.append((node, value))
+        else:
+            # a later binding inside a loop around the use may reach it on the next iteration
+            loops = {id(a) for a in model.ancestors(use) if isinstance(a, _LOOPS)}
+            if any(id(a) in loops for a in model.ancestors(node)):
+                return None
+    if not before:
+        return None
+    node, value = max(before, key=lambda b: _pos(b[0]))
+    if isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
+        if any(a is node for a in model.ancestors(use)):
+            return Binding(node, None)
+        return None
+    if not isinstance(node, ast.stmt) or not dominates(model, node, use):
+        return None
+    return Binding(node, value)
+
+
+def reaching_value(model: SemanticModel, use: ast.Name) -> ast.AST | None:
+    b = reaching_binding(model, use)
+    return b.value if b is not None else None
+
+
+def _param_index(fn: ast.AST, name: str) -> tuple[int | None, bool]:
+    """(positional index, is keyword-capable) of parameter `name` of `fn`."""
+    a = fn.args  # type: ignore[attr-defined]
+    pos = [*a.posonlyargs, *a.args]
+    for i, p in enumerate(pos):
+        if p.arg == name:
+            return i, True
+    if any(p.arg == name for p in a.kwonlyargs):
+        return None, True
+    return None, False
+
+
+def kind_of(model: SemanticModel, expr: ast.AST):
+    """`model.kind(expr)`, and for a plain function's parameter: the kind every call of the
+    function in this file passes (all calls must agree, at least one call)."""
+    info = model.kind(expr)
+    if info is not None or not isinstance(expr, ast.Name):
+        return info
+    scope = model.scope_of(expr)
+    if not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) or not model.is_param(scope, expr.id):
+        return None
+    if model.functions.get(scope.name) is not scope:
+        return None  # only top-level functions: their callers are easy to find
+    if any(b is not None for b in _bindings_names(scope, expr.id)):
+        return None  # rebound inside the function
+    idx, kw_ok = _param_index(scope, expr.id)
+    kinds = []
+    for call in ast.walk(model.tree):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == scope.name):
+            continue
+        arg = None
+        for k in call.keywords:
+            if k.arg == expr.id and kw_ok:
+                arg = k.value
+            elif k.arg is None:
+                return None
+        if arg is None and idx is not None and idx < len(call.args):
+            if any(isinstance(a, ast.Starred) for a in call.args[: idx + 1]):
+                return None
+            arg = call.args[idx]
+        if arg is None:
+            return None
+        kinds.append(model.kind(arg))
+    if not kinds or any(k is None for k in kinds):
+        return None
+    first = kinds[0]
+    if all(k.kind == first.kind and k.cls is not None and first.cls is not None and k.cls.node is first.cls.node and k.qualname == first.qualname for k in kinds):
+        return first
+    if all(k.kind == first.kind and k.cls is None and first.cls is None and k.qualname == first.qualname for k in kinds):
+        return first
+    return None
+
+
+def _bindings_names(scope: ast.AST, name: str):
+    for node, _ in _bindings(scope, name):
+        yield node
+
+
+# -- losses --------------------------------------------------------------------
+
+
+@dataclass
+class LossCall:
+    name: str  # "CrossEntropyLoss" or "cross_entropy"
+    call: ast.Call
+    defined: ast.AST | None  # where the loss object was built (class form)
+    label: str  # how to name it in messages: "`criterion` is `nn.CrossEntropyLoss`"
+
+    @property
+    def functional(self) -> bool:
+        return self.name[:1].islower()
+
+
+def loss_call(model: SemanticModel, call: ast.Call) -> LossCall | None:
+    q = model.call_qualname(call)
+    if q is not None:
+        fname = is_functional_loss(q)
+        if fname:
+            return LossCall(fname, call, None, f"`{dotted(call.func) or fname}`")
+    info = model.kind(call.func)
+    if info is not None and info.kind == Kind.LOSS and info.qualname:
+        name = loss_name(info.qualname)
+        if name:
+            shown = dotted(call.func)
+            label = f"`{shown}` (`nn.{name}`)" if shown else f"`nn.{name}`"
+            return LossCall(name, call, info.node, label)
+    return None
+
+
+def loss_input(lc: LossCall) -> ast.AST | None:
+    for kw in lc.call.keywords:
+        if kw.arg == "input":
+            return kw.value
+    return lc.call.args[0] if lc.call.args and not isinstance(lc.call.args[0], ast.Starred) else None
+
+
+def loss_target(lc: LossCall) -> ast.AST | None:
+    for kw in lc.call.keywords:
+        if kw.arg == "target":
+            return kw.value
+    args = lc.call.args
+    if len(args) >= 2 and not any(isinstance(a, ast.Starred) for a in args[:2]):
+        return args[1]
+    return None
+
+
+def iter_calls(tree: ast.AST) -> Iterator[ast.Call]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield node
+
+
+# -- activations ---------------------------------------------------------------
+
+_FUNCTION_ACTIVATIONS = {
+    "torch.nn.functional.softmax": "softmax",
+    "torch.softmax": "softmax",
+    "torch.special.softmax": "softmax",
+    "torch.nn.functional.log_softmax": "log_softmax",
+    "torch.log_softmax": "log_softmax",
+    "torch.special.log_softmax": "log_softmax",
+    "torch.sigmoid": "sigmoid",
+    "torch.nn.functional.sigmoid": "sigmoid",
+    "torch.special.expit": "sigmoid",
+}
+_MODULE_ACTIVATIONS = {"torch.nn.Softmax": "softmax", "torch.nn.LogSoftmax": "log_softmax", "torch.nn.Sigmoid": "sigmoid"}
+_TENSOR_METHODS = {"softmax", "log_softmax", "sigmoid"}
+# Methods that keep what a tensor holds (probabilities stay probabilities).
+_KEEPING_METHODS = {
+    "view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "float", "double", "half", "to",
+    "cpu", "cuda", "permute", "transpose", "view_as", "reshape_as", "type", "clone",
+}
+
+
+@dataclass
+class Activation:
+    kind: str  # softmax | log_softmax | sigmoid
+    node: ast.AST  # the activation call, or the nn.Softmax(...) constructor
+    model: SemanticModel  # the file `node` is in
+    how: str  # "call" (function or tensor method), "module_call" (self.softmax(x) / sm(x)), "ctor" (nn.Softmax in a Sequential)
+    where: str  # human text: "`out` is `F.softmax(...)` output (line 12)"
+    sequential: ast.Call | None = None  # the nn.Sequential holding `node` (how == "ctor")
+    arg: ast.AST | None = None  # the activation's input (call / module_call)
+    ctor: ast.AST | None = None  # the nn.Softmax(...) constructor of a module_call, when known
+
+
+def _module_ctor_activation(model: SemanticModel, expr: ast.AST) -> str | None:
+    if isinstance(expr, ast.Call):
+        q = model.call_qualname(expr)
+        if q in _MODULE_ACTIVATIONS:
+            return _MODULE_ACTIVATIONS[q]
+    return None
+
+
+def _first_arg(call: ast.Call) -> ast.AST | None:
+    for kw in call.keywords:
+        if kw.arg == "input":
+            return kw.value
+    if call.args and not isinstance(call.args[0], ast.Starred):
+        return call.args[0]
+    return None
+
+
+def activation_of(model: SemanticModel, expr: ast.AST, _depth: int = 0, _seen: frozenset = frozenset()) -> Activation | None:
+    """The activation whose output `expr` certainly is (through variables, pass-through
+    methods, and into the model's `forward` / `nn.Sequential`), else None."""
+    if _depth > 10:
+        return None
+    line = getattr(expr, "lineno", 0)
+    if isinstance(expr, ast.Name):
+        value = reaching_value(model, expr)
+        if isinstance(value, ast.expr):
+            return activation_of(model, value, _depth + 1, _seen)
+        return None
+    if not isinstance(expr, ast.Call):
+        return None
+    func = expr.func
+    q = model.call_qualname(expr)
+    if q in _FUNCTION_ACTIVATIONS:
+        arg = _first_arg(expr)
+        return Activation(_FUNCTION_ACTIVATIONS[q], expr, model, "call", f"`{dotted(func)}` output (line {line})", arg=arg)
+    if q is not None and q.startswith("torch."):
+        return None  # another torch function: unknown effect
+    if isinstance(func, ast.Attribute) and q is None:
+        if func.attr in _TENSOR_METHODS and not (isinstance(func.value, ast.Name) and func.value.id == "self"):
+            return Activation(func.attr, expr, model, "call", f"`.{func.attr}()` output (line {line})", arg=func.value)
+        if func.attr in _KEEPING_METHODS and not (isinstance(func.value, ast.Name) and func.value.id == "self"):
+            inner_kind = model.kind(func.value)
+            if inner_kind is None:  # a tensor, not a module being moved
+                return activation_of(model, func.value, _depth + 1, _seen)
+            return None
+    # a module called: nn.Softmax()(x), self.softmax(x), sm(x), model(x), self.net(x)
+    ctor = _module_ctor_activation(model, func)
+    if ctor:
+        return Activation(ctor, expr, model, "module_call", f"`{ast.unparse(func)}` output (line {line})", arg=_first_arg(expr), ctor=func)
+    info = kind_of(model, func)
+    if info is None or info.kind != Kind.MODULE:
+        return None
+    if info.qualname in _MODULE_ACTIVATIONS and info.node is not None:
+        return Activation(_MODULE_ACTIVATIONS[info.qualname], expr, model, "module_call", f"`{dotted(func) or 'the module'}` output (line {line}; a `{info.qualname.rsplit('.', 1)[-1]}`)", arg=_first_arg(expr), ctor=info.node)
+    owner = model
+    if info.qualname == "torch.nn.Sequential" and isinstance(info.node, ast.Call):
+        seq = info.node
+        if seq.args and not seq.keywords and not isinstance(seq.args[-1], ast.Starred):
+            last = seq.args[-1]
+            kind = _module_ctor_activation(owner, last)
+            if kind:
+                name = dotted(func) or "the model"
+                return Activation(kind, last, owner, "ctor", f"the output of `{name}`, whose `nn.Sequential` ends with `{ast.unparse(last.func)}` (line {last.lineno})", sequential=seq)
+        return None
+    if info.cls is not None and not info.qualname:
+        key = (info.cls.model.source.path, info.cls.node.lineno)
+        if key in _seen:
+            return None
+        fwd = info.cls.model.find_method(info.cls, "forward")
+        if fwd is None:
+            return None
+        rets = [n for n in walk_scope(fwd.node) if isinstance(n, ast.Return)]
+        if not rets or any(r.value is None for r in rets):
+            return None
+        acts = [activation_of(fwd.model, r.value, _depth + 1, _seen | {key}) for r in rets]
+        if any(a is None for a in acts) or len({a.kind for a in acts}) != 1:  # type: ignore[union-attr]
+            return None
+        first = acts[0]
+        assert first is not None
+        name = dotted(func) or "the model"
+        return Activation(first.kind, first.node, first.model, first.how, f"the output of `{name}`, whose `{info.cls.name}.forward` returns {first.where}", first.sequential, first.arg, first.ctor)
+    return None
+
+
+def unwrap_activation_text(act: Activation) -> str | None:
+    """The replacement text for an activation call that removes it (its input), or None."""
+    if act.arg is None:
+        return None
+    if isinstance(act.node, ast.Call) and act.how in ("call", "module_call"):
+        arg = act.arg
+        text = act.model.source.segment(arg)
+        if isinstance(arg, (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant)):
+            return text
+        return f"({text})"
+    return None
+
+
+# -- loops ---------------------------------------------------------------------
+
+
+def contains_backward(node: ast.AST) -> bool:
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "backward":
+            return True
+    return False
