@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import ast
+import re
+
+from ..analysis import edits
+from ..analysis.findings import Edit, Fix, Severity
+from ..analysis.resolve import SemanticModel, dotted, last_name, walk_scope
+from ..analysis.torchapi import Kind
+from . import register
+from ._helpers import contains_backward, kind_of, reaching_binding
+from .base import Rule
+
+_TRAIN_NAME = re.compile(
+    r"^(train|training|tr|trn)_?(data_?|set_?)?(loader|dl|dataloader|data_loader|iter|iterator|batches|gen)$"
+    r"|^(loader|dl|dataloader|data_loader)_?(train|training|tr)$",
+    re.I,
+)
+_EVAL_NAME = re.compile(r"test|val|eval|dev|pred|infer|calib|holdout|score|bench", re.I)
+_ITERABLE_HINT = re.compile(r"Iterable|Stream|WebDataset|DataPipe|IterDataPipe|wds", re.I)
+_WRAPPERS = {"enumerate", "tqdm", "iter", "progress_bar", "track", "zip"}
+# DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, ...)
+_POS_SHUFFLE, _POS_SAMPLER, _POS_BATCH_SAMPLER = 2, 3, 4
+
+
+def _strip_iter(expr: ast.AST) -> ast.AST:
+    while isinstance(expr, ast.Call) and last_name(expr.func) in _WRAPPERS and expr.args:
+        expr = expr.args[0]
+    return expr
+
+
+def _iterable_dataset(model: SemanticModel, ds: ast.AST, depth: int = 0) -> bool | None:
+    """True: iterable-style; False: map-style (or unknown but not hinted iterable); None: cannot tell."""
+    if depth > 4:
+        return None
+    info = kind_of(model, ds)
+    if info is not None:
+        if info.kind == Kind.ITERABLE_DATASET:
+            return True
+        if info.cls is not None and info.kind != Kind.DATASET:
+            return None
+        return False
+    if isinstance(ds, ast.Name):
+        b = reaching_binding(model, ds)
+        if b is not None and isinstance(b.value, ast.expr):
+            return _iterable_dataset(model, b.value, depth + 1)
+        return False if b is not None or model.is_param(model.scope_of(ds), ds.id) else None
+    if isinstance(ds, ast.Call):
+        if any(k.arg == "streaming" and not (isinstance(k.value, ast.Constant) and k.value.value is False) for k in ds.keywords):
+            return True
+        text = dotted(ds.func) or ""
+        if _ITERABLE_HINT.search(text):
+            return True
+        cls = model.resolve_class(ds.func)
+        if cls is not None:
+            names = {s.name for s in cls.node.body if isinstance(s, ast.FunctionDef)}
+            if "__iter__" in names and "__getitem__" not in names:
+                return True
+            if model.class_kind(cls) is None and "__getitem__" not in names:
+                return None
+        # a method chain on an iterable dataset (`ds.shuffle(...)`, `ds.map(...)`)
+        if isinstance(ds.func, ast.Attribute):
+            inner = _iterable_dataset(model, ds.func.value, depth + 1)
+            if inner:
+                return True
+        return False
+    return False
+
+
+def _loader_name(model: SemanticModel, call: ast.Call) -> str | None:
+    parent = model.parent(call)
+    if isinstance(parent, (ast.Assign, ast.AnnAssign)):
+        targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+        if len(targets) == 1 and isinstance(targets[0], (ast.Name, ast.Attribute)):
+            return dotted(targets[0])
+    if isinstance(parent, ast.keyword) and parent.arg:
+        return parent.arg
+    if isinstance(parent, ast.Return):
+        fn = model.enclosing_function(call)
+        if fn is not None:
+            return fn.name
+    return None
+
+
+@register
+class TrainingLoaderNotShuffled(Rule):
+    """## What it does
+    Checks for `DataLoader`s that feed a training loop (or are named like a training loader,
+    e.g. `train_loader`, `trainloader`, `train_dl`, or returned by `train_dataloader()`) but do
+    not shuffle: no `shuffle=True`, no `sampler=`, no `batch_sampler=`.
+
+    ## Why is this bad?
+    Without shuffling, every epoch presents the samples in the same order, often sorted by
+    class or by source. Batches are then far from i.i.d.: the model chases the order, the loss
+    oscillates with it, and generalisation suffers, with no error anywhere.
+
+    Not reported: loaders over an `IterableDataset` (shuffling is the dataset's job; `shuffle=True`
+    raises there), loaders with a `sampler` or `batch_sampler` (e.g. `DistributedSampler`),
+    `shuffle=` set from a variable (`shuffle=args.shuffle`), arguments passed through `**kwargs`,
+    and test / validation loaders. A training loop is a loop that calls `.backward()` (found by
+    the flow analysis, also through a function that receives the loader).
+
+    ## Example
+    ```python
+    train_loader = DataLoader(train_set, batch_size=64)
+    for x, y in train_loader:
+        ...
+        loss.backward()
+    ```
+
+    ## Use instead
+    ```python
+    train_loader = DataLoader(train_set, batch_size=64, shuffle=True)
+    ```
+
+    ## Fix safety
+    Safe: adds `shuffle=True` (or turns `shuffle=False` into `shuffle=True`). The order of the
+    batches changes, which is the point; seed the generator (`generator=`) for reproducible runs.
+
+    ## References
+    - [torch.utils.data.DataLoader](https://pytorch.org/docs/stable/data.html#torch.utils.data.DataLoader)
+    - [Datasets & DataLoaders (PyTorch tutorial)](https://pytorch.org/tutorials/beginner/basics/data_tutorial.html)
+    """
+
+    code = "TL501"
+    name = "training-loader-not-shuffled"
+    severity = Severity.WARNING
+    fix = "safe"
+
+    def check(self, ctx):
+        model = ctx.model
+        loops = None
+        for call in ast.walk(model.tree):
+            if not isinstance(call, ast.Call):
+                continue
+            info = model.kind(call)
+            if info is None or info.kind != Kind.DATALOADER or info.node is not call:
+                continue
+            shuffle = self._shuffle_arg(call)
+            if shuffle is None:
+                continue  # shuffled, sampled, or cannot tell
+            ds = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "dataset"), None)
+            if ds is None or _iterable_dataset(model, ds) is not False:
+                continue
+            name = _loader_name(model, call)
+            short = name.rsplit(".", 1)[-1] if name else None
+            if short and _EVAL_NAME.search(short):
+                continue
+            why = None
+            if short and (_TRAIN_NAME.match(short) or short == "train_dataloader"):
+                why = f"`{name}` is a training loader" if short != "train_dataloader" else "it is returned by `train_dataloader()`"
+            if why is None and name is not None:
+                if loops is None:
+                    loops = self._training_loop_iters(ctx)
+                line = self._feeds(model, call, name, loops)
+                if line is not None:
+                    why = f"`{name}` feeds the training loop at line {line}"
+            if why is None:
+                continue
+            what = "`shuffle=False`" if isinstance(shuffle, ast.AST) else "no `shuffle=True`, `sampler` or `batch_sampler`"
+            msg = f"Training data is not shuffled: {why}, but the `DataLoader` has {what}; every epoch sees the batches in the same order"
+            yield ctx.finding(self, call, msg, self._fix(ctx, call, shuffle))
+
+    @staticmethod
+    def _shuffle_arg(call: ast.Call):
+        """True when nothing shuffles (no argument), the `shuffle=False` node when that is written,
+        None when it is shuffled, sampled, or unknowable."""
+        found: object = True
+        for k in call.keywords:
+            if k.arg is None:
+                return None  # **kwargs
+            if k.arg in ("sampler", "batch_sampler"):
+                if not (isinstance(k.value, ast.Constant) and k.value.value is None):
+                    return None
+            if k.arg == "shuffle":
+                if isinstance(k.value, ast.Constant) and k.value.value in (False, None):
+                    found = k.value
+                else:
+                    return None
+        if any(isinstance(a, ast.Starred) for a in call.args):
+            return None
+        if len(call.args) > _POS_SAMPLER:
+            for a in call.args[_POS_SAMPLER:_POS_BATCH_SAMPLER + 1]:
+                if not (isinstance(a, ast.Constant) and a.value is None):
+                    return None
+        if len(call.args) > _POS_SHUFFLE:
+            a = call.args[_POS_SHUFFLE]
+            if isinstance(a, ast.Constant) and a.value in (False, None):
+                return a
+            return None
+        return found
+
+    @staticmethod
+    def _training_loop_iters(ctx) -> dict[tuple[int, str], int]:
+        """(id of scope, iterated name) -> line of a training loop over it."""
+        model = ctx.model
+        out: dict[tuple[int, str], int] = {}
+        loops: list[ast.AST] = []
+        try:
+            loops = [l.node for l in ctx.flow.training_loops()]
+        except Exception:
+            loops = []
+        if not loops:
+            loops = [n for n in ast.walk(model.tree) if isinstance(n, (ast.For, ast.AsyncFor)) and contains_backward(n)]
+        for node in loops:
+            if not isinstance(node, (ast.For, ast.AsyncFor)):
+                continue
+            it = dotted(_strip_iter(node.iter))
+            if it:
+                out.setdefault((id(model.scope_of(node)), it), node.lineno)
+        return out
+
+    @staticmethod
+    def _feeds(model: SemanticModel, call: ast.Call, name: str, loops: dict[tuple[int, str], int]) -> int | None:
+        scope = model.scope_of(call)
+        if (id(scope), name) in loops:
+            return loops[(id(scope), name)]
+        # handed to a function of this file that trains on it
+        for n in walk_scope(scope):
+            if not isinstance(n, ast.Call) or n is call:
+                continue
+            for i, a in enumerate(n.args):
+                if dotted(a) != name:
+                    continue
+                ref = model.resolve_function(n)
+                if ref is None or ref.model is not model:
+                    continue
+                params = [*ref.node.args.posonlyargs, *ref.node.args.args]
+                offset = 1 if ref.cls is not None and isinstance(n.func, ast.Attribute) else 0
+                if i + offset < len(params):
+                    p = params[i + offset].arg
+                    if (id(ref.node), p) in loops:
+                        return loops[(id(ref.node), p)]
+            for k in n.keywords:
+                if k.arg and dotted(k.value) == name:
+                    ref = model.resolve_function(n)
+                    if ref is not None and ref.model is model and (id(ref.node), k.arg) in loops:
+                        return loops[(id(ref.node), k.arg)]
+        return None
+
+    @staticmethod
+    def _fix(ctx, call: ast.Call, shuffle) -> Fix | None:
+        src = ctx.source
+        if isinstance(shuffle, ast.AST):
+            return Fix("Set `shuffle=True`", (Edit(src.span(shuffle), "True"),), "safe")
+        parts = [*call.args, *call.keywords]
+        if not parts:
+            return None
+        last = max(parts, key=lambda p: (p.end_lineno or 0, p.end_col_offset or 0))
+        return Fix("Add `shuffle=True`", (edits.insert_at(src.span(last).end, ", shuffle=True"),), "safe")
