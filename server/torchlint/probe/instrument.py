@@ -56,6 +56,7 @@ DEAD_RELU_FRACTION = 0.70
 EARLY_SAMPLES = (1, 2, 3)
 SAMPLE_EVERY = 25
 GRAPH_NODE_BUDGET = 20000
+SIGNIFICANT_GRAD = 1e-6  # relative to the parameter's largest value
 
 _FUNCTIONAL_LOSSES = (
     "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
@@ -123,6 +124,8 @@ class _State:
         self.reported: set[tuple] = set()
         self.device = "cpu"
         self.finalized = False
+        self.nonfinite = False
+        self.deferred: list[tuple] = []  # TLR09 findings, dropped when the run blew up
         self.start = time.perf_counter()
 
 
@@ -185,6 +188,11 @@ def _finding(code: str, message: str, site: tuple[str, int] | None, severity: st
         "filename": site[0] if site else None, "row": site[1] if site else None,
         "step": _S.step + 1,
     })
+
+
+def _defer(*args: Any, **kwargs: Any) -> None:
+    """Gradient-health findings wait for the end: after an Inf/NaN they are only noise."""
+    _S.deferred.append((args, kwargs))
 
 
 def _param_label(p: Any) -> str:
@@ -255,18 +263,21 @@ def _clone_batch(obj: Any) -> Any:
 
 def _patch_dataloader() -> None:
     orig_iter = DataLoader.__iter__
-    batches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    # Keyed by dataset (and batch size), not by loader: scripts that build a new DataLoader
+    # every epoch must still see the same batch. Values keep the dataset alive on purpose.
+    batches: dict[tuple[int, Any], tuple[Any, Any]] = {}
     empty = object()
 
     def __iter__(self: DataLoader):  # type: ignore[no-untyped-def]
         if _is_compiling():
             return orig_iter(self)
-        if self not in batches:
+        key = (id(self.dataset), self.batch_size)
+        if key not in batches:
             it = orig_iter(self)
             try:
-                batches[self] = next(it)
+                batch = next(it)
             except StopIteration:
-                batches[self] = empty
+                batch = empty
             finally:
                 shutdown = getattr(it, "_shutdown_workers", None)
                 if shutdown is not None:
@@ -275,7 +286,8 @@ def _patch_dataloader() -> None:
                     except Exception:
                         pass
                 del it
-        batch = batches[self]
+            batches[key] = (self.dataset, batch)
+        batch = batches[key][1]
         try:
             n: int | None = len(self)
         except TypeError:
@@ -490,7 +502,9 @@ def _on_backward(tensors: Any, scaled: list[Any]) -> None:
         _S.first_loss_sources = sources
     _S.pending.append(value)
     if not math.isfinite(value):
-        _finding("TLR02", f"the loss is {value} at step {_S.step + 1}", _S.backward_site, "error", key="loss")
+        _S.nonfinite = True
+        _finding("TLR02", f"the loss is {value} at step {_S.step + 1}", _S.backward_site, "error",
+                 key="nonfinite")
 
 
 def _global_forward_hook(mod: Any, args: Any, out: Any) -> None:
@@ -520,7 +534,7 @@ def _global_forward_hook(mod: Any, args: Any, out: Any) -> None:
                 and out.dim() >= 2 and out.shape[0] > 1:
             dead = 1.0 - float((out.detach() > 0).any(dim=0).float().mean().item())
             if dead >= DEAD_RELU_FRACTION:
-                _finding("TLR09", f"dead ReLU: {dead:.0%} of the units of this ReLU output zero for "
+                _defer("TLR09", f"dead ReLU: {dead:.0%} of the units of this ReLU output zero for "
                          f"every sample of the batch (threshold {DEAD_RELU_FRACTION:.0%})",
                          _module_site(mod), "warning", key=("relu", id(mod)))
     except Exception:
@@ -577,12 +591,15 @@ def _on_step_pre(opt: Any) -> None:
         g = p.grad
         if g is None:
             continue
-        if bool(g.ne(0).any()):
+        # "Received a gradient" means one that can move the parameter: a vanishing 1e-13
+        # gradient leaves float32 weights bitwise unchanged, which is TLR09, not TLR05.
+        if float(g.detach().abs().max()) > SIGNIFICANT_GRAD * (float(p.detach().abs().max()) + 1e-12):
             _S.grad_seen.add(id(p))
         if not bool(torch.isfinite(g).all()):
             owner = _S.param_owner.get(id(p))
             _finding("TLR02", f"NaN/Inf in the gradient of {_param_label(p)} at step {_S.step + 1}",
-                     _module_site(owner[0]) if owner else _S.backward_site, "error", key="grad")
+                     _module_site(owner[0]) if owner else _S.backward_site, "error", key="nonfinite")
+            _S.nonfinite = True
             break
     _check_gradient_ratio()
 
@@ -637,12 +654,12 @@ def _check_gradient_ratio() -> None:
     if lnorm > 0:
         ratio = fnorm / lnorm
         if ratio < VANISHING_RATIO and fnorm < VANISHING_FIRST_NORM:
-            _finding("TLR09", f"vanishing gradients at step {_S.step + 1}: first layer "
+            _defer("TLR09", f"vanishing gradients at step {_S.step + 1}: first layer "
                      f"{type(first).__name__} gradient norm {fnorm:.2e} is {ratio:.1e} x that of the "
                      f"last layer {type(last).__name__} ({lnorm:.2e})", _module_site(first), "warning",
                      key="vanishing")
         elif ratio > EXPLODING_RATIO:
-            _finding("TLR09", f"exploding gradients at step {_S.step + 1}: first layer "
+            _defer("TLR09", f"exploding gradients at step {_S.step + 1}: first layer "
                      f"{type(first).__name__} gradient norm {fnorm:.2e} is {ratio:.0f} x that of the "
                      f"last layer {type(last).__name__} ({lnorm:.2e})", _module_site(first), "warning",
                      key="exploding")
@@ -673,6 +690,9 @@ def _finalize() -> None:
     if _S.finalized:
         return
     _S.finalized = True
+    if not _S.nonfinite:
+        for args, kwargs in _S.deferred:
+            _finding(*args, **kwargs)
     if _S.primary is None or _S.snapshot is None:
         return
     params = _optimizer_params()

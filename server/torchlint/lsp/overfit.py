@@ -1,0 +1,322 @@
+"""LSP commands for the overfit check: `torchlint.runOverfitCheck`, `torchlint.cancelOverfitCheck`.
+
+Wiring (for the main server)::
+
+    from torchlint.lsp import overfit
+    overfit.register(server, settings_getter)      # once, before the server starts
+    ... when publishing diagnostics for `uri`, append overfit.runtime_diagnostics(server, uri)
+
+`runtime_diagnostics(server, uri)` returns the findings of the last overfit run of that
+server mapped to `uri` (`source: "torchlint-overfit"`, `code: "TLRxx"`). Because
+`textDocument/publishDiagnostics` replaces everything the client holds for a URI, this module
+does not publish on its own when the server has a `republish(uri)` method: it calls
+`server.republish(uri)` for every URI whose runtime diagnostics changed and the server merges
+them with its static ones. Servers without `republish` (the test server) get the runtime
+diagnostics published directly.
+
+`runOverfitCheck` takes `[{"uri": "file:///...", "line": <0-based loop line or null>}]` or
+`[uri]` and returns the report JSON (see torchlint.probe.report.Report.to_json). While it runs
+it shows server-initiated `$/progress` (cancellable: `window/workDoneProgress/cancel` stops
+it; pygls 2.1.1 cancels the token's future, which we watch), and at the end sends
+`window/showMessage` with the verdict, the custom notification `torchlint/overfitResult` with
+the report JSON, and the diagnostics. One run per workspace folder at a time: a second request
+returns an ERROR report saying a run is in progress. `cancelOverfitCheck` takes `[]`,
+`[uri]` or `[{"uri": ...}]` and cancels the run(s) of that workspace (all runs without one).
+`$/cancelRequest` does not stop a running command coroutine in pygls 2.1.1, hence the two
+cancel paths.
+
+`settings_getter()` returns a dict; read leniently: `interpreter`, `overfit.steps` /
+`overfit_steps` / `{"overfit": {"steps"}}`, same for `timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from lsprotocol import types
+from pygls import uris
+
+from torchlint.probe.report import Finding, Report
+from torchlint.probe.runner import Progress, run_overfit
+
+log = logging.getLogger(__name__)
+
+RUN_COMMAND = "torchlint.runOverfitCheck"
+CANCEL_COMMAND = "torchlint.cancelOverfitCheck"
+RESULT_NOTIFICATION = "torchlint/overfitResult"
+SOURCE = "torchlint-overfit"
+PROGRESS_INTERVAL = 0.1  # seconds between $/progress reports (the last step always goes)
+DEFAULT_STEPS = 100
+DEFAULT_TIMEOUT = 300.0
+
+_SEVERITY = {
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "information": types.DiagnosticSeverity.Information,
+}
+_MESSAGE_TYPE = {
+    "PASS": types.MessageType.Info,
+    "PARTIAL": types.MessageType.Warning,
+    "FAIL": types.MessageType.Error,
+    "ERROR": types.MessageType.Error,
+}
+
+
+@dataclass
+class _ServerState:
+    runs: dict[str, asyncio.Event] = field(default_factory=dict)  # workspace key -> cancel
+    diagnostics: dict[str, list[types.Diagnostic]] = field(default_factory=dict)
+
+
+_STATES: "weakref.WeakKeyDictionary[Any, _ServerState]" = weakref.WeakKeyDictionary()
+
+
+def _state(server: Any) -> _ServerState:
+    st = _STATES.get(server)
+    if st is None:
+        st = _STATES[server] = _ServerState()
+    return st
+
+
+def runtime_diagnostics(server: Any, uri: str) -> list[types.Diagnostic]:
+    """Diagnostics from the last overfit run of `server` for `uri` (merge with static ones)."""
+    st = _STATES.get(server)
+    return list(st.diagnostics.get(uri, [])) if st else []
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _setting(settings: Any, *names: str) -> Any:
+    """First present value among dotted/flat/nested spellings; None when absent."""
+    if not isinstance(settings, dict):
+        settings = getattr(settings, "__dict__", {}) or {}
+    for name in names:
+        if settings.get(name) is not None:
+            return settings[name]
+        head, _, tail = name.partition(".")
+        if tail and isinstance(settings.get(head), dict) and settings[head].get(tail) is not None:
+            return settings[head][tail]
+    return None
+
+
+def _number(value: Any, default: float, kind: type) -> Any:
+    try:
+        v = kind(value)
+        return v if v > 0 else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _parse_target(args: tuple[Any, ...]) -> tuple[str | None, int | None]:
+    if not args:
+        return None, None
+    first = args[0]
+    if isinstance(first, list) and first:  # some clients nest the argument list
+        first = first[0]
+    if isinstance(first, str):
+        return first, None
+    if isinstance(first, dict):
+        line = first.get("line")
+        return first.get("uri"), line if isinstance(line, int) else None
+    uri = getattr(first, "uri", None)
+    return (uri, None) if isinstance(uri, str) else (None, None)
+
+
+def _workspace_key(server: Any, path: str) -> str:
+    """The workspace folder holding `path` (longest match), else its directory."""
+    best = ""
+    try:
+        folders = [uris.to_fs_path(f.uri) or "" for f in server.workspace.folders.values()]
+        root = server.workspace.root_path
+        if root:
+            folders.append(root)
+    except Exception:
+        folders = []
+    for folder in folders:
+        folder = os.path.abspath(folder)
+        if (path == folder or path.startswith(folder + os.sep)) and len(folder) > len(best):
+            best = folder
+    return best or os.path.dirname(path)
+
+
+def _error_report(script: str, message: str) -> dict[str, Any]:
+    rep = Report(verdict="ERROR", script=script, error=message, summary=f"ERROR: {message}")
+    return rep.to_json()
+
+
+def _line_range(path: str, row: int) -> types.Range:
+    """Whole line `row` (1-based), encoding-neutral: from column 0 to the next line's start."""
+    line = max(row - 1, 0)
+    return types.Range(start=types.Position(line=line, character=0),
+                       end=types.Position(line=line + 1, character=0))
+
+
+def _to_diagnostics(report: Report, script_uri: str, loop_line: int | None) -> dict[str, list[types.Diagnostic]]:
+    out: dict[str, list[types.Diagnostic]] = {}
+    # An ERROR has no TLR code (codes are public and stable): it becomes a code-less
+    # diagnostic at the user's frame of the exception, or at the loop / first line.
+    findings: list[tuple[Finding, str | None]] = [(f, f.code) for f in report.findings]
+    if report.verdict == "ERROR" and report.error:
+        loc = report.error_location or {}
+        findings.insert(0, (Finding("", f"overfit check could not run: {report.error}",
+                                    loc.get("filename"), loc.get("row"), "error"), None))
+    for f, code in findings:
+        if f.filename:
+            uri = uris.from_fs_path(f.filename) or script_uri
+            row = f.row or 1
+        else:
+            uri = script_uri
+            row = (loop_line + 1) if loop_line is not None else 1
+        out.setdefault(uri, []).append(types.Diagnostic(
+            range=_line_range(f.filename or "", row),
+            message=f.message,
+            severity=_SEVERITY.get(f.severity, types.DiagnosticSeverity.Warning),
+            code=code,
+            source=SOURCE,
+        ))
+    return out
+
+
+def _publish(server: Any, uri: str) -> None:
+    republish = getattr(server, "republish", None)
+    if callable(republish):
+        republish(uri)
+        return
+    server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+        uri=uri, diagnostics=runtime_diagnostics(server, uri)))
+
+
+def _supports_progress(server: Any) -> bool:
+    try:
+        caps = server.client_capabilities
+        return bool(caps and caps.window and caps.window.work_done_progress)
+    except Exception:
+        return False
+
+
+class _ProgressSink:
+    """Forwards runner progress to $/progress, throttled."""
+
+    def __init__(self, server: Any, token: str | None) -> None:
+        self.server = server
+        self.token = token
+        self.last = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        if self.token is None:
+            return
+        now = time.monotonic()
+        if now - self.last < PROGRESS_INTERVAL and p.step != p.total:
+            return
+        self.last = now
+        pct = int(100 * p.step / p.total) if p.total else None
+        self.server.work_done_progress.report(self.token, types.WorkDoneProgressReport(
+            message=p.message, percentage=pct, cancellable=True))
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def register(server: Any, settings_getter: Callable[[], Any]) -> None:
+    """Register the overfit commands on a pygls 2 `LanguageServer`."""
+
+    @server.command(RUN_COMMAND)
+    async def run_overfit_check(ls: Any, *args: Any) -> dict[str, Any]:
+        return await _run(ls, settings_getter, args)
+
+    @server.command(CANCEL_COMMAND)
+    def cancel_overfit_check(ls: Any, *args: Any) -> dict[str, Any]:
+        st = _state(ls)
+        uri, _ = _parse_target(args)
+        keys = list(st.runs)
+        if uri:
+            path = uris.to_fs_path(uri) or uri
+            key = _workspace_key(ls, os.path.abspath(path))
+            keys = [k for k in keys if k == key]
+        for k in keys:
+            st.runs[k].set()
+        return {"cancelled": len(keys)}
+
+
+async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...]) -> dict[str, Any]:
+    uri, loop_line = _parse_target(args)
+    if not uri:
+        return _error_report("", "runOverfitCheck needs a document URI argument")
+    path = os.path.abspath(uris.to_fs_path(uri) or uri)
+    st = _state(ls)
+    key = _workspace_key(ls, path)
+    if key in st.runs:
+        msg = "an overfit check is already running for this workspace; cancel it first"
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning,
+                                                       message=f"torchlint: {msg}"))
+        data = _error_report(path, msg)
+        data["busy"] = True
+        return data
+    try:
+        settings = settings_getter() or {}
+    except Exception:
+        log.exception("overfit settings")
+        settings = {}
+    python = _setting(settings, "interpreter", "python")
+    if isinstance(python, list):  # VS Code's python.interpreterPath style: [exe, *args]
+        python = python[0] if python else None
+    steps = _number(_setting(settings, "overfit.steps", "overfit_steps", "overfitSteps"), DEFAULT_STEPS, int)
+    timeout = _number(_setting(settings, "overfit.timeout", "overfit_timeout", "overfitTimeout"),
+                      DEFAULT_TIMEOUT, float)
+
+    cancel = asyncio.Event()
+    st.runs[key] = cancel
+    loop = asyncio.get_running_loop()
+    token: str | None = None
+    try:
+        if _supports_progress(ls):
+            token = f"torchlint-overfit-{uuid.uuid4()}"
+            try:
+                await ls.work_done_progress.create_async(token)
+                ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+                    title="torchlint: overfit check", message=f"starting {os.path.basename(path)}",
+                    percentage=0, cancellable=True))
+                fut = ls.work_done_progress.tokens.get(token)
+                if fut is not None:  # pygls cancels this future on window/workDoneProgress/cancel
+                    fut.add_done_callback(lambda f: f.cancelled() and loop.call_soon_threadsafe(cancel.set))
+            except Exception:
+                log.exception("work done progress")
+                token = None
+        if not os.path.isfile(path):
+            report = Report(verdict="ERROR", script=path, error=f"not a file: {path}",
+                            summary=f"ERROR: not a file: {path}")
+        else:
+            report = await run_overfit(
+                path, [], python=python, steps=steps, timeout=timeout, cwd=key if os.path.isdir(key) else None,
+                on_progress=_ProgressSink(ls, token), cancel=cancel)
+    finally:
+        st.runs.pop(key, None)
+        if token is not None:
+            try:
+                ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="done"))
+            except Exception:
+                log.exception("work done progress end")
+            ls.work_done_progress.tokens.pop(token, None)
+
+    data = report.to_json()
+    ls.window_show_message(types.ShowMessageParams(
+        type=_MESSAGE_TYPE.get(report.verdict, types.MessageType.Info),
+        message=f"torchlint overfit check ({os.path.basename(path)}): {report.summary or report.verdict}"))
+    ls.protocol.notify(RESULT_NOTIFICATION, data)
+    new = _to_diagnostics(report, uris.from_fs_path(path) or uri, loop_line)
+    changed = set(st.diagnostics) | set(new)
+    st.diagnostics = new
+    for u in sorted(changed):
+        try:
+            _publish(ls, u)
+        except Exception:
+            log.exception("publishing overfit diagnostics for %s", u)
+    return data

@@ -1,0 +1,17 @@
+"""A hidden layer with a large negative bias: most ReLU units never fire (TLR09)."""
+import torch
+from torch import nn
+from _common import classification_loader
+
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 5))
+with torch.no_grad():
+    model[0].bias.fill_(-6.0)
+opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+loader = classification_loader()
+for epoch in range(100):
+    for xb, yb in loader:
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
