@@ -249,11 +249,8 @@ class FlowModel:
             self._cfgs[scope] = CFG(scope, self)
         return self._cfgs[scope]
 
-    def scopes(self) -> Iterator[FunctionNode | ast.Module]:
-        yield self.model.tree
-        for node in ast.walk(self.model.tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                yield node
+    def scopes(self) -> list[FunctionNode | ast.Module]:
+        return self.model.scopes
 
     def all_cfgs(self) -> Iterator[CFG]:
         for scope in self.scopes():
@@ -280,7 +277,7 @@ class FlowModel:
     # -- events ----------------------------------------------------------------
     def events_of(self, stmt: ast.stmt, cfg: CFG) -> list[Event]:
         exprs = _own_expressions(stmt)
-        calls = [n for e in exprs for n in ast.walk(e) if isinstance(n, ast.Call) and not _in_lambda(n, e)]
+        calls = [n for e in exprs for n in _walk_outside_lambdas(e) if isinstance(n, ast.Call)]
         # inner calls finish first: order by end position
         calls.sort(key=lambda c: (c.end_lineno or 0, c.end_col_offset or 0))
         events: list[Event] = []
@@ -310,12 +307,14 @@ class FlowModel:
         q = m.call_qualname(call) or ""
         attr = func.attr if isinstance(func, ast.Attribute) else None
         recv = func.value if isinstance(func, ast.Attribute) else None
-        recv_text = dotted(recv) if recv is not None else None
+        recv_text = receiver_text(recv) if recv is not None else None
 
         if q.endswith(("clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grads_with_norm_")) or attr in (
             "clip_grad_norm_", "clip_grad_value_", "clip_gradients",
         ):
             return [Event(Ev.CLIP, call)]
+        if q.startswith("torch.distributed"):
+            return []  # distributed autograd keeps gradients per context: not our model of a step
         if attr == "backward" or q == "torch.autograd.backward" or attr == "manual_backward":
             return [Event(Ev.BACKWARD, call, recv_text)]
         if attr == "zero_grad":
@@ -412,6 +411,7 @@ class FlowModel:
                     if k not in seen:
                         seen.add(k)
                         events.append(Event(e.kind, e.call, e.target, e.via, e.origin or e.call, e.origin_model or ref.model, e.no_grad))
+            events[:0] = _mode_entry_events(cfg, ref.model)
             events.extend(_mode_exit_events(cfg, ref.model))
             s = Summary(events)
             self._summaries[key] = s
@@ -542,6 +542,31 @@ def mode_states(cfg: CFG, target: str) -> dict[int, frozenset[str]]:
     return before
 
 
+def _mode_entry_events(cfg: CFG, model: SemanticModel) -> list[Event]:
+    """A function that puts a model in train mode before each of its own training steps
+    (`model.train()` at the top of `train_one_epoch`) ensures training runs in train
+    mode, whatever mode it was called in: say so before its step events."""
+    steps = [n for n in cfg.nodes if n.has(Ev.BACKWARD) or n.has(Ev.STEP)]
+    if not steps:
+        return []
+    out = []
+    for target in {e.target for n in cfg.nodes for e in n.events if e.kind == Ev.TRAIN and e.target}:
+        states = mode_states(cfg, target)
+        if all(_mode_before_step(n, target, states.get(n.id, frozenset())) == {"train"} for n in steps):
+            first = next(e for n in cfg.nodes for e in n.events if e.kind == Ev.TRAIN and e.target == target)
+            out.append(Event(Ev.TRAIN, first.call, target, None, first.origin or first.call, model))
+    return out
+
+
+def _mode_before_step(node: Node, target: str, state: frozenset[str]) -> frozenset[str]:
+    for e in node.events:
+        if e.kind in (Ev.BACKWARD, Ev.STEP):
+            return state
+        if e.target == target:
+            state = frozenset({{Ev.TRAIN: "train", Ev.EVAL: "eval"}.get(e.kind, "unknown")}) if e.kind in (Ev.TRAIN, Ev.EVAL, Ev.MODE_UNKNOWN) else state
+    return state
+
+
 def _mode_exit_events(cfg: CFG, model: SemanticModel) -> list[Event]:
     """How a function leaves each model it touches: eval on every path that changed it
     (EVAL), train on some path (TRAIN: a helper that may restore counts as restoring),
@@ -584,6 +609,16 @@ def _argument_mapping(call: ast.Call, ref: FunctionRef) -> dict[str, str | None]
     for p in [*params[len(args):], *(a.arg for a in fn.args.kwonlyargs)]:
         mapping.setdefault(p, None)
     return mapping
+
+
+_PASS_THROUGH = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_"}
+
+
+def receiver_text(expr: ast.AST) -> str | None:
+    """`model` for `model`, `model.to(device)`, `model.eval().cpu()` (these return the module)."""
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _PASS_THROUGH:
+        expr = expr.func.value
+    return dotted(expr)
 
 
 def _substitute(target: str, mapping: dict[str, str | None]) -> str | None:
@@ -638,12 +673,13 @@ def _own_expressions(stmt: ast.stmt) -> list[ast.AST]:
     return [stmt]
 
 
-def _in_lambda(node: ast.AST, root: ast.AST) -> bool:
-    # cheap check: calls inside lambdas/comprehension-defined functions are not run here
-    for n in ast.walk(root):
-        if isinstance(n, ast.Lambda) and node in set(ast.walk(n.body)):
-            return True
-    return False
+def _walk_outside_lambdas(root: ast.AST) -> Iterator[ast.AST]:
+    """ast.walk, minus the bodies of lambdas (they do not run where they are written)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, ast.Lambda))
 
 
 def in_no_grad(model: SemanticModel, node: ast.AST) -> bool:

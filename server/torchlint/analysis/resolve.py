@@ -88,16 +88,23 @@ class SemanticModel:
         self.import_nodes: dict[str, ast.AST] = {}
         self.classes: dict[str, ast.ClassDef] = {}
         self.functions: dict[str, FunctionNode] = {}
-        self._assign_cache: dict[tuple[int, str], list[ast.AST]] = {}
+        self._scope_assignments: dict[int, dict[str, list[ast.AST]]] = {}
+        self._attr_index: dict[int, dict[str, list[ast.AST]]] = {}
         self._kind_cache: dict[int, KindInfo | None] = {}
         self._index()
 
     # -- indexing ------------------------------------------------------------
     def _index(self) -> None:
+        self.scopes: list[Scope] = [self.tree]
+        self._nested: dict[int, dict[str, FunctionNode]] = {}
+        nodes = []
         for node in ast.walk(self.tree):
+            nodes.append(node)
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
-        for node in ast.walk(self.tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.scopes.append(node)
+        for node in nodes:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -256,40 +263,27 @@ class SemanticModel:
     # -- assignments -----------------------------------------------------------
     def assigned_values(self, scope: Scope, name: str) -> list[ast.AST]:
         """Values assigned to plain `name` in `scope` (not nested functions), in source order."""
-        key = (id(scope), name)
-        if key in self._assign_cache:
-            return self._assign_cache[key]
-        out: list[ast.AST] = []
-        for node in _walk_scope(scope):
-            if isinstance(node, ast.Assign):
-                for t in node.targets:
-                    out.extend(_values_for(t, node.value, name))
-            elif isinstance(node, (ast.AnnAssign,)) and node.value is not None:
-                out.extend(_values_for(node.target, node.value, name))
-            elif isinstance(node, ast.NamedExpr) and node.target.id == name:
-                out.append(node.value)
-            elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and _binds(node.target, name):
-                out.append(node)  # a loop target: not a constructor
-            elif isinstance(node, (ast.With, ast.AsyncWith)):
-                for item in node.items:
-                    if item.optional_vars is not None and _binds(item.optional_vars, name):
-                        out.append(item)
-        self._assign_cache[key] = out
-        return out
+        index = self._scope_assignments.get(id(scope))
+        if index is None:
+            index = self._scope_assignments[id(scope)] = _assignments(scope)
+        return index.get(name, [])
 
     def attr_values(self, cls: ast.ClassDef, attr: str) -> list[ast.AST]:
         """Values assigned to `self.<attr>` in the methods of `cls`."""
-        out: list[ast.AST] = []
-        for node in ast.walk(cls):
-            if isinstance(node, ast.Assign):
-                for t in node.targets:
-                    if isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self":
-                        out.append(node.value)
-            elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                t = node.target
-                if isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self":
-                    out.append(node.value)
-        return out
+        index = self._attr_index.get(id(cls))
+        if index is None:
+            index = self._attr_index[id(cls)] = {}
+            for node in ast.walk(cls):
+                if isinstance(node, ast.Assign):
+                    pairs = [(t, node.value) for t in node.targets]
+                elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                    pairs = [(node.target, node.value)]
+                else:
+                    continue
+                for t, v in pairs:
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                        index.setdefault(t.attr, []).append(v)
+        return index.get(attr, [])
 
     def param_annotation(self, scope: Scope, name: str) -> ast.AST | None:
         if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -309,6 +303,15 @@ class SemanticModel:
         """What kind of PyTorch object `expr` evaluates to, or None when unknown."""
         if _depth > 8:
             return None
+        key = id(expr)
+        if key in self._kind_cache:
+            return self._kind_cache[key]
+        self._kind_cache[key] = None  # cycles (x = f(x)) resolve to unknown
+        result = self._kind_uncached(expr, _depth)
+        self._kind_cache[key] = result
+        return result
+
+    def _kind_uncached(self, expr: ast.AST, _depth: int) -> KindInfo | None:
         if isinstance(expr, ast.Call):
             return self._call_kind(expr, _depth)
         if isinstance(expr, ast.Name):
@@ -383,6 +386,9 @@ class SemanticModel:
         """The function a call runs, when it is defined in this file or the workspace."""
         func = call.func
         if isinstance(func, ast.Name):
+            nested = self._nested_function(call, func.id)
+            if nested is not None:
+                return FunctionRef(nested, self)
             if func.id in self.functions:
                 return FunctionRef(self.functions[func.id], self)
             q = self.qualname(func)
@@ -401,6 +407,19 @@ class SemanticModel:
             q = self.qualname(func)
             if q and self.workspace is not None and not q.startswith("torch."):
                 return self.workspace.find_function(q, self)
+        return None
+
+    def _nested_function(self, node: ast.AST, name: str) -> FunctionNode | None:
+        """A `def name` local to a function enclosing `node` (closures like `run_validate`)."""
+        for scope in self.ancestors(node):
+            if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defs = self._nested.get(id(scope))
+                if defs is None:
+                    defs = self._nested[id(scope)] = {
+                        n.name: n for n in _walk_scope(scope) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    }
+                if name in defs:
+                    return defs[name]
         return None
 
     def find_method(self, info: ClassInfo | None, name: str, _depth: int = 0) -> FunctionRef | None:
@@ -431,6 +450,40 @@ def _walk_scope(scope: ast.AST) -> Iterator[ast.AST]:
 
 def walk_scope(scope: ast.AST) -> Iterator[ast.AST]:
     return _walk_scope(scope)
+
+
+def _assignments(scope: ast.AST) -> dict[str, list[ast.AST]]:
+    out: dict[str, list[ast.AST]] = {}
+
+    def bind(target: ast.AST, value: ast.AST | None, what: ast.AST | None = None) -> None:
+        if isinstance(target, ast.Name):
+            out.setdefault(target.id, []).append(what if what is not None else value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            if what is None and isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
+                for t, v in zip(target.elts, value.elts):
+                    bind(t, v)
+            else:
+                for t in target.elts:
+                    bind(t, None, what if what is not None else target)  # unpacked from something opaque
+        elif isinstance(target, ast.Starred):
+            bind(target.value, None, what if what is not None else target)
+
+    nodes = sorted(_walk_scope(scope), key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                bind(t, node.value)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            bind(node.target, node.value)
+        elif isinstance(node, ast.NamedExpr):
+            bind(node.target, node.value)
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            bind(node.target, None, node)  # a loop target: not a constructor
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    bind(item.optional_vars, None, item)
+    return out
 
 
 def _binds(target: ast.AST, name: str) -> bool:

@@ -107,7 +107,14 @@ def parse(path: str, text: str) -> SourceFile:
         return SourceFile(path, text, tree, None, lines)
     except (SyntaxError, ValueError) as exc:
         first = _problem(exc, lines)
-    tree = _recover(text, lines, path)
+    except (RecursionError, MemoryError):
+        # CPython's parser gives up on very deep nesting; report it, analyse nothing
+        problem = SyntaxProblem("the file is nested too deeply for Python's parser", Span(Position(0, 0), Position(0, 0)))
+        return SourceFile(path, text, ast.Module(body=[], type_ignores=[]), problem, lines)
+    try:
+        tree = _recover(text, lines, path)
+    except (RecursionError, MemoryError):
+        tree = ast.Module(body=[], type_ignores=[])
     return SourceFile(path, text, tree, first, lines)
 
 

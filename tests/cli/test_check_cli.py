@@ -1,0 +1,196 @@
+"""`torchlint check` end to end, as a subprocess: formats, exit codes, config, noqa, fixes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BUGGY = textwrap.dedent(
+    """\
+    import torch
+    from torch import nn
+
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    criterion = nn.CrossEntropyLoss()
+
+    model.train()
+    for x, y in train_loader:
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    """
+)
+CLEAN = BUGGY.replace("    loss = criterion", "    optimizer.zero_grad()\n    loss = criterion")
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "torchlint", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "train.py").write_text(BUGGY)
+    (tmp_path / "clean.py").write_text(CLEAN)
+    return tmp_path
+
+
+def test_text_output_and_exit_code(project):
+    r = run("check", str(project / "train.py"))
+    assert r.returncode == 1, r.stderr
+    line = r.stdout.splitlines()[0]
+    assert line.startswith(f"{project / 'train.py'}:11:5: TL101 ")
+
+
+def test_clean_file_exits_zero(project):
+    r = run("check", str(project / "clean.py"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout == ""
+
+
+def test_json_is_ruff_shaped(project):
+    r = run("check", "--format", "json", str(project / "train.py"))
+    data = json.loads(r.stdout)
+    assert [d["code"] for d in data] == ["TL101"]
+    d = data[0]
+    assert set(d) >= {"code", "message", "filename", "location", "end_location", "fix", "url", "severity"}
+    assert d["location"] == {"row": 11, "column": 5}
+    assert d["end_location"] == {"row": 11, "column": 20}
+    assert d["fix"]["applicability"] == "safe"
+    assert d["fix"]["edits"][0]["content"] == "\n    optimizer.zero_grad()"
+    assert d["severity"] == "error"
+    assert d["url"].endswith("/TL101.md")
+
+
+def test_sarif(project):
+    r = run("check", "--format", "sarif", str(project))
+    sarif = json.loads(r.stdout)
+    assert sarif["version"] == "2.1.0"
+    run0 = sarif["runs"][0]
+    assert {"TL101", "TL201"} <= {rule["id"] for rule in run0["tool"]["driver"]["rules"]}
+    (result,) = run0["results"]
+    assert result["ruleId"] == "TL101" and result["level"] == "error"
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 11
+
+
+def test_directory_is_recursive_and_respects_gitignore(tmp_path):
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "sub" / "train.py").write_text(BUGGY)
+    (tmp_path / "ignored").mkdir()
+    (tmp_path / "ignored" / "train.py").write_text(BUGGY)
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "train.py").write_text(BUGGY)
+    (tmp_path / ".gitignore").write_text("ignored/\n")
+    r = run("check", ".", "--format", "json", cwd=tmp_path)
+    files = {Path(d["filename"]).as_posix() for d in json.loads(r.stdout)}
+    assert files == {"pkg/sub/train.py"}
+
+
+def test_select_and_ignore(project):
+    assert run("check", "--ignore", "TL101", str(project / "train.py")).returncode == 0
+    assert run("check", "--select", "TL2", str(project / "train.py")).returncode == 0
+    assert run("check", "--select", "TL1", str(project / "train.py")).returncode == 1
+
+
+def test_pyproject_config(project):
+    (project / "pyproject.toml").write_text(
+        '[tool.torchlint]\nper-file-ignores = {"clean.py" = ["TL1"]}\n[tool.torchlint.severity]\nTL101 = "warning"\n'
+    )
+    r = run("check", ".", "--format", "json", cwd=project)
+    (finding,) = json.loads(r.stdout)
+    assert finding["severity"] == "warning"
+    (project / "pyproject.toml").write_text('[tool.torchlint]\nper-file-ignores = {"train.py" = ["TL101"]}\n')
+    assert run("check", ".", cwd=project).returncode == 0
+
+
+def test_bad_config_is_a_usage_error(project):
+    (project / "pyproject.toml").write_text('[tool.torchlint]\nseverity = {TL101 = "loud"}\n')
+    r = run("check", ".", cwd=project)
+    assert r.returncode == 2
+    assert "severity of TL101" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_noqa(project):
+    text = BUGGY.replace("loss.backward()", "loss.backward()  # noqa: TL101")
+    (project / "train.py").write_text(text)
+    assert run("check", str(project / "train.py")).returncode == 0
+    (project / "train.py").write_text(BUGGY.replace("loss.backward()", "loss.backward()  # noqa: TL201"))
+    assert run("check", str(project / "train.py")).returncode == 1
+    (project / "train.py").write_text(BUGGY.replace("loss.backward()", "loss.backward()  # noqa"))
+    assert run("check", str(project / "train.py")).returncode == 0
+    (project / "train.py").write_text("# torchlint: noqa\n" + BUGGY)
+    assert run("check", str(project / "train.py")).returncode == 0
+
+
+def test_fix_writes_safe_fixes(project):
+    r = run("check", "--fix", str(project / "train.py"))
+    assert r.returncode == 0, r.stdout
+    assert (project / "train.py").read_text() == BUGGY.replace(
+        "    optimizer.step()\n", "    optimizer.step()\n    optimizer.zero_grad()\n"
+    )
+    assert run("check", str(project / "train.py")).returncode == 0
+
+
+def test_fix_diff_leaves_file_alone(project):
+    r = run("check", "--fix", "--diff", str(project / "train.py"))
+    assert "+    optimizer.zero_grad()" in r.stdout
+    assert (project / "train.py").read_text() == BUGGY
+
+
+def test_syntax_error_reports_and_keeps_analysing(tmp_path):
+    text = BUGGY + "\ndef broken(:\n    pass\n"
+    (tmp_path / "t.py").write_text(text)
+    r = run("check", "--format", "json", str(tmp_path / "t.py"))
+    assert r.returncode == 1
+    codes = [(d["code"], d["location"]["row"]) for d in json.loads(r.stdout)]
+    assert ("syntax-error", 14) in codes
+    assert ("TL101", 11) in codes
+
+
+def test_non_utf8_file(tmp_path):
+    (tmp_path / "latin.py").write_bytes(b"import torch\nname = '\xe9t\xe9'\n")
+    r = run("check", str(tmp_path / "latin.py"))
+    assert r.returncode == 1
+    assert "syntax-error" in r.stdout and "cannot decode" in r.stdout
+    assert "Traceback" not in r.stderr
+    # with a coding cookie the same bytes are valid Python
+    (tmp_path / "latin.py").write_bytes(b"# -*- coding: latin-1 -*-\nimport torch\nname = '\xe9t\xe9'\n")
+    assert run("check", str(tmp_path / "latin.py")).returncode == 0
+
+
+def test_empty_file_and_file_without_torch(tmp_path):
+    (tmp_path / "empty.py").write_text("")
+    (tmp_path / "plain.py").write_text("for x in data:\n    x.backward()\n    opt.step()\n")
+    r = run("check", str(tmp_path))
+    assert r.returncode == 0, r.stdout
+
+
+def test_missing_path_is_a_usage_error(tmp_path):
+    r = run("check", str(tmp_path / "nope.py"))
+    assert r.returncode == 2
+    assert "no such file" in r.stderr
+
+
+def test_rule_command_prints_docs():
+    r = run("rule", "TL101")
+    assert r.returncode == 0
+    assert "## What it does" in r.stdout and "missing-zero-grad" in r.stdout
+    assert run("rule", "TL999").returncode == 2
+    listing = run("rule", "--all").stdout
+    assert "TL201" in listing and "eval-mode-leaks-into-training" in listing
+
+
+def test_examples_shipped_in_repo():
+    r = run("check", "examples", "--format", "json", cwd=ROOT)
+    found = {(Path(d["filename"]).name, d["code"]) for d in json.loads(r.stdout)}
+    assert ("buggy_train.py", "TL101") in found and ("buggy_train.py", "TL201") in found
+    assert not any(name == "clean_train.py" for name, _ in found), found
