@@ -15,12 +15,14 @@ import {
   WorkDoneProgress,
 } from 'vscode-languageclient/node';
 import {
+  ServerPayload,
   ServerSettings,
   answerConfiguration,
   changeReaction,
   didChangeConfigurationParams,
   initializationOptions,
   readSettings,
+  serverPayload,
 } from './settings';
 import {
   ExecFile,
@@ -93,6 +95,10 @@ class Controller implements vscode.Disposable {
     return readSettings(vscode.workspace.getConfiguration('torchlint', scope));
   }
 
+  payload(scope?: vscode.ConfigurationScope): ServerPayload {
+    return serverPayload(vscode.workspace.getConfiguration('torchlint', scope));
+  }
+
   /** Serialises start/stop so that quick successive restarts do not race. */
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
     const next = this.queue.then(job, job);
@@ -163,14 +169,14 @@ class Controller implements vscode.Disposable {
       ],
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
-      initializationOptions: initializationOptions(settings, vscode.workspace.isTrusted),
+      initializationOptions: initializationOptions(this.payload(folder?.uri), vscode.workspace.isTrusted),
       middleware: {
         workspace: {
           configuration: async (params, token, next) => {
             const fallback = await next(params, token);
             return answerConfiguration(
               params.items,
-              (scopeUri) => this.settings(scopeUri ? vscode.Uri.parse(scopeUri) : undefined),
+              (scopeUri) => this.payload(scopeUri ? vscode.Uri.parse(scopeUri) : undefined),
               Array.isArray(fallback) ? fallback : [],
             );
           },
@@ -274,7 +280,7 @@ class Controller implements vscode.Disposable {
       this.log('torchlint.interpreter changed: restarting the server');
       void this.restart();
     } else if (reaction === 'notify' && this.client?.isRunning()) {
-      void this.client.sendNotification(DidChangeConfigurationNotification.type, didChangeConfigurationParams(this.settings()));
+      void this.client.sendNotification(DidChangeConfigurationNotification.type, didChangeConfigurationParams(this.payload(vscode.workspace.workspaceFolders?.[0]?.uri)));
     }
   }
 

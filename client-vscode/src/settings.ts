@@ -24,12 +24,24 @@ export const DEFAULTS: ServerSettings = {
   ignore: [],
   severity: {},
   interpreter: '',
-  overfit: { steps: 50, timeout: 300 },
+  overfit: { steps: 100, timeout: 300 },
 };
 
 /** Minimal view of vscode.WorkspaceConfiguration for section `torchlint`. */
 export interface ConfigReader {
   get<T>(key: string): T | undefined;
+  inspect?(key: string): Record<string, unknown> | undefined;
+}
+
+/** The subset the server receives: only what the user set, so `[tool.torchlint]` keeps the rest. */
+export type ServerPayload = Partial<Omit<ServerSettings, 'overfit'>> & { overfit?: Partial<OverfitSettings> };
+
+/** True when `key` has a value set by the user at any level (not just the contributed default). */
+export function isExplicit(config: ConfigReader, key: string): boolean {
+  if (!config.inspect) return true;
+  const i = config.inspect(key);
+  if (!i) return false;
+  return Object.entries(i).some(([k, v]) => k !== 'key' && !/^default/.test(k) && v !== undefined);
 }
 
 function stringList(value: unknown): string[] {
@@ -80,16 +92,35 @@ export function readSettings(config: ConfigReader): ServerSettings {
 }
 
 /**
- * initializationOptions: the same object as the `torchlint` section of workspace/configuration,
- * plus `workspaceTrusted` (false in Restricted Mode: the server may hide its overfit code lens).
+ * What the server receives for section `torchlint`: the keys the user set explicitly (at any
+ * level), validated; contributed defaults are left out so that `[tool.torchlint]` in
+ * pyproject.toml decides them. `interpreter` is always sent (it is what runs the overfit check).
  */
-export function initializationOptions(settings: ServerSettings, trusted: boolean) {
-  return { ...settings, workspaceTrusted: trusted };
+export function serverPayload(config: ConfigReader): ServerPayload {
+  const all = readSettings(config);
+  const out: ServerPayload = {};
+  if (isExplicit(config, 'select')) out.select = all.select;
+  if (isExplicit(config, 'ignore')) out.ignore = all.ignore;
+  if (isExplicit(config, 'severity')) out.severity = all.severity;
+  out.interpreter = all.interpreter;
+  const overfit: Partial<OverfitSettings> = {};
+  if (isExplicit(config, 'overfit.steps')) overfit.steps = all.overfit.steps;
+  if (isExplicit(config, 'overfit.timeout')) overfit.timeout = all.overfit.timeout;
+  if (Object.keys(overfit).length) out.overfit = overfit;
+  return out;
+}
+
+/**
+ * initializationOptions: the same object as the `torchlint` section of workspace/configuration,
+ * plus `workspaceTrusted` (false in Restricted Mode; the server ignores unknown keys).
+ */
+export function initializationOptions(payload: ServerPayload, trusted: boolean) {
+  return { ...payload, workspaceTrusted: trusted };
 }
 
 /** Params of workspace/didChangeConfiguration. */
-export function didChangeConfigurationParams(settings: ServerSettings) {
-  return { settings: { torchlint: settings } };
+export function didChangeConfigurationParams(payload: ServerPayload) {
+  return { settings: { torchlint: payload } };
 }
 
 export interface ConfigurationItemLike {
@@ -104,7 +135,7 @@ export interface ConfigurationItemLike {
  */
 export function answerConfiguration(
   items: ConfigurationItemLike[],
-  read: (scopeUri: string | undefined) => ServerSettings,
+  read: (scopeUri: string | undefined) => ServerPayload,
   fallback: unknown[] = [],
 ): unknown[] {
   return items.map((item, i) => {

@@ -1,0 +1,134 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const vscode = require('vscode'); // the stub, via vscode-stub.js
+const { normalizeReport, formatBytes, formatSeconds, summary } = require('../../out/report.js');
+const { renderPanelHtml, escapeHtml, jsonForScript, verdictClass } = require('../../out/panelHtml.js');
+const { ResultPanel } = require('../../out/panel.js');
+const chart = require('../../media/panel.js');
+
+const REPORT = {
+  verdict: 'PASS',
+  device: 'cpu',
+  steps: 3,
+  losses: [2.0, 1.0, 0.5],
+  seconds_per_step: 0.012,
+  peak_memory_bytes: 3 * 1024 * 1024,
+  findings: [{ code: 'TL101', message: 'grads <b>never</b> zeroed', filename: 'train.py', row: 21 }],
+  error: null,
+  uri: 'file:///w/train.py',
+};
+
+test('normalizeReport copes with missing and malformed fields', () => {
+  const r = normalizeReport({ losses: [1, '2', 'x'], findings: [null, { code: 'TL1', row: 'a' }], error: 'Boom' }, 'file:///a.py');
+  assert.equal(r.verdict, 'ERROR');
+  assert.equal(r.losses.length, 3);
+  assert.ok(Number.isNaN(r.losses[2]));
+  assert.deepEqual(r.findings, [{ code: 'TL1', message: '', filename: '', row: null }]);
+  assert.equal(r.uri, 'file:///a.py');
+  assert.equal(r.steps, 3);
+  assert.equal(normalizeReport(undefined).verdict, 'UNKNOWN');
+  assert.equal(normalizeReport({ verdict: 'PASS', uri: 'file:///b.py' }, 'file:///a.py').uri, 'file:///b.py');
+});
+
+test('formatting helpers', () => {
+  assert.equal(formatBytes(512), '512 B');
+  assert.equal(formatBytes(3 * 1024 * 1024), '3.0 MiB');
+  assert.equal(formatBytes(null), 'n/a');
+  assert.equal(formatSeconds(0.012), '12.0 ms');
+  assert.equal(formatSeconds(2), '2.00 s');
+  assert.equal(summary(normalizeReport(REPORT)), 'PASS, loss 2.00 → 0.500');
+  assert.equal(verdictClass('PASS'), 'pass');
+  assert.equal(verdictClass('NO_DECREASE'), 'fail');
+  assert.equal(verdictClass('ERROR'), 'error');
+});
+
+test('the panel HTML escapes server text, pins the CSP to a nonce and embeds safe JSON', () => {
+  const evil = normalizeReport({ ...REPORT, verdict: '<img src=x onerror=alert(1)>', error: '</script><script>alert(1)</script>' });
+  const html = renderPanelHtml(evil, { cspSource: 'vscode-webview://x', nonce: 'N0NCE', scriptUri: 'vscode-webview://x/panel.js', trusted: true });
+  assert.ok(!html.includes('<img src=x'));
+  assert.ok(html.includes('&lt;img src=x onerror=alert(1)&gt;'));
+  assert.ok(!/<\/script><script>alert/.test(html));
+  assert.match(html, /script-src 'nonce-N0NCE'/);
+  assert.match(html, /default-src 'none'/);
+  assert.ok(!/https?:\/\//.test(html.replace('http://www.w3.org', '')), 'no remote resources (no CDN)');
+  assert.equal(jsonForScript({ a: '</script>' }), '{"a":"\\u003c/script\\u003e"}');
+  assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+});
+
+test('the panel HTML lists findings as links with file and row', () => {
+  const html = renderPanelHtml(normalizeReport(REPORT), { cspSource: 'c', nonce: 'n', scriptUri: 's', trusted: false });
+  assert.match(html, /<a href="#" class="finding" data-filename="train.py" data-row="21">/);
+  assert.match(html, /grads &lt;b&gt;never&lt;\/b&gt; zeroed/);
+  assert.match(html, /2\.000 → 0\.5000/);
+  assert.ok(!html.includes('id="rerun"'), 'no re-run link in Restricted Mode');
+});
+
+test('the chart script draws one path point per finite loss and marks non-finite ones', () => {
+  const svg = chart.buildChartSvg([2, 1, NaN, 0.5, Infinity, 0.25]);
+  assert.match(svg, /^<svg /);
+  const d = /<path class="curve" d="([^"]+)"/.exec(svg)[1];
+  assert.equal(d.split(' ').length, 4);
+  assert.equal((svg.match(/class="nonfinite"/g) || []).length, 2);
+  assert.match(buildSafe([1e4, 1e-1]), /loss \(log\)/);
+  assert.doesNotMatch(buildSafe([3, 2, 1]), /\(log\)/);
+  assert.match(chart.buildChartSvg([]), /no finite loss values/);
+  assert.match(chart.buildChartSvg([1, 1, 1]), /class="curve"/, 'flat curves do not divide by zero');
+  function buildSafe(l) {
+    const s = chart.buildChartSvg(l);
+    assert.doesNotMatch(s, /NaN/);
+    return s;
+  }
+});
+
+test('ResultPanel: one panel, reused; findings clicks open file:line', async () => {
+  vscode.__reset();
+  vscode.workspace.workspaceFolders = [{ uri: vscode.Uri.file('/w') }];
+  const logs = [];
+  const reruns = [];
+  const panel = new ResultPanel(vscode, vscode.Uri.file('/ext'), (m) => logs.push(m), async (u) => reruns.push(u));
+  panel.show(normalizeReport(REPORT));
+  panel.show(normalizeReport({ ...REPORT, verdict: 'NO_DECREASE' }));
+  assert.equal(vscode.__state.panels.length, 1);
+  const p = vscode.__state.panels[0];
+  assert.equal(p.options.enableScripts, true);
+  assert.deepEqual(p.options.localResourceRoots.map((u) => u.fsPath), ['/ext/media']);
+  assert.match(p.webview.html, /NO_DECREASE/);
+  assert.match(p.webview.html, /src="vscode-webview:\/\/stub\/ext\/media\/panel.js"/);
+  assert.equal(p.title, 'torchlint: Overfit NO_DECREASE (train.py)');
+
+  await p.__message({ type: 'open', filename: 'train.py', row: 21 });
+  assert.deepEqual(vscode.__calls.find((c) => c[0] === 'showTextDocument'), ['showTextDocument', '/w/train.py', 20, vscode.ViewColumn.One]);
+  await p.__message({ type: 'rerun' });
+  assert.deepEqual(reruns, ['file:///w/train.py']);
+  await p.__message({ type: 'evil', code: 'x' });
+  assert.ok(logs.includes('panel: ignored'));
+
+  p.dispose();
+  panel.show(normalizeReport(REPORT));
+  assert.equal(vscode.__state.panels.length, 2, 'a closed panel is created anew');
+});
+
+test('StatusBar shows starting, ready, error and overfit states', () => {
+  vscode.__reset();
+  const { StatusBar, statusView } = require('../../out/status.js');
+  let trusted = true;
+  const bar = new StatusBar(vscode, () => trusted);
+  const item = vscode.__state.statusItems[0];
+  assert.equal(item.command, 'torchlint.showOutput');
+  assert.ok(item.shown);
+  bar.set('starting');
+  assert.match(item.text, /loading~spin/);
+  bar.set('ready', '/py');
+  assert.match(item.text, /check/);
+  bar.set('overfit', 'train.py');
+  assert.match(item.text, /overfit/);
+  bar.overfitDone();
+  assert.match(item.text, /check/);
+  bar.set('error', 'boom');
+  assert.equal(item.backgroundColor.id, 'statusBarItem.errorBackground');
+  trusted = false;
+  bar.set('ready');
+  assert.match(item.tooltip, /Restricted Mode/);
+  assert.match(statusView('stopped').text, /torchlint/);
+});
