@@ -28,11 +28,11 @@ class Checker:
 
     def __init__(self, config: Config | None = None, root: Path | str | None = None, workspace: Workspace | None = None):
         self.config = config or Config()
-        self.workspace = workspace or Workspace(root or self.config.root, self.config.interpreter)
+        self.workspace = workspace or Workspace(root or self.config.root, self.config.interpreter, extra_paths=self.config.extra_paths)
 
     def update_config(self, config: Config) -> None:
-        if config.interpreter != self.config.interpreter:
-            self.workspace = Workspace(self.workspace.root, config.interpreter)
+        if (config.interpreter, config.extra_paths) != (self.config.interpreter, self.config.extra_paths):
+            self.workspace = Workspace(self.workspace.root, config.interpreter, self.workspace.use_jedi, config.extra_paths)
         self.config = config
 
     def set_overlay(self, path: str, text: str | None) -> None:

@@ -33,6 +33,7 @@ class Config:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
     interpreter: str | None = None
+    extra_paths: tuple[str, ...] = ()  # more import roots (like pyright's extraPaths)
     overfit_steps: int | None = None
     overfit_timeout: float | None = None
     root: Path | None = None  # directory holding the pyproject.toml (per-file-ignores are relative to it)
@@ -129,6 +130,8 @@ def _parse_table(table: dict[str, Any], origin: str, partial: bool = False) -> d
             if isinstance(value, list):
                 value = value[0] if value else None
             out["interpreter"] = str(value) if value else None
+        elif key == "extra-paths":
+            out["extra_paths"] = tuple(str(v) for v in ([value] if isinstance(value, str) else value))
         elif key == "overfit-steps":
             out["overfit_steps"] = int(value)
         elif key == "overfit-timeout":

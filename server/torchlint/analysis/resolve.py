@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 Scope = FunctionNode | ast.Module | ast.Lambda
 
+# Their classes are known by name (torchapi); never ask Jedi about them.
+_KNOWN_LIBRARIES = {"torch", "torchvision", "torchaudio", "torchtext", "lightning", "pytorch_lightning", "numpy", "builtins", "typing", "dataclasses", "abc", "enum"}
 _PASS_THROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_", "share_memory"}
 
 
@@ -220,7 +222,10 @@ class SemanticModel:
             return self.class_info(name)
         q = self.qualname(expr)
         if q and self.workspace is not None:
-            return self.workspace.find_class(q, self)
+            found = self.workspace.find_class(q, self)
+            if found is None and q.split(".")[0] not in _KNOWN_LIBRARIES:
+                found = self.workspace.jedi_class(self, expr)
+            return found
         return None
 
     def class_bases_closure(self, info: ClassInfo, _depth: int = 0) -> set[str]:

@@ -88,7 +88,7 @@ def constructor_kind(qualname: str) -> Kind | None:
             return Kind.MODULE
     if q in ("torch.compile",):
         return None  # decided by its argument (see SemanticModel.kind)
-    if q.startswith("torchvision.models.") and last[:1].islower() and not last.startswith("get_"):
+    if q.startswith("torchvision.models.") and not last.startswith("get_") and not last.endswith("_Weights"):
         return Kind.MODULE
     if q == "timm.create_model":
         return Kind.MODULE

@@ -28,8 +28,15 @@ _OPAQUE_TOPS = {"torch", "numpy", "np", "torchvision", "typing", "os", "sys", "m
 
 
 class Workspace:
-    def __init__(self, root: Path | str | None = None, interpreter: str | None = None, use_jedi: bool = True):
+    def __init__(
+        self,
+        root: Path | str | None = None,
+        interpreter: str | None = None,
+        use_jedi: bool = True,
+        extra_paths: tuple[str, ...] = (),
+    ):
         self.root = Path(root).resolve() if root else None
+        self.extra_paths = [Path(p) if Path(p).is_absolute() or self.root is None else self.root / p for p in extra_paths]
         self.interpreter = interpreter
         self.use_jedi = use_jedi
         self._overlays: dict[str, str] = {}
@@ -115,6 +122,7 @@ class Workspace:
         roots = [here, *[p for p in here.parents if self.root and _is_relative(p, self.root)]]
         if self.root:
             roots += [self.root, self.root / "src"]
+        roots += self.extra_paths
         found = None
         rel = Path(*dotted.split("."))
         for r in dict.fromkeys(roots):
@@ -176,6 +184,8 @@ class Workspace:
                 import jedi
 
                 kwargs = {}
+                if self.extra_paths:
+                    kwargs["added_sys_path"] = [str(p) for p in self.extra_paths]
                 if self.interpreter:
                     kwargs["environment_path"] = self.interpreter
                 self._jedi_project = jedi.Project(self.root or Path.cwd(), **kwargs)
@@ -217,6 +227,21 @@ class Workspace:
                 out |= other.class_bases_closure(info)
         self._jedi_cache[key] = out
         return out
+
+    def jedi_class(self, model: SemanticModel, expr: ast.AST) -> ClassInfo | None:
+        """A class defined outside the workspace (an installed package), found by Jedi."""
+        key = ("class", model.source.path, hash(model.source.text), getattr(expr, "lineno", 0), getattr(expr, "col_offset", 0))
+        if key in self._jedi_fn_cache:
+            return self._jedi_fn_cache[key]  # type: ignore[return-value]
+        found = None
+        for name in self._jedi_goto(model, expr):
+            if name.type == "class" and name.module_path is not None and _small(name.module_path):
+                other = self.model_for_path(Path(name.module_path))
+                if other is not None and name.name in other.classes:
+                    found = other.class_info(name.name)
+                    break
+        self._jedi_fn_cache[key] = found  # type: ignore[assignment]
+        return found
 
     def _jedi_function(self, qualname: str, importer: SemanticModel) -> FunctionRef | None:
         head = qualname.split(".")[0]
