@@ -91,7 +91,7 @@ class Session:
         self.client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=uri)))
 
     # -- diagnostics ------------------------------------------------------------------------
-    async def diagnostics(self, uri: str, timeout: float = 30.0, until=None) -> list[types.Diagnostic]:
+    async def diagnostics(self, uri: str, timeout: float = 90.0, until=None) -> list[types.Diagnostic]:
         """Diagnostics of the current version: pulled, or waited for as published."""
         deadline = time.monotonic() + timeout
         while True:

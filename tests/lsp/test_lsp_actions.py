@@ -10,7 +10,7 @@ from lsprotocol import types
 from lsp_harness import BUGGY_TRAIN, CLIENTS, codes, engine_findings
 from torchlint.rules import get_rule
 
-pytestmark = [pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.timeout(240)]
 
 TWO_LOOPS = BUGGY_TRAIN + textwrap.dedent(
     """

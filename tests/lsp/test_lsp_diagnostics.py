@@ -12,7 +12,7 @@ from lsp_harness import BUGGY_TRAIN, CLIENTS, codes, engine_findings, expected_r
 from torchlint.fixes import apply_edits
 from torchlint.rules import get_rule
 
-pytestmark = [pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.timeout(240)]
 
 
 @pytest.mark.parametrize("client_name", CLIENTS)

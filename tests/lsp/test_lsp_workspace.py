@@ -11,7 +11,7 @@ from pygls.uris import from_fs_path
 
 from lsp_harness import BUGGY_TRAIN, CLIENTS, codes, engine_findings, has_rule
 
-pytestmark = [pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.timeout(240)]
 
 
 def change_configuration(s, settings):

@@ -206,8 +206,13 @@ class TorchlintServer(LanguageServer):
             return
         a = self.analyses.get(uri)
         snap = self.open_docs.get(uri)
-        if a is not None and snap is not None and a.version == snap.version:
+        if snap is None:  # not open: there are only runtime findings to show
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=uri, diagnostics=self.runtime_diagnostics(uri))
+            )
+        elif a is not None and a.version == snap.version and a.text == snap.text:
             self.publish(a)
+        # else: the pending analysis of the current version will include them
 
     def runtime_diagnostics(self, uri: str) -> list[types.Diagnostic]:
         fn = getattr(_overfit, "runtime_diagnostics", None)
