@@ -143,6 +143,7 @@ async function main() {
     'editor.minimap.enabled': false,
     'files.autoSave': 'off',
     'window.restoreWindows': 'none',
+    '[python]': { 'editor.codeActionsOnSave': { 'source.fixAll.torchlint': 'explicit' } },
   };
   fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
   // code-server's extension host is "remote": machine-scoped settings such as torchlint.interpreter
@@ -215,9 +216,7 @@ async function main() {
       });
 
       await step('open train.py from the Explorer', async () => {
-        const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'train.py' });
-        await row.first().click();
-        await page.locator('.monaco-editor .view-lines', { hasText: 'optimizer.step()' }).first().waitFor({ timeout: 60_000 * T });
+        await openFromExplorer(page, 'train.py', 'optimizer.step()');
       });
 
       const editor = page.locator('.editor-instance .monaco-editor').first();
@@ -260,9 +259,28 @@ async function main() {
         await page.keyboard.press('Control+s');
       });
 
+      await step('source.fixAll.torchlint runs on save (editor.codeActionsOnSave)', async () => {
+        await openFromExplorer(page, 'fix_on_save.py', 'optimizer.step()');
+        await page.locator('.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning').first().waitFor({ timeout: 120_000 * T });
+        await editor.locator('.view-lines').click();
+        await page.keyboard.press('Control+s');
+        await page.locator('.monaco-editor .view-lines', { hasText: 'zero_grad()' }).first().waitFor({ timeout: 60_000 * T });
+        await waitFor('the file on disk to contain the fix', async () => /zero_grad\(\)/.test(fs.readFileSync(path.join(work, 'fix_on_save.py'), 'utf8')), 30_000 * T, 500);
+        await shot('fix-on-save');
+      });
+
       await step('overfit check shows the result panel with a loss chart', async () => {
+        await openFromExplorer(page, 'train.py', 'optimizer.step()');
         await editor.locator('.view-lines').click();
         await runCommand(page, 'torchlint: Run Overfit Check');
+        // While it runs: a cancellable progress notification and the status-bar state.
+        const toast = page.locator('.notification-toast', { hasText: 'torchlint: overfit check' }).first();
+        await toast.waitFor({ timeout: 60_000 * T });
+        if (!(await toast.locator('.monaco-button, .action-label', { hasText: 'Cancel' }).count())) {
+          throw new Error('the overfit progress notification has no Cancel button');
+        }
+        await page.locator('.statusbar-item', { hasText: 'torchlint: overfit' }).first().waitFor({ timeout: 30_000 * T });
+        await shot('overfit-running');
         const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
         const verdict = frame.locator('#verdict');
         await verdict.waitFor({ timeout: Number(process.env.TORCHLINT_E2E_OVERFIT_MS || 300_000) * T });
@@ -304,6 +322,13 @@ async function main() {
     }
     if (!KEEP) fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+async function openFromExplorer(page, name, expectText) {
+  const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: name });
+  await row.first().click();
+  await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor({ timeout: 60_000 * T });
+  await page.locator('.monaco-editor .view-lines', { hasText: expectText }).first().waitFor({ timeout: 60_000 * T });
 }
 
 async function runCommand(page, title) {
