@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // End-to-end test of the torchlint extension in real VS Code (code-server) in real Chromium.
 //
-//   node test/e2e/run.js [--fake-server] [--keep]
+//   node test/e2e/run.js [--fake-server] [--keep] [--skip-restricted]
 //
 // Needs what .ci/setup.d/50-vscode.sh installs: Node 24 + code-server + playwright-core under
 // $TORCHLINT_VSCODE_TOOLS (default /opt/torchlint-vscode), /usr/bin/chromium, and the packaged
@@ -18,6 +18,7 @@ const { spawn, spawnSync } = require('child_process');
 const argv = process.argv.slice(2);
 const FAKE = argv.includes('--fake-server');
 const KEEP = argv.includes('--keep');
+const SKIP_RESTRICTED = argv.includes('--skip-restricted');
 const CLIENT_DIR = path.resolve(__dirname, '..', '..');
 const REPO = path.resolve(CLIENT_DIR, '..');
 const TOOLS = process.env.TORCHLINT_VSCODE_TOOLS || '/opt/torchlint-vscode';
@@ -91,38 +92,15 @@ async function step(name, fn) {
   }
 }
 
-async function main() {
-  for (const [what, p] of [
-    ['code-server', CODE_SERVER],
-    ['playwright-core', PLAYWRIGHT],
-    ['chromium', CHROMIUM],
-    ['node 24', path.join(NODE24_BIN, 'node')],
-    ['vsix (npm run package)', VSIX],
-  ]) {
-    if (!fs.existsSync(p)) throw new Error(`missing ${what}: ${p} (run .ci/setup.d/50-vscode.sh)`);
-  }
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  for (const f of fs.readdirSync(ARTIFACTS)) fs.rmSync(path.join(ARTIFACTS, f), { recursive: true, force: true });
+const SQUIGGLE = '.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning';
 
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchlint-e2e-'));
-  const userData = path.join(tmp, 'user-data');
-  const extDir = path.join(tmp, 'extensions');
-  const work = path.join(tmp, 'workspace');
-  fs.cpSync(path.join(__dirname, 'fixtures', 'workspace'), work, { recursive: true });
-  const python = findPython();
-  const env = { ...process.env, PATH: `${NODE24_BIN}:${process.env.PATH}` };
-  // The extension host inherits this environment, so the server finds the checkout's torchlint
-  // even when it is not pip-installed (and the fake one first with --fake-server).
-  const pyPath = [FAKE ? path.join(__dirname, 'fixtures', 'fakeserver') : null, path.join(REPO, 'server'), process.env.PYTHONPATH]
-    .filter(Boolean)
-    .join(':');
-  env.PYTHONPATH = pyPath;
-  delete env.VSCODE_IPC_HOOK_CLI;
-  log(`python: ${python}; PYTHONPATH=${pyPath}; tmp ${tmp}`);
-
+function writeProfile(userData, python, { trusted }) {
   fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
   const settings = {
-    'security.workspace.trust.enabled': false,
+    'security.workspace.trust.enabled': !trusted,
+    // Restricted Mode without the startup modal: an untrusted folder just opens restricted.
+    'security.workspace.trust.startupPrompt': 'never',
+    'security.workspace.trust.banner': 'never',
     'torchlint.interpreter': python,
     'torchlint.overfit.steps': 20,
     'torchlint.overfit.timeout': 240,
@@ -150,37 +128,97 @@ async function main() {
   // are read from the Machine settings there, not from the User settings.
   fs.mkdirSync(path.join(userData, 'Machine'), { recursive: true });
   fs.writeFileSync(path.join(userData, 'Machine', 'settings.json'), JSON.stringify({ 'torchlint.interpreter': python }, null, 2));
+}
 
-  const csLog = fs.createWriteStream(path.join(ARTIFACTS, 'code-server.log'));
-  const csArgs = ['--user-data-dir', userData, '--extensions-dir', extDir];
-  let codeServer;
+/** Starts code-server + a Chromium page on `folder`; returns helpers and a close() function. */
+async function openVSCode({ name, browser, env, userData, extDir, folder, trusted }) {
+  const csLog = fs.createWriteStream(path.join(ARTIFACTS, `code-server-${name}.log`));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const args = ['--user-data-dir', userData, '--extensions-dir', extDir, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`,
+    '--disable-telemetry', '--disable-update-check', '--disable-getting-started-override'];
+  if (trusted) args.push('--disable-workspace-trust');
+  const proc = spawn(CODE_SERVER, [...args, folder], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  proc.stdout.pipe(csLog);
+  proc.stderr.pipe(csLog);
+  let exited = null;
+  proc.on('exit', (c) => (exited = c));
+  const context = await browser.newContext({ viewport: { width: 1500, height: 950 } });
+  const close = async () => {
+    await context.close().catch(() => undefined);
+    if (proc.exitCode === null) {
+      try {
+        process.kill(-proc.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+    csLog.end();
+    try {
+      fs.cpSync(path.join(userData, 'logs'), path.join(ARTIFACTS, `vscode-logs-${name}`), { recursive: true });
+    } catch {
+      /* no logs */
+    }
+  };
+  try {
+    await waitFor('code-server to listen', async () => {
+      if (exited !== null) throw new Error(`code-server exited with ${exited}`);
+      return httpOk(`${base}/healthz`);
+    }, 90_000 * T);
+    const page = await context.newPage();
+    const consoleLog = fs.createWriteStream(path.join(ARTIFACTS, `browser-console-${name}.log`));
+    page.on('console', (m) => consoleLog.write(`[${m.type()}] ${m.text()}\n`));
+    const shot = async (file) => {
+      const p = path.join(ARTIFACTS, `${file}.png`);
+      await page.screenshot({ path: p });
+      log(`screenshot ${path.relative(REPO, p)}`);
+    };
+    await page.goto(`${base}/?folder=${encodeURIComponent(folder)}`, { waitUntil: 'domcontentloaded', timeout: 120_000 * T });
+    await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 * T });
+    await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 120_000 * T });
+    return { page, shot, close, editor: page.locator('.editor-instance .monaco-editor').first() };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+async function main() {
+  for (const [what, p] of [
+    ['code-server', CODE_SERVER],
+    ['playwright-core', PLAYWRIGHT],
+    ['chromium', CHROMIUM],
+    ['node 24', path.join(NODE24_BIN, 'node')],
+    ['vsix (npm run package)', VSIX],
+  ]) {
+    if (!fs.existsSync(p)) throw new Error(`missing ${what}: ${p} (run .ci/setup.d/50-vscode.sh)`);
+  }
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  for (const f of fs.readdirSync(ARTIFACTS)) fs.rmSync(path.join(ARTIFACTS, f), { recursive: true, force: true });
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchlint-e2e-'));
+  const extDir = path.join(tmp, 'extensions');
+  const python = findPython();
+  const env = { ...process.env, PATH: `${NODE24_BIN}:${process.env.PATH}` };
+  // The extension host inherits this environment, so the server finds the checkout's torchlint
+  // even when it is not pip-installed (and the fake one first with --fake-server).
+  const pyPath = [FAKE ? path.join(__dirname, 'fixtures', 'fakeserver') : null, path.join(REPO, 'server'), process.env.PYTHONPATH]
+    .filter(Boolean)
+    .join(':');
+  env.PYTHONPATH = pyPath;
+  delete env.VSCODE_IPC_HOOK_CLI;
+  log(`python: ${python}; PYTHONPATH=${pyPath}; tmp ${tmp}`);
+
   let browser;
+  let vs;
   try {
     await step('install the vsix into code-server', async () => {
-      const r = spawnSync(CODE_SERVER, [...csArgs, '--install-extension', VSIX, '--force'], { env, encoding: 'utf8', timeout: 180_000 });
-      csLog.write(`--install-extension:\n${r.stdout}\n${r.stderr}\n`);
+      const r = spawnSync(CODE_SERVER, ['--extensions-dir', extDir, '--user-data-dir', path.join(tmp, 'install-profile'),
+        '--install-extension', VSIX, '--force'], { env, encoding: 'utf8', timeout: 180_000 });
+      fs.writeFileSync(path.join(ARTIFACTS, 'install-extension.log'), `${r.stdout}\n${r.stderr}\n`);
       if (r.status !== 0) throw new Error(`install failed (${r.status}): ${r.stdout} ${r.stderr}`);
       const installed = fs.readdirSync(extDir).filter((d) => d.startsWith('torchlint.torchlint'));
       if (!installed.length) throw new Error(`extension not found in ${extDir}: ${fs.readdirSync(extDir)}`);
-    });
-
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    await step('start code-server', async () => {
-      codeServer = spawn(
-        CODE_SERVER,
-        [...csArgs, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check',
-          '--disable-workspace-trust', '--disable-getting-started-override', work],
-        { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-      );
-      codeServer.stdout.pipe(csLog);
-      codeServer.stderr.pipe(csLog);
-      let exited = null;
-      codeServer.on('exit', (c) => (exited = c));
-      await waitFor('code-server to listen', async () => {
-        if (exited !== null) throw new Error(`code-server exited with ${exited}`);
-        return httpOk(`${base}/healthz`);
-      }, 90_000 * T);
     });
 
     const { chromium } = require(PLAYWRIGHT);
@@ -190,43 +228,29 @@ async function main() {
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
         '--disable-dev-shm-usage'],
     });
-    const context = await browser.newContext({ viewport: { width: 1500, height: 950 } });
-    const page = await context.newPage();
-    const consoleLog = fs.createWriteStream(path.join(ARTIFACTS, 'browser-console.log'));
-    page.on('console', (m) => consoleLog.write(`[${m.type()}] ${m.text()}\n`));
-    const shot = async (name) => {
-      const p = path.join(ARTIFACTS, `${name}.png`);
-      await page.screenshot({ path: p });
-      log(`screenshot ${path.relative(REPO, p)}`);
-    };
 
-    const failShot = async () => {
-      try {
-        await shot('failure');
-      } catch {
-        /* ignore */
-      }
-    };
-
+    // ---- a trusted workspace: everything works ------------------------------------------
+    const work = path.join(tmp, 'workspace');
+    fs.cpSync(path.join(__dirname, 'fixtures', 'workspace'), work, { recursive: true });
+    const userData = path.join(tmp, 'user-data');
+    writeProfile(userData, python, { trusted: true });
+    await step('start code-server and open the workbench (trusted folder)', async () => {
+      vs = await openVSCode({ name: 'trusted', browser, env, userData, extDir, folder: work, trusted: true });
+    });
+    const { page, shot, editor } = vs;
     try {
-      await step('open the workbench', async () => {
-        await page.goto(`${base}/?folder=${encodeURIComponent(work)}`, { waitUntil: 'domcontentloaded', timeout: 120_000 * T });
-        await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 * T });
-        await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 120_000 * T });
-      });
-
       await step('open train.py from the Explorer', async () => {
         await openFromExplorer(page, 'train.py', 'optimizer.step()');
       });
 
-      const editor = page.locator('.editor-instance .monaco-editor').first();
       await step('squiggle for TL101 appears', async () => {
-        await page.locator('.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning').first().waitFor({ timeout: 180_000 * T });
+        await page.locator(SQUIGGLE).first().waitFor({ timeout: 180_000 * T });
         await shot('squiggles');
       });
 
-      await step('status bar shows torchlint', async () => {
+      await step('status bar shows torchlint ready, code lens "Run overfit check" shows', async () => {
         await page.locator('.statusbar-item', { hasText: 'torchlint' }).first().waitFor({ timeout: 30_000 * T });
+        await page.locator('.codelens-decoration', { hasText: /overfit/i }).first().waitFor({ timeout: 60_000 * T });
       });
 
       await step('Problems panel lists TL101', async () => {
@@ -254,14 +278,14 @@ async function main() {
         await item.click();
         await page.locator('.monaco-editor .view-lines', { hasText: 'zero_grad()' }).first().waitFor({ timeout: 30_000 * T });
         // The fix removes the finding: the squiggle goes away.
-        await waitFor('the TL101 squiggle to disappear', async () => (await page.locator('.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning').count()) === 0, 60_000 * T, 500);
+        await waitFor('the TL101 squiggle to disappear', async () => (await page.locator(SQUIGGLE).count()) === 0, 60_000 * T, 500);
         await shot('after-quickfix');
         await page.keyboard.press('Control+s');
       });
 
       await step('source.fixAll.torchlint runs on save (editor.codeActionsOnSave)', async () => {
         await openFromExplorer(page, 'fix_on_save.py', 'optimizer.step()');
-        await page.locator('.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning').first().waitFor({ timeout: 120_000 * T });
+        await page.locator(SQUIGGLE).first().waitFor({ timeout: 120_000 * T });
         await editor.locator('.view-lines').click();
         await page.keyboard.press('Control+s');
         await page.locator('.monaco-editor .view-lines', { hasText: 'zero_grad()' }).first().waitFor({ timeout: 60_000 * T });
@@ -301,25 +325,54 @@ async function main() {
         }
       });
     } catch (e) {
-      await failShot();
+      await shot('failure').catch(() => undefined);
       throw e;
+    } finally {
+      await vs.close();
+      vs = undefined;
+    }
+
+    if (SKIP_RESTRICTED) return;
+    // ---- Restricted Mode: diagnostics yes, overfit check no -------------------------------
+    const restricted = path.join(tmp, 'restricted-workspace');
+    fs.cpSync(path.join(__dirname, 'fixtures', 'workspace'), restricted, { recursive: true });
+    const userData2 = path.join(tmp, 'user-data-restricted');
+    writeProfile(userData2, python, { trusted: false });
+    await step('start code-server and open the workbench (untrusted folder, Restricted Mode)', async () => {
+      vs = await openVSCode({ name: 'restricted', browser, env, userData: userData2, extDir, folder: restricted, trusted: false });
+    });
+    const r = vs;
+    try {
+      await step('Restricted Mode: diagnostics still work', async () => {
+        await r.page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).first().waitFor({ timeout: 60_000 * T });
+        await openFromExplorer(r.page, 'train.py', 'optimizer.step()');
+        await r.page.locator(SQUIGGLE).first().waitFor({ timeout: 180_000 * T });
+      });
+      await step('Restricted Mode: the overfit check is disabled with an explanation', async () => {
+        await r.editor.locator('.view-lines').click();
+        await runCommand(r.page, 'torchlint: Run Overfit Check');
+        const toast = r.page.locator('.notification-toast', { hasText: 'disabled in Restricted Mode' }).first();
+        await toast.waitFor({ timeout: 60_000 * T });
+        if (!(await toast.locator('.monaco-button', { hasText: 'Manage Workspace Trust' }).count())) {
+          throw new Error('the Restricted Mode notification offers no "Manage Workspace Trust" button');
+        }
+        if (await r.page.locator('.codelens-decoration', { hasText: /overfit/i }).count()) {
+          throw new Error('the "Run overfit check" code lens is shown in Restricted Mode');
+        }
+        if (await r.page.locator('iframe.webview').count()) throw new Error('a result panel opened in Restricted Mode');
+        await r.page.waitForTimeout(500); // cosmetic only: let the toast finish sliding in for the screenshot
+        await r.shot('restricted-mode');
+      });
+    } catch (e) {
+      await r.shot('failure-restricted').catch(() => undefined);
+      throw e;
+    } finally {
+      await r.close();
+      vs = undefined;
     }
   } finally {
+    if (vs) await vs.close();
     if (browser) await browser.close().catch(() => undefined);
-    if (codeServer && codeServer.exitCode === null) {
-      try {
-        process.kill(-codeServer.pid, 'SIGTERM');
-      } catch {
-        /* already gone */
-      }
-    }
-    csLog.end();
-    // Keep VS Code's logs (extension host, the torchlint output channel) next to the screenshots.
-    try {
-      fs.cpSync(path.join(userData, 'logs'), path.join(ARTIFACTS, 'vscode-logs'), { recursive: true });
-    } catch {
-      /* no logs */
-    }
     if (!KEEP) fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
