@@ -127,7 +127,7 @@ def render_text(report: Report, cwd: str | None = None, tail_lines: int = 20) ->
     if report.peak_memory_bytes is not None:
         facts.append(f"peak memory {_fmt_bytes(report.peak_memory_bytes)}")
     lines.append(f"torchlint overfit: {report.verdict}  {script} ({', '.join(facts)})")
-    if report.summary:
+    if report.summary and not report.error:
         lines.append(f"  {report.summary}")
     if report.losses:
         lines.append(f"  loss curve  {sparkline(report.losses)}")

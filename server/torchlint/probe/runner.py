@@ -157,10 +157,12 @@ async def run_overfit(
     on_progress: Callable[[Progress], None] | None = None,
     cancel: asyncio.Event | None = None,
     plot_path: str | Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Report:
     """Run `script` with one repeated batch for `steps` optimizer steps and judge the curve.
 
     `plot_path`: where to write the SVG loss plot; None -> a file in the temp dir, "" -> none.
+    `env`: extra environment variables for the script (over this process's environment).
     """
     script_path = Path(script).resolve()
     run = _Run(steps, on_progress)
@@ -171,7 +173,7 @@ async def run_overfit(
         report.summary = report.error
         return report
 
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     read_fd, write_fd = os.pipe()
     env["TORCHLINT_PROBE_FD"] = str(write_fd)
     env["TORCHLINT_PROBE_STEPS"] = str(steps)

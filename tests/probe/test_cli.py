@@ -1,0 +1,54 @@
+"""`python -m torchlint overfit ...`: exit codes, --json, --report/--plot, script arguments."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "server"), "OMP_NUM_THREADS": "1"}
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _overfit(*args: str, cwd: Path = SCRIPTS) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "torchlint", "overfit", *args], cwd=cwd, env=ENV,
+                          capture_output=True, text=True, timeout=110)
+
+
+def test_json_pass_with_script_arguments_after_dashdash(tmp_path):
+    report, plot = tmp_path / "r.json", tmp_path / "loss.svg"
+    proc = _overfit("with_args.py", "--steps", "60", "--json", "--report", str(report), "--plot", str(plot),
+                    "--", "--lr", "0.01", "--hidden", "64", "--tag", "a b")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)  # the script prints, yet stdout is pure JSON
+    assert data["verdict"] == "PASS" and data["steps"] == 60
+    assert "ARGS lr=0.01 hidden=64 tag=a b" in data["output_tail"]
+    assert data["args"] == ["--lr", "0.01", "--hidden", "64", "--tag", "a b"]
+    assert json.loads(report.read_text())["verdict"] == "PASS"
+    assert data["plot"] == str(plot) and ET.parse(plot).getroot().tag.endswith("svg")
+    assert "step" in proc.stderr  # progress goes to stderr
+
+
+def test_fail_exits_1_with_text_report():
+    proc = _overfit("lr_zero.py", "--steps", "10", "--no-plot", "-q")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("torchlint overfit: FAIL")
+    assert "lr_zero.py:8: TLR05" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_error_exits_2_and_usage_errors_exit_2():
+    proc = _overfit("with_args.py", "--steps", "5", "-q", "--no-plot")  # argparse in the script: --lr missing
+    assert proc.returncode == 2
+    assert "ERROR" in proc.stdout and "sys.exit(2)" in proc.stdout
+    assert "the following arguments are required: --lr" in proc.stdout  # the script's stderr tail
+    assert _overfit("does_not_exist.py").returncode == 2
+    assert _overfit("mlp_ok.py", "--steps", "0").returncode == 2

@@ -1,0 +1,93 @@
+"""Verdict thresholds, TLR08, and the report renderers (pure Python, no subprocess)."""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+
+from torchlint.probe.report import Finding, Report, render_svg, render_text, sparkline
+from torchlint.probe.verdict import initial_loss_finding, judge
+
+
+def _curve(start: float, end: float, n: int = 50) -> list[float]:
+    """Linear from start to end, then flat at end (the judged "final" is the last-5 median)."""
+    return [start + (end - start) * i / (n - 6) for i in range(n - 5)] + [end] * 5
+
+
+def test_pass_needs_a_95_percent_drop_or_an_absolute_floor():
+    assert judge(_curve(2.0, 0.09)).verdict == "PASS"       # 95.5 % drop
+    assert judge(_curve(2.0, 0.11)).verdict == "PARTIAL"    # 94.5 %
+    assert judge(_curve(0.01, 0.0009)).verdict == "PASS"    # tiny loss: below 1e-3 absolute
+    assert judge(_curve(2.0, 0.9)).verdict == "PARTIAL"     # 55 % drop: learning
+    assert judge(_curve(2.0, 1.1)).verdict == "FAIL"        # 45 %: barely moved
+    assert judge(_curve(1.0, 1.5)).verdict == "FAIL"        # rose
+    assert judge([1e-4, 1e-4, 1e-4]).verdict == "FAIL"      # flat, even if tiny
+
+
+def test_final_loss_is_robust_to_one_spike():
+    losses = _curve(2.0, 0.01) + [5.0]
+    assert judge(losses).verdict == "PASS"
+
+
+def test_nan_fails_and_says_where():
+    j = judge([2.0, 1.0, float("nan"), float("nan")])
+    assert j.verdict == "FAIL" and "step 3" in j.reason
+
+
+def test_non_positive_initial_loss_is_not_judged_as_pass():
+    assert judge(_curve(-1.0, -5.0)).verdict == "PARTIAL"
+
+
+def test_initial_loss_vs_ln_c():
+    ce = {"loss": "cross_entropy", "classes": 10, "reduction": "mean"}
+    assert initial_loss_finding(math.log(10) + 0.3, ce, ["cross_entropy"]) is None
+    msg = initial_loss_finding(12.0, ce, ["cross_entropy"])
+    assert msg and "ln(10)" in msg and "above" in msg
+    assert initial_loss_finding(12.0, ce, ["cross_entropy", "mse_loss"]) is None  # mixed loss
+    assert initial_loss_finding(12.0, {**ce, "reduction": "sum"}, ["cross_entropy"]) is None
+    assert initial_loss_finding(12.0, None, ["backward"]) is None
+
+
+def test_sparkline():
+    assert sparkline([3.0, 2.0, 1.0, 0.0]) == "█▆▃▁"
+    assert len(sparkline(_curve(2.0, 0.0, 500), width=40)) == 40
+    assert sparkline([1.0, float("nan")]) == "▁!"
+
+
+def _report(**kw) -> Report:
+    base = dict(verdict="FAIL", script="/w/train.py", steps=3, steps_requested=3,
+                losses=[2.0, 1.9, float("inf")], device="cpu", seconds_per_step=0.002,
+                peak_memory_bytes=300 * 2**20,
+                findings=[Finding("TLR02", "the loss is inf at step 3", "/w/train.py", 12, "error", 3)])
+    base.update(kw)
+    return Report(**base)
+
+
+def test_json_shape_is_valid_json_with_nonfinite_as_strings():
+    data = json.loads(json.dumps(_report().to_json(), allow_nan=False))
+    for key in ("verdict", "device", "steps", "losses", "seconds_per_step", "peak_memory_bytes",
+                "findings", "error"):
+        assert key in data
+    assert data["losses"] == [2.0, 1.9, "inf"]
+    assert data["findings"][0] == {"code": "TLR02", "message": "the loss is inf at step 3",
+                                   "filename": "/w/train.py", "row": 12, "severity": "error", "step": 3}
+
+
+def test_text_and_svg():
+    text = render_text(_report(), cwd="/w")
+    assert "torchlint overfit: FAIL  train.py" in text
+    assert "train.py:12: TLR02 the loss is inf" in text
+    svg = render_svg(_report(verdict="PASS", losses=_curve(2.0, 0.01)))
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg")
+    lines = [e for e in root.iter() if e.tag.endswith("polyline")]
+    assert len(lines) == 1 and len(lines[0].get("points").split()) == 50
+
+
+def test_error_text_shows_output_tail():
+    rep = _report(verdict="ERROR", error="ValueError: boom", error_location={"filename": "/w/train.py", "row": 3},
+                  output_tail="line1\nTraceback...\nValueError: boom\n", findings=[])
+    text = render_text(rep, cwd="/w")
+    assert "error: ValueError: boom  (train.py:3)" in text
+    assert "| ValueError: boom" in text
