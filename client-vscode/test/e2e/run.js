@@ -246,6 +246,13 @@ async function main() {
       await step('squiggle for TL101 appears', async () => {
         await page.locator(SQUIGGLE).first().waitFor({ timeout: 180_000 * T });
         await shot('squiggles');
+        // Hovering the squiggle shows the message with its code (the picture in the README).
+        const box = await page.locator(SQUIGGLE).first().boundingBox();
+        await page.mouse.move(box.x + box.width / 2 - 3, box.y + box.height / 2);
+        await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+        await page.locator('.monaco-hover', { hasText: 'TL101' }).first().waitFor({ state: 'visible', timeout: 30_000 * T });
+        await shot('squiggles-hover');
+        await page.mouse.move(5, 400);
       });
 
       await step('status bar shows torchlint ready, code lens "Run overfit check" shows', async () => {
