@@ -99,9 +99,11 @@ class SemanticModel:
     def _index(self) -> None:
         self.scopes: list[Scope] = [self.tree]
         self._nested: dict[int, dict[str, FunctionNode]] = {}
-        nodes = []
+        nodes = self.nodes = []
+        self._by_type: dict[type, list[ast.AST]] = {}
         for node in ast.walk(self.tree):
             nodes.append(node)
+            self._by_type.setdefault(type(node), []).append(node)
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -124,6 +126,12 @@ class SemanticModel:
                     self.import_nodes[alias.asname or alias.name] = node
         for node in self.tree.body:
             self._index_toplevel(node)
+
+    def nodes_of(self, *types: type) -> list[ast.AST]:
+        """Every node of these AST types in the file, in `ast.walk` order: one traversal shared by all rules."""
+        if len(types) == 1:
+            return self._by_type.get(types[0], [])
+        return [n for n in self.nodes if isinstance(n, types)]
 
     def _index_toplevel(self, node: ast.stmt) -> None:
         if isinstance(node, ast.ClassDef):

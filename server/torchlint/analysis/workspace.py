@@ -41,6 +41,7 @@ class Workspace:
         self.use_jedi = use_jedi
         self._overlays: dict[str, str] = {}
         self._models: dict[str, tuple[str, SemanticModel]] = {}  # path -> (digest, model)
+        self._disk: dict[str, tuple[tuple[int, int], SemanticModel]] = {}  # unopened files by (mtime, size)
         self._module_paths: dict[tuple[str, str], Path | None] = {}
         self._deps: dict[str, set[str]] = {}  # analysed path -> workspace paths it used
         self._current: str | None = None
@@ -59,6 +60,7 @@ class Workspace:
 
     def invalidate(self, path: str) -> None:
         self._models.pop(_norm(path), None)
+        self._disk.pop(_norm(path), None)
 
     def dependents(self, path: str) -> set[str]:
         key = _norm(path)
@@ -86,16 +88,27 @@ class Workspace:
 
     def model_for_path(self, path: Path) -> SemanticModel | None:
         key = _norm(str(path))
-        text = self._overlays.get(key)
-        if text is None:
-            try:
-                if path.stat().st_size > _MAX_MODULE_BYTES:
-                    return None
-                text = decode(path.read_bytes())
-            except (OSError, UnreadableFile):
-                return None
         self._used(key)
-        return self.model_for_text(key, text)
+        text = self._overlays.get(key)
+        if text is not None:
+            return self.model_for_text(key, text)
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        stamp = (st.st_mtime_ns, st.st_size)
+        hit = self._disk.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        if st.st_size > _MAX_MODULE_BYTES:
+            return None
+        try:
+            text = decode(path.read_bytes())
+        except (OSError, UnreadableFile):
+            return None
+        model = self.model_for_text(key, text)
+        self._disk[key] = (stamp, model)
+        return model
 
     def module_name(self, path: Path) -> str | None:
         base = self.root if self.root and _is_relative(path, self.root) else path.parent
@@ -115,10 +128,10 @@ class Workspace:
         """A workspace file for module `dotted`, searched like sys.path would from the importer."""
         if dotted.split(".")[0] in _OPAQUE_TOPS:
             return None
-        here = Path(importer.source.path).resolve().parent
-        key = (str(here), dotted)
+        key = (importer.source.path, dotted)
         if key in self._module_paths:
             return self._module_paths[key]
+        here = Path(importer.source.path).resolve().parent
         roots = [here, *[p for p in here.parents if self.root and _is_relative(p, self.root)]]
         if self.root:
             roots += [self.root, self.root / "src"]
