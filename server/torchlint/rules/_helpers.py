@@ -6,6 +6,7 @@ Everything here answers None when it cannot decide, so that rules stay silent.
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -234,7 +235,7 @@ def loss_call(model: SemanticModel, call: ast.Call) -> LossCall | None:
         fname = is_functional_loss(q)
         if fname:
             return LossCall(fname, call, None, f"`{dotted(call.func) or fname}`")
-    info = model.kind(call.func)
+    info = kind_of(model, call.func)
     if info is not None and info.kind == Kind.LOSS and info.qualname:
         name = loss_name(info.qualname)
         if name:
@@ -381,7 +382,8 @@ def activation_of(model: SemanticModel, expr: ast.AST, _depth: int = 0, _seen: f
         first = acts[0]
         assert first is not None
         name = dotted(func) or "the model"
-        return Activation(first.kind, first.node, first.model, first.how, f"the output of `{name}`, whose `{info.cls.name}.forward` returns {first.where}", first.sequential, first.arg, first.ctor)
+        elsewhere = "" if fwd.model is model else f" (in `{os.path.basename(fwd.model.source.path)}`)"
+        return Activation(first.kind, first.node, first.model, first.how, f"the output of `{name}`, whose `{info.cls.name}.forward`{elsewhere} returns {first.where}", first.sequential, first.arg, first.ctor)
     return None
 
 

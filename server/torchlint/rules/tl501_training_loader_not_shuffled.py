@@ -12,7 +12,7 @@ from ._helpers import contains_backward, kind_of, reaching_binding
 from .base import Rule
 
 _TRAIN_NAME = re.compile(
-    r"^(train|training|tr|trn)_?(data_?|set_?)?(loader|dl|dataloader|data_loader|iter|iterator|batches|gen)$"
+    r"^(get_|make_|build_|create_)?(train|training|tr|trn)_?(data_?|set_?)?(loader|dl|dataloader|data_loader|iter|iterator|batches|gen)$"
     r"|^(loader|dl|dataloader|data_loader)_?(train|training|tr)$",
     re.I,
 )
@@ -29,42 +29,54 @@ def _strip_iter(expr: ast.AST) -> ast.AST:
     return expr
 
 
+_MAP_STYLE_CALLS = {"torch.utils.data.random_split", "torch.utils.data.Subset", "datasets.load_dataset", "datasets.load_from_disk"}
+
+
 def _iterable_dataset(model: SemanticModel, ds: ast.AST, depth: int = 0) -> bool | None:
-    """True: iterable-style; False: map-style (or unknown but not hinted iterable); None: cannot tell."""
+    """True: iterable-style; False: certainly map-style; None: cannot tell (stay silent)."""
     if depth > 4:
         return None
     info = kind_of(model, ds)
     if info is not None:
         if info.kind == Kind.ITERABLE_DATASET:
             return True
-        if info.cls is not None and info.kind != Kind.DATASET:
-            return None
-        return False
+        if info.kind == Kind.DATASET:
+            return False
+        return None
     if isinstance(ds, ast.Name):
         b = reaching_binding(model, ds)
-        if b is not None and isinstance(b.value, ast.expr):
+        if b is None:
+            return None
+        if isinstance(b.value, ast.expr):
             return _iterable_dataset(model, b.value, depth + 1)
-        return False if b is not None or model.is_param(model.scope_of(ds), ds.id) else None
+        # `train_set, val_set = random_split(...)`
+        value = getattr(b.stmt, "value", None)
+        if isinstance(value, ast.Call) and model.call_qualname(value) in _MAP_STYLE_CALLS:
+            return False
+        return None
+    if isinstance(ds, ast.Subscript):  # load_dataset(...)["train"]
+        return _iterable_dataset(model, ds.value, depth + 1)
     if isinstance(ds, ast.Call):
         if any(k.arg == "streaming" and not (isinstance(k.value, ast.Constant) and k.value.value is False) for k in ds.keywords):
             return True
-        text = dotted(ds.func) or ""
-        if _ITERABLE_HINT.search(text):
+        q = model.call_qualname(ds) or ""
+        if q.startswith(("torchtext.", "torchdata.", "webdataset.")) or _ITERABLE_HINT.search(dotted(ds.func) or ""):
             return True
+        if q in _MAP_STYLE_CALLS:
+            return False
         cls = model.resolve_class(ds.func)
         if cls is not None:
             names = {s.name for s in cls.node.body if isinstance(s, ast.FunctionDef)}
             if "__iter__" in names and "__getitem__" not in names:
                 return True
-            if model.class_kind(cls) is None and "__getitem__" not in names:
-                return None
-        # a method chain on an iterable dataset (`ds.shuffle(...)`, `ds.map(...)`)
-        if isinstance(ds.func, ast.Attribute):
-            inner = _iterable_dataset(model, ds.func.value, depth + 1)
-            if inner:
-                return True
-        return False
-    return False
+            if "__getitem__" in names:
+                return False
+            return None
+        # a method chain on a dataset (`ds.map(...)`, `ds.select(...)`)
+        if isinstance(ds.func, ast.Attribute) and ds.func.attr in ("map", "filter", "select", "shuffle", "with_format", "with_transform"):
+            return _iterable_dataset(model, ds.func.value, depth + 1)
+        return None
+    return None
 
 
 def _loader_name(model: SemanticModel, call: ast.Call) -> str | None:
@@ -147,8 +159,9 @@ class TrainingLoaderNotShuffled(Rule):
             if short and _EVAL_NAME.search(short):
                 continue
             why = None
+            returned = isinstance(model.parent(call), ast.Return)
             if short and (_TRAIN_NAME.match(short) or short == "train_dataloader"):
-                why = f"`{name}` is a training loader" if short != "train_dataloader" else "it is returned by `train_dataloader()`"
+                why = "it is returned by `train_dataloader()`" if returned else f"`{name}` is a training loader"
             if why is None and name is not None:
                 if loops is None:
                     loops = self._training_loop_iters(ctx)
