@@ -421,45 +421,53 @@ class FlowModel:
             self._depth -= 1
 
     # -- callers in this file -------------------------------------------------------
-    def call_sites(self, fn: ast.AST) -> list[tuple[CFG, Node, ast.Call]]:
-        for _ in self.all_cfgs():
-            pass
+    def call_sites(self, fn: ast.AST) -> list[tuple["FlowModel", CFG, Node, ast.Call]]:
+        """Calls of `fn` in this file and in the workspace files that import it."""
         out = []
-        for cfg, call in self._call_index.get(fn, []):
-            stmt = next((a for a in [call, *self.model.ancestors(call)] if a in cfg.by_stmt), None)
-            if stmt is not None:
-                out.append((cfg, cfg.by_stmt[stmt], call))
+        flows = [self]
+        ws = self.model.workspace
+        if ws is not None and isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            flows += [_flow_for(m, self) for m in ws.importer_models(self.model, fn.name)]
+        for flow in flows:
+            for _ in flow.all_cfgs():
+                pass
+            for cfg, call in flow._call_index.get(fn, []):
+                stmt = next((a for a in [call, *flow.model.ancestors(call)] if a in cfg.by_stmt), None)
+                if stmt is not None:
+                    out.append((flow, cfg, cfg.by_stmt[stmt], call))
         return out
 
     def mode_on_entry(self, cfg: CFG, node: Node, target: str, depth: int = 0) -> frozenset[str]:
         """Modes `target` may be in when `node` runs, following "entry" into the callers
-        in this file (a function nobody here calls starts in the default, train mode)."""
+        (a function nobody calls starts in the default, train mode)."""
         states = mode_states(cfg, target).get(node.id, frozenset({"entry"}))
         if "entry" not in states:
             return states
         rest = states - {"entry"}
         fn = cfg.scope
         sites = self.call_sites(fn) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
-        if not sites or depth >= 3:
-            return rest | {"train"} if not sites else rest | {"unknown"}
-        for ccfg, cnode, call in sites:
-            ref = self.model.resolve_function(call)
+        if not sites:
+            return rest | {"train"}
+        if depth >= 3:
+            return rest | {"unknown"}
+        for flow, ccfg, cnode, call in sites:
+            ref = flow.model.resolve_function(call)
             if ref is None:
                 return rest | {"unknown"}
             caller_target = _substitute(target, _argument_mapping(call, ref))
             if caller_target is None:
                 return rest | {"unknown"}
-            rest |= self.mode_on_entry(ccfg, cnode, caller_target, depth + 1)
+            rest |= flow.mode_on_entry(ccfg, cnode, caller_target, depth + 1)
         return rest
 
     def grad_disabled_on_entry(self, cfg: CFG, depth: int = 0) -> bool:
-        """Does every caller in this file call this function under no_grad?"""
+        """Does every caller call this function under no_grad?"""
         fn = cfg.scope
         if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or depth >= 3:
             return False
         sites = self.call_sites(fn)
         return bool(sites) and all(
-            in_no_grad(self.model, call) or self.grad_disabled_on_entry(ccfg, depth + 1) for ccfg, _, call in sites
+            in_no_grad(flow.model, call) or flow.grad_disabled_on_entry(ccfg, depth + 1) for flow, ccfg, _, call in sites
         )
 
     # -- evaluation loops ---------------------------------------------------------

@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 import hashlib
 import logging
+import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("torchlint")
 
 _MAX_MODULE_BYTES = 2_000_000
+_MAX_SCANNED_FILES = 5_000
+_FILE_LIST_TTL = 10.0  # seconds; new files show up in callers' lookups after this
+_SKIP_DIRS = {"__pycache__", "node_modules", "venv", "site-packages", "build", "dist"}
 # Packages we never open: their APIs are known by name (torchapi) and parsing them is slow.
 _OPAQUE_TOPS = {"torch", "numpy", "np", "torchvision", "typing", "os", "sys", "math", "collections", "functools"}
 
@@ -42,6 +47,8 @@ class Workspace:
         self._overlays: dict[str, str] = {}
         self._models: dict[str, tuple[str, SemanticModel]] = {}  # path -> (digest, model)
         self._disk: dict[str, tuple[tuple[int, int], SemanticModel]] = {}  # unopened files by (mtime, size)
+        self._texts: dict[str, tuple[tuple[int, int], str]] = {}
+        self._files: tuple[float, list[str]] | None = None
         self._module_paths: dict[tuple[str, str], Path | None] = {}
         self._deps: dict[str, set[str]] = {}  # analysed path -> workspace paths it used
         self._current: str | None = None
@@ -122,6 +129,58 @@ class Workspace:
         if parts and parts[0] == "src":
             parts.pop(0)
         return ".".join(parts) or path.stem
+
+    # -- who imports a module ---------------------------------------------------------
+    def importer_models(self, model: SemanticModel, name: str) -> list[SemanticModel]:
+        """Workspace files that may call `name` from `model`'s module (a cheap text filter
+        first: they mention both the module and the name), parsed."""
+        if self.root is None or not model.module_name:
+            return []
+        module_last = model.module_name.rsplit(".", 1)[-1]
+        me = _norm(model.source.path)
+        out = []
+        for path in self._python_files():
+            if path == me:
+                continue
+            text = self._text(path)
+            if text is None or name not in text or module_last not in text:
+                continue
+            other = self.model_for_path(Path(path))
+            if other is not None:
+                out.append(other)
+        return out
+
+    def _python_files(self) -> list[str]:
+        now = time.monotonic()
+        if self._files is not None and now - self._files[0] < _FILE_LIST_TTL:
+            return self._files[1]
+        files: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(".")]
+            files.extend(os.path.join(dirpath, f) for f in filenames if f.endswith(".py"))
+            if len(files) > _MAX_SCANNED_FILES:
+                break
+        files = [_norm(f) for f in files[:_MAX_SCANNED_FILES]] + [p for p in self._overlays if p.endswith(".py")]
+        self._files = (now, sorted(set(files)))
+        return self._files[1]
+
+    def _text(self, path: str) -> str | None:
+        if path in self._overlays:
+            return self._overlays[path]
+        try:
+            st = os.stat(path)
+            stamp = (st.st_mtime_ns, st.st_size)
+            hit = self._texts.get(path)
+            if hit is not None and hit[0] == stamp:
+                return hit[1]
+            if st.st_size > _MAX_MODULE_BYTES:
+                return None
+            with open(path, "rb") as fh:
+                text = decode(fh.read())
+        except (OSError, UnreadableFile):
+            return None
+        self._texts[path] = (stamp, text)
+        return text
 
     # -- module lookup --------------------------------------------------------------
     def find_module(self, dotted: str, importer: SemanticModel) -> Path | None:
