@@ -228,7 +228,10 @@ class UnregisteredSubmodules(Rule):
         kinds = set()
         elems: list[ast.AST] = list(added)
         for s in stmts:
-            found = _container_elements(model, s.value, s)  # type: ignore[attr-defined]
+            v = s.value  # type: ignore[attr-defined]
+            if isinstance(v, (ast.List, ast.Tuple)) and len(v.elts) == 1 and isinstance(v.elts[0], (ast.Name, ast.Attribute)):
+                return None  # `self.teacher = [teacher]`: the usual way to hide a module on purpose
+            found = _container_elements(model, v, s)
             if found is None:
                 return None
             kinds.add(found[0])

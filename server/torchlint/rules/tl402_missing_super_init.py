@@ -154,7 +154,7 @@ class MissingSuperInit(Rule):
                 fix = Fix("Insert `super().__init__()` at the start of `__init__`", (e,), "safe")
         msg = (
             f"`{cls.name}.__init__` never calls `super().__init__()`: `nn.Module` is not initialised, so "
-            f"assigning layers raises `AttributeError` and parameters are not registered"
+            f"assigning a layer raises `AttributeError` and calling the module fails"
         )
         start = ctx.source.span(init).start
         line = ctx.source.lines[start.line]
