@@ -168,10 +168,28 @@ def _param_index(fn: ast.AST, name: str) -> tuple[int | None, bool]:
     return None, False
 
 
+_MOVES = {"to", "cuda", "cpu", "float", "double", "half"}
+
+
+def _kind_loose(model: SemanticModel, expr: ast.AST, depth: int = 0):
+    """`model.kind`, also seeing through `.to(device)` on losses (`nn.CrossEntropyLoss().to(device)`)."""
+    info = model.kind(expr)
+    if info is not None or depth > 4:
+        return info
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _MOVES:
+        inner = _kind_loose(model, expr.func.value, depth + 1)
+        return inner if inner is not None and inner.kind == Kind.LOSS else None
+    if isinstance(expr, ast.Name):
+        b = reaching_binding(model, expr)
+        if b is not None and isinstance(b.value, ast.Call):
+            return _kind_loose(model, b.value, depth + 1)
+    return None
+
+
 def kind_of(model: SemanticModel, expr: ast.AST):
     """`model.kind(expr)`, and for a plain function's parameter: the kind every call of the
     function in this file passes (all calls must agree, at least one call)."""
-    info = model.kind(expr)
+    info = _kind_loose(model, expr)
     if info is not None or not isinstance(expr, ast.Name):
         return info
     scope = model.scope_of(expr)
@@ -198,7 +216,7 @@ def kind_of(model: SemanticModel, expr: ast.AST):
             arg = call.args[idx]
         if arg is None:
             return None
-        kinds.append(model.kind(arg))
+        kinds.append(_kind_loose(model, arg))
     if not kinds or any(k is None for k in kinds):
         return None
     first = kinds[0]

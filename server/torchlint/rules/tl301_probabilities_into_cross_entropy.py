@@ -28,8 +28,11 @@ def remove_activation_fix(ctx, act) -> Fix | None:
     text = unwrap_activation_text(act)
     if text is None:
         return None
-    name = dotted(act.node.func) if isinstance(act.node, ast.Call) else None
-    shown = f"`{name}`" if name else f"the `{act.kind}`"
+    func = act.node.func if isinstance(act.node, ast.Call) else None
+    name = dotted(func) if func is not None else None
+    if isinstance(func, ast.Attribute) and act.model.qualname(func) is None and act.how == "call":
+        name = None  # a tensor method: `x.softmax(1)`
+    shown = f"`{name}`" if name else f"the `.{act.kind}()`"
     return Fix(f"Remove {shown} (line {act.node.lineno}) and pass the logits", (Edit(src.span(act.node), text),), "unsafe")
 
 
