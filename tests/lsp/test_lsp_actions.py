@@ -134,3 +134,38 @@ async def test_hover_explains_the_rule(start, client_name):
         types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(0, 0))
     )
     assert nothing is None
+
+
+UNSAFE = textwrap.dedent(
+    """\
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    model = nn.Linear(4, 3)
+    x = torch.randn(8, 4)
+    y = torch.randint(0, 3, (8,))
+    probs = F.softmax(model(x), dim=1)
+    loss = F.cross_entropy(probs, y)
+    """
+)
+
+
+async def test_unsafe_fix_is_offered_but_not_preferred_nor_in_fix_all(start):
+    s = await start("visual-studio-code")
+    unsafe = [f for f in engine_findings(s.root / "probs.py", UNSAFE) if f.fix and f.fix.applicability == "unsafe"]
+    if not unsafe:
+        pytest.skip("no rule offers an unsafe fix for this example any more")
+    uri = s.open("probs.py", UNSAFE)
+    diags = await s.diagnostics(uri, until=lambda d: d)
+    d = next(d for d in diags if d.code == unsafe[0].code)
+    actions = await s.code_actions(uri, d.range, [d])
+    (fix,) = [a for a in actions if a.title == unsafe[0].fix.message]
+    assert fix.kind == types.CodeActionKind.QuickFix and not fix.is_preferred
+    everything = types.Range(types.Position(0, 0), types.Position(len(UNSAFE.splitlines()), 0))
+    fix_all = await s.code_actions(uri, everything, [], only=["source.fixAll.torchlint"])
+    assert fix_all == [] or all(
+        e.new_text != unsafe[0].fix.edits[0].content for dc in fix_all[0].edit.document_changes for e in dc.edits
+    )
+    s.apply(fix.edit)
+    assert unsafe[0].code not in codes(await s.diagnostics(uri, until=lambda d: unsafe[0].code not in codes(d)))

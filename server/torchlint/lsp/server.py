@@ -77,9 +77,16 @@ class TorchlintServer(LanguageServer):
             self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=p))
         self.config = config
         self.generation += 1
-        self.worker.submit(lambda: self.checker().update_config(config))
+        self.worker.submit(lambda: self._apply_config(config))
         for uri in list(self.open_docs):
             self.schedule(uri, delay=0.0, refresh=True)
+
+    def _apply_config(self, config: Config) -> None:
+        checker = self.checker()
+        checker.update_config(config)
+        # a new interpreter means a new engine workspace: give it the editor's texts again
+        for uri, snap in list(self.open_docs.items()):
+            checker.set_overlay(_path(uri), snap.text)
 
     def checker(self) -> Checker:
         assert self.worker.on_thread(), "the checker belongs to the analysis thread"

@@ -15,7 +15,7 @@ from ..config import Config, ConfigError, load_config
 
 SECTION = "torchlint"
 DEFAULT_DEBOUNCE = 0.150  # seconds between the last keystroke and analysis
-_SERVER_ONLY = {"debounce", "debounceMs", "debounce-ms", "debounce_ms", "trace", "enable", "path", "args"}
+_SERVER_ONLY = {"debounce", "debounceMs", "debounce-ms", "debounce_ms", "trace", "enable", "path", "args", "workspaceTrusted"}
 
 
 def section(obj: Any) -> dict[str, Any]:
