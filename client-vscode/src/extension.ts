@@ -63,6 +63,7 @@ const execFile: ExecFile = (file, args, options) =>
 interface RunningOverfit {
   uri: string;
   startedAt: number;
+  cancelled: boolean;
 }
 
 class Controller implements vscode.Disposable {
@@ -76,7 +77,7 @@ class Controller implements vscode.Disposable {
   private stopping = false;
   private running: RunningOverfit | undefined;
   private lastResults = new Map<string, { at: number; report: OverfitReport }>();
-  private resultWaiters = new Map<string, (r: OverfitReport) => void>();
+  private resultWaiters = new Map<string, (r: OverfitReport | undefined) => void>();
   private disposables: vscode.Disposable[] = [];
 
   constructor(private readonly context: vscode.ExtensionContext) {
@@ -327,7 +328,7 @@ class Controller implements vscode.Disposable {
 
     const name = decodeURIComponent(uri.split('/').pop() ?? uri);
     const started = Date.now();
-    this.running = { uri, startedAt: started };
+    this.running = { uri, startedAt: started, cancelled: false };
     this.status.set('overfit', name);
     void vscode.commands.executeCommand('setContext', 'torchlint.overfitRunning', true);
     const timeoutMs = (this.settings(vscode.Uri.parse(uri)).overfit.timeout + 60) * 1000;
@@ -350,8 +351,9 @@ class Controller implements vscode.Disposable {
             if (result && typeof result === 'object' && 'verdict' in (result as object)) {
               return normalizeReport(result, uri);
             }
-            // The server may answer early and deliver the report by notification only.
-            return await this.waitForResult(uri, started, timeoutMs);
+            // The server may answer early and deliver the report by notification only
+            // (after a cancel, only briefly: there may be no report at all).
+            return await this.waitForResult(uri, started, this.running?.cancelled ? 5000 : timeoutMs);
           } finally {
             sub.dispose();
           }
@@ -391,7 +393,19 @@ class Controller implements vscode.Disposable {
       void vscode.window.showInformationMessage('torchlint: no overfit check is running.');
       return;
     }
+    if (running.cancelled) return;
     this.log(`cancelling the overfit check on ${running.uri}`);
+    running.cancelled = true;
+    const waiter = this.resultWaiters.get(running.uri);
+    if (waiter) {
+      // Already waiting for a notification after the command returned: stop waiting soon.
+      setTimeout(() => {
+        if (this.resultWaiters.get(running.uri) === waiter) {
+          this.resultWaiters.delete(running.uri);
+          waiter(undefined);
+        }
+      }, 5000);
+    }
     try {
       await this.client?.sendRequest(ExecuteCommandRequest.type, { command: CANCEL_COMMAND, arguments: [{ uri: running.uri }] });
     } catch (e) {

@@ -50,8 +50,16 @@ export function normalizeReport(raw: unknown, uri?: string): OverfitReport {
     findings,
     error: typeof r.error === 'string' && r.error ? r.error : null,
     plot: typeof r.plot === 'string' ? r.plot : null,
-    uri: typeof r.uri === 'string' ? r.uri : uri,
+    uri: typeof r.uri === 'string' ? r.uri : uri ?? scriptUri(r.script),
   };
+}
+
+/** The server's report names the script as an absolute path (`script`); make a file URI of it. */
+function scriptUri(script: unknown): string | undefined {
+  if (typeof script !== 'string' || !script) return undefined;
+  const p = script.replace(/\\/g, '/');
+  if (!p.startsWith('/') && !/^[A-Za-z]:\//.test(p)) return undefined;
+  return 'file://' + (p.startsWith('/') ? '' : '/') + p.split('/').map((seg) => encodeURIComponent(seg).replace(/%3A/g, ':')).join('/');
 }
 
 export function formatBytes(n: number | null): string {

@@ -29,6 +29,9 @@ test('normalizeReport copes with missing and malformed fields', () => {
   assert.equal(r.steps, 3);
   assert.equal(normalizeReport(undefined).verdict, 'UNKNOWN');
   assert.equal(normalizeReport({ verdict: 'PASS', uri: 'file:///b.py' }, 'file:///a.py').uri, 'file:///b.py');
+  // The server's notification names the script by path only.
+  assert.equal(normalizeReport({ verdict: 'PASS', script: '/tmp/my dir/train.py' }).uri, 'file:///tmp/my%20dir/train.py');
+  assert.equal(normalizeReport({ verdict: 'PASS', script: 'rel.py' }).uri, undefined);
 });
 
 test('formatting helpers', () => {
