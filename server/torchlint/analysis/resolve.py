@@ -9,6 +9,7 @@ Every question returns None when the answer is not known: rules stay silent then
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Iterator
@@ -231,8 +232,11 @@ class SemanticModel:
         q = self.qualname(expr)
         if q and self.workspace is not None:
             found = self.workspace.find_class(q, self)
-            if found is None and q.split(".")[0] not in _KNOWN_LIBRARIES:
-                found = self.workspace.jedi_class(self, expr)
+            last = q.rsplit(".", 1)[-1]
+            top = q.split(".")[0]
+            # Jedi only for class-like names from third-party packages: it is slow (DESIGN.md)
+            if found is None and last[:1].isupper() and top not in _KNOWN_LIBRARIES and top not in sys.stdlib_module_names:
+                found = self.workspace.jedi_class(self, expr, q)
             return found
         return None
 

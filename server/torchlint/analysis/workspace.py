@@ -11,6 +11,7 @@ import ast
 import hashlib
 import logging
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,9 @@ log = logging.getLogger("torchlint")
 
 _MAX_MODULE_BYTES = 2_000_000
 _MAX_SCANNED_FILES = 5_000
+# Widely used packages whose functions never hold a user's training step.
+_THIRD_PARTY = {"tqdm", "wandb", "tensorboard", "matplotlib", "pandas", "scipy", "sklearn", "PIL", "cv2", "transformers",
+                "datasets", "accelerate", "timm", "einops", "hydra", "omegaconf", "yaml", "requests", "lightning", "pytorch_lightning"}
 _FILE_LIST_TTL = 10.0  # seconds; new files show up in callers' lookups after this
 _SKIP_DIRS = {"__pycache__", "node_modules", "venv", "site-packages", "build", "dist"}
 # Packages we never open: their APIs are known by name (torchapi) and parsing them is slow.
@@ -55,6 +59,7 @@ class Workspace:
         self._jedi_project: "jedi.Project | None" = None
         self._jedi_cache: dict[tuple, set[str]] = {}
         self._jedi_fn_cache: dict[tuple, FunctionRef | None] = {}
+        self._jedi_scripts: dict[int, tuple[SemanticModel, "jedi.Script"]] = {}
         self.lock = threading.RLock()
 
     # -- documents ---------------------------------------------------------------
@@ -274,7 +279,13 @@ class Workspace:
         import jedi
 
         try:
-            script = jedi.Script(model.source.text, path=model.source.path, project=project)
+            script = self._jedi_scripts.get(id(model))
+            if script is None or script[0] is not model:
+                script = (model, jedi.Script(model.source.text, path=model.source.path, project=project))
+                if len(self._jedi_scripts) > 16:  # edits make new models: keep the recent ones
+                    self._jedi_scripts.pop(next(iter(self._jedi_scripts)))
+                self._jedi_scripts[id(model)] = script
+            script = script[1]
             col = len(model.source.lines[node.end_lineno - 1].encode("utf-8")[: node.end_col_offset].decode("utf-8", "ignore"))
             return script.goto(node.end_lineno, max(col - 1, 0), follow_imports=True)
         except Exception as exc:
@@ -300,9 +311,9 @@ class Workspace:
         self._jedi_cache[key] = out
         return out
 
-    def jedi_class(self, model: SemanticModel, expr: ast.AST) -> ClassInfo | None:
+    def jedi_class(self, model: SemanticModel, expr: ast.AST, qualname: str) -> ClassInfo | None:
         """A class defined outside the workspace (an installed package), found by Jedi."""
-        key = ("class", model.source.path, hash(model.source.text), getattr(expr, "lineno", 0), getattr(expr, "col_offset", 0))
+        key = ("class", model.source.path, qualname)
         if key in self._jedi_fn_cache:
             return self._jedi_fn_cache[key]  # type: ignore[return-value]
         found = None
@@ -317,7 +328,9 @@ class Workspace:
 
     def _jedi_function(self, qualname: str, importer: SemanticModel) -> FunctionRef | None:
         head = qualname.split(".")[0]
-        if head in _OPAQUE_TOPS or importer.import_nodes.get(qualname.split(".")[-1]) is None:
+        if head in _OPAQUE_TOPS or head in _THIRD_PARTY or head in sys.stdlib_module_names:
+            return None
+        if importer.import_nodes.get(qualname.split(".")[-1]) is None:
             return None
         node = importer.import_nodes[qualname.split(".")[-1]]
         key = ("fn", importer.source.path, qualname)
