@@ -123,6 +123,18 @@ async def test_editing_an_imported_file_reanalyses_its_dependants(start, client_
     assert await s.diagnostics(train, until=lambda d: not d) == []
 
 
+async def test_opening_an_unsaved_import_reanalyses_its_dependants(start, tmp_path):
+    """A buffer whose text differs from the disk (restored session, unsaved edit) counts from didOpen on."""
+    if not _engine_follows_helper(tmp_path):
+        pytest.skip("the engine does not follow this helper across files")
+    s = await start("visual-studio-code", files={"helpers.py": HELPER_OK})
+    train = s.open("train.py", TRAIN_WITH_HELPER)
+    await asyncio.sleep(0.3)
+    assert await s.diagnostics(train) == []
+    s.open("helpers.py", HELPER_BUGGY)  # the editor holds the buggy text; the disk still has the good one
+    assert codes(await s.diagnostics(train, until=lambda d: d)) == ["TL101"]
+
+
 @pytest.mark.parametrize("client_name", CLIENTS)
 async def test_file_changed_on_disk_reanalyses_its_dependants(start, client_name, tmp_path):
     if not _engine_follows_helper(tmp_path):

@@ -138,8 +138,8 @@ class TorchlintServer(LanguageServer):
         analysis.diagnostics = to_diagnostics(analysis, self._text_of)
         self.analyses[uri] = analysis
         self._post(self._deliver, analysis, refresh)
-        # The text changed: files whose analysis read this one may have changed too.
-        if prev is not None and prev.text != snap.text:
+        # The text changed (or was opened unsaved): files whose analysis read this one may change too.
+        if (prev.text != snap.text) if prev is not None else (_disk_text(path) != snap.text):
             self._reanalyse_dependents(path)
         return analysis
 
@@ -152,12 +152,7 @@ class TorchlintServer(LanguageServer):
 
     def _text_of(self, path: str) -> str | None:
         snap = self.open_docs.get(from_fs_path(str(Path(path).resolve())) or "")
-        if snap is not None:
-            return snap.text
-        try:
-            return decode(Path(path).read_bytes())
-        except (OSError, UnreadableFile):
-            return None
+        return snap.text if snap is not None else _disk_text(path)
 
     def _encoding(self):
         try:
@@ -245,6 +240,13 @@ class TorchlintServer(LanguageServer):
 
     def _log_from_thread(self, message: str) -> None:
         self._post(self.window_log_message, types.LogMessageParams(type=types.MessageType.Error, message=message))
+
+
+def _disk_text(path: str) -> str | None:
+    try:
+        return decode(Path(path).read_bytes())
+    except (OSError, UnreadableFile):
+        return None
 
 
 def _path(uri: str) -> str:
