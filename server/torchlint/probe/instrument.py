@@ -16,12 +16,14 @@ What it patches (all verified on torch 2.13 CPU, see docs/overfit.md):
 * ``torch.autograd.backward`` (``Tensor.backward`` goes through it): the loss of the step.
   The tensor given to backward may be scaled (GradScaler) or divided (gradient accumulation),
   so the recorded value is the one the loss *function* returned: loss modules (``_Loss``
-  subclasses, seen by a global forward hook) and ``torch.nn.functional`` losses are recorded,
+  subclasses, via a wrapped ``_Loss.__call__``) and ``torch.nn.functional`` losses are recorded,
   and at backward the recorded outputs that the backward tensor's autograd graph reaches are
   summed. A hand-written loss (no loss function) falls back to the backward tensor itself,
   with GradScaler's factor removed.
-* a global module forward hook, active only on sampled iterations: train/eval mode of
-  Dropout/BatchNorm, dead ReLUs, the order of layers (first/last for gradient ratios).
+* a global module forward hook, installed only for sampled iterations (1-3, every 25th, the
+  last; permanently once torch.compile is called, because dynamo guards on global hooks):
+  train/eval mode of Dropout/BatchNorm, dead ReLUs, the order of layers (first/last layer
+  for gradient ratios). ``_Loss.__call__`` is wrapped to record loss-module outputs.
 * ``nn.Module.__init__`` and ``Optimizer.__init__``: where each module and optimizer was
   built in the user's files, so findings point at source lines.
 
@@ -125,6 +127,8 @@ class _State:
         self.device = "cpu"
         self.finalized = False
         self.nonfinite = False
+        self.hook_handle: Any = None
+        self.compiled = False
         self.deferred: list[tuple] = []  # TLR09 findings, dropped when the run blew up
         self.start = time.perf_counter()
 
@@ -348,6 +352,46 @@ def _patch_functional_losses() -> None:
         setattr(F, name, make(orig, name))
 
 
+def _patch_loss_modules() -> None:
+    """Record what loss modules return (custom `_Loss` subclasses that do not call F.*)."""
+    cls = torch.nn.modules.loss._Loss
+    orig_call = torch.nn.Module.__call__
+
+    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = orig_call(self, *args, **kwargs)
+        if not _is_compiling():
+            try:
+                _record_loss(out, type(self).__name__)
+            except Exception:
+                pass
+        return out
+
+    cls.__call__ = __call__  # type: ignore[method-assign]
+
+
+def _set_module_hook(on: bool) -> None:
+    """The global forward hook costs every module call a slower path: install it only for
+    sampled iterations. Under torch.compile it stays (dynamo guards on the global hooks)."""
+    if on and _S.hook_handle is None:
+        _S.hook_handle = torch.nn.modules.module.register_module_forward_hook(_global_forward_hook)
+    elif not on and _S.hook_handle is not None and not _S.compiled:
+        _S.hook_handle.remove()
+        _S.hook_handle = None
+
+
+def _patch_compile() -> None:
+    orig = torch.compile
+
+    def compile(*args: Any, **kwargs: Any) -> Any:
+        _S.compiled = True
+        _set_module_hook(True)
+        return orig(*args, **kwargs)
+
+    compile.__wrapped__ = orig  # type: ignore[attr-defined]
+    compile.__doc__ = orig.__doc__
+    torch.compile = compile
+
+
 def _note_class_loss(name: str, logits: Any, kwargs: dict[str, Any]) -> None:
     if not isinstance(logits, torch.Tensor) or not logits.requires_grad or logits.dim() < 1:
         return
@@ -511,9 +555,6 @@ def _global_forward_hook(mod: Any, args: Any, out: Any) -> None:
     if not _S.sampling or _is_compiling():
         return
     try:
-        if isinstance(mod, torch.nn.modules.loss._Loss):
-            _record_loss(out, type(mod).__name__)
-            return
         if mod._parameters and id(mod) not in _S.layer_ids:
             _S.layer_ids.add(id(mod))
             _S.layer_order.append(weakref.ref(mod))
@@ -679,6 +720,7 @@ def _step_post_hook(opt: Any, args: Any, kwargs: Any) -> None:
     _CH.send({"type": "step", "step": _S.step, "loss": loss, "time": now - _S.start})
     nxt = _S.step + 1
     _S.sampling = nxt in EARLY_SAMPLES or nxt % SAMPLE_EVERY == 0 or nxt == _S.target
+    _set_module_hook(_S.sampling)
     if _S.step >= _S.target:
         raise _StopProbe()
 
@@ -782,7 +824,9 @@ def main(argv: list[str]) -> None:
     _patch_backward(_patch_grad_scaler())
     _optimizer_mod.register_optimizer_step_pre_hook(_step_pre_hook)
     _optimizer_mod.register_optimizer_step_post_hook(_step_post_hook)
-    torch.nn.modules.module.register_module_forward_hook(_global_forward_hook)
+    _patch_loss_modules()
+    _patch_compile()
+    _set_module_hook(True)  # iteration 1 is sampled
 
     sys.argv = [script, *argv[1:]]
     sys.path[0] = os.path.dirname(os.path.abspath(script))  # as `python script.py` would
