@@ -14,7 +14,8 @@ from torchlint.probe.runner import run_overfit
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 CONCURRENCY = 3  # 2 cores: torch import is CPU-bound, the hang/timeout cases mostly wait
 # One intra-op thread per child: several children share 2 cores, threads would only contend.
-CHILD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# An empty PYTHONPATH: the child must find the instrumentation without torchlint installed.
+CHILD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": ""}
 STEPS = 40
 
 # name -> run_overfit keyword arguments (beyond the script path)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -26,6 +28,7 @@ def _overfit(*args: str, cwd: Path = SCRIPTS) -> subprocess.CompletedProcess:
 def test_json_pass_with_script_arguments_after_dashdash(tmp_path):
     report, plot = tmp_path / "r.json", tmp_path / "loss.svg"
     proc = _overfit("with_args.py", "--steps", "60", "--json", "--report", str(report), "--plot", str(plot),
+                    "--python", sys.executable,
                     "--", "--lr", "0.01", "--hidden", "64", "--tag", "a b")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(proc.stdout)  # the script prints, yet stdout is pure JSON
@@ -52,3 +55,28 @@ def test_error_exits_2_and_usage_errors_exit_2():
     assert "the following arguments are required: --lr" in proc.stdout  # the script's stderr tail
     assert _overfit("does_not_exist.py").returncode == 2
     assert _overfit("mlp_ok.py", "--steps", "0").returncode == 2
+
+
+def test_ctrl_c_kills_the_script_process_group():
+    proc = subprocess.Popen([sys.executable, "-m", "torchlint", "overfit", "slow.py", "--no-plot"],
+                            cwd=SCRIPTS, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid = None
+    for line in proc.stderr:  # progress lines: "overfit: script started (pid N)", "overfit: step ..."
+        if "pid" in line:
+            pid = int(line.rsplit("pid", 1)[1].strip(" )\n"))
+        if "step 1/" in line:
+            break
+    assert pid is not None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2, out + err
+    assert "interrupted" in err
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the script's process group survived Ctrl-C")

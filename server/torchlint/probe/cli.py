@@ -55,9 +55,10 @@ class _Ticker:
             self.dirty = True
         else:
             decile = (10 * p.step) // max(p.total, 1)
-            if p.step == 0 or decile == self.last_decile:
+            if p.step > 0 and decile == self.last_decile:
                 return
-            self.last_decile = decile
+            if p.step > 0:
+                self.last_decile = decile
             self.stream.write(line + "\n")
         self.stream.flush()
 

@@ -83,7 +83,7 @@ class _Run:
             self.end = msg
         elif kind == "hello":
             self.hello = msg
-            self._progress(0, None, "script started")
+            self._progress(0, None, f"script started (pid {msg.get('pid')})")
         elif kind == "loader":
             self._progress(0, None, "first batch cached")
         elif kind == "warning":
