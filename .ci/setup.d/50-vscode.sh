@@ -57,7 +57,8 @@ else
   rm -rf "$CS_DIR"
   mkdir -p "$CS_DIR"
   # npm runs code-server's postinstall with the node on PATH; node-gyp must use Node 24's headers.
-  (cd "$CS_DIR" && PATH="$NODE24_DIR/bin:$PATH" npm_config_nodedir="$NODE24_DIR" \
+  # JOBS=max: node-gyp builds with make -j<cores>.
+  (cd "$CS_DIR" && PATH="$NODE24_DIR/bin:$PATH" npm_config_nodedir="$NODE24_DIR" JOBS=max \
     npm install --no-save --no-package-lock --loglevel=error \
     "code-server@$CODE_SERVER_VERSION" "playwright-core@$PLAYWRIGHT_VERSION")
   cs_ok || { echo "code-server install failed" >&2; exit 1; }
