@@ -2,6 +2,7 @@
 // vscode-languageclient, mirrors the settings, and drives the overfit check UI.
 import * as vscode from 'vscode';
 import * as cp from 'child_process';
+import * as fs from 'fs';
 import * as os from 'os';
 import * as crypto from 'crypto';
 import {
@@ -52,9 +53,16 @@ const INSTALL_ACTION = 'Install torchlint';
 const SETTINGS_ACTION = 'Open Settings';
 const OUTPUT_ACTION = 'Show Output';
 
+/**
+ * Working directory of every Python process the extension starts. Never the workspace folder:
+ * `python -m` and `python -c` put the working directory first on sys.path, so a module in an
+ * (untrusted) folder could shadow torchlint or one of its dependencies and run on open.
+ */
+let safeCwd: string = os.tmpdir();
+
 const execFile: ExecFile = (file, args, options) =>
   new Promise((resolve) => {
-    cp.execFile(file, args, { timeout: options.timeout, env: options.env ?? process.env }, (error, stdout, stderr) => {
+    cp.execFile(file, args, { timeout: options.timeout, env: options.env ?? process.env, cwd: safeCwd }, (error, stdout, stderr) => {
       const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : null) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr), error: error ?? undefined });
     });
@@ -161,7 +169,7 @@ class Controller implements vscode.Disposable {
     const serverOptions: ServerOptions = {
       command: python.path,
       args: ['-m', 'torchlint', 'server'],
-      options: { cwd: folder?.uri.fsPath, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
+      options: { cwd: safeCwd, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [
@@ -250,7 +258,7 @@ class Controller implements vscode.Disposable {
       { location: vscode.ProgressLocation.Notification, title: `torchlint: installing into ${python.path}` },
       () =>
         new Promise<number | null>((resolve) => {
-          const child = cp.spawn(python.path, args, { env: process.env });
+          const child = cp.spawn(python.path, args, { env: process.env, cwd: safeCwd });
           child.stdout.on('data', (d) => this.output.append(String(d)));
           child.stderr.on('data', (d) => this.output.append(String(d)));
           child.on('error', (e) => {
@@ -430,6 +438,13 @@ class Controller implements vscode.Disposable {
 let controller: Controller | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  try {
+    const dir = context.globalStorageUri.fsPath;
+    fs.mkdirSync(dir, { recursive: true });
+    safeCwd = dir;
+  } catch {
+    safeCwd = os.tmpdir();
+  }
   const ctl = new Controller(context);
   controller = ctl;
   context.subscriptions.push(

@@ -373,6 +373,10 @@ async function main() {
     // ---- Restricted Mode: diagnostics yes, overfit check no -------------------------------
     const restricted = path.join(tmp, 'restricted-workspace');
     fs.cpSync(path.join(__dirname, 'fixtures', 'workspace'), restricted, { recursive: true });
+    // A hostile folder: a `torchlint` package that would shadow the real one if the server were
+    // started with the workspace as working directory (`python -m` puts it first on sys.path).
+    fs.mkdirSync(path.join(restricted, 'torchlint'));
+    fs.writeFileSync(path.join(restricted, 'torchlint', '__init__.py'), 'raise SystemExit("shadowed torchlint from an untrusted folder was imported")\n');
     const userData2 = path.join(tmp, 'user-data-restricted');
     writeProfile(userData2, python, { trusted: false });
     await step('start code-server and open the workbench (untrusted folder, Restricted Mode)', async () => {
@@ -380,7 +384,7 @@ async function main() {
     });
     const r = vs;
     try {
-      await step('Restricted Mode: diagnostics still work', async () => {
+      await step('Restricted Mode: diagnostics still work (and the folder cannot shadow torchlint)', async () => {
         await r.page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).first().waitFor({ timeout: 60_000 * T });
         await openFromExplorer(r.page, 'train.py', 'optimizer.step()');
         await r.page.locator(SQUIGGLE).first().waitFor({ timeout: 180_000 * T });
