@@ -24,7 +24,7 @@ _LABEL_NAME = re.compile(
     re.I,
 )
 _NOT_LABEL = re.compile(r"pred|out|logit|score|prob|hat|emb|feat|recon|fake|gen", re.I)
-_KEEPING = {"to", "cuda", "cpu", "long", "float", "view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "type", "double"}
+_KEEPING = {"detach", "to", "cuda", "cpu", "long", "float", "view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "type", "double"}
 
 _ACTIVATION_METHODS = {"softmax", "log_softmax", "sigmoid"}
 _ACTIVATION_FUNCTIONS = {
