@@ -54,6 +54,8 @@ def _iterable_dataset(model: SemanticModel, ds: ast.AST, depth: int = 0) -> bool
         if isinstance(value, ast.Call) and model.call_qualname(value) in _MAP_STYLE_CALLS:
             return False
         return None
+    if isinstance(ds, ast.Attribute) and isinstance(ds.value, ast.Name) and ds.value.id == "self":
+        return _self_attr_dataset(model, ds, depth)
     if isinstance(ds, ast.Subscript):  # load_dataset(...)["train"]
         return _iterable_dataset(model, ds.value, depth + 1)
     if isinstance(ds, ast.Call):
@@ -77,6 +79,36 @@ def _iterable_dataset(model: SemanticModel, ds: ast.AST, depth: int = 0) -> bool
             return _iterable_dataset(model, ds.func.value, depth + 1)
         return None
     return None
+
+
+def _self_attr_dataset(model: SemanticModel, ds: ast.Attribute, depth: int) -> bool | None:
+    """`self.train_set`: every assignment in the class must be map-style (also
+    `self.train_set, self.val_set = random_split(...)`, the LightningDataModule idiom)."""
+    cls = model.enclosing_class(ds)
+    if cls is None:
+        return None
+    verdicts = []
+    for n in ast.walk(cls):
+        if not isinstance(n, (ast.Assign, ast.AnnAssign)) or n.value is None:
+            continue
+        for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
+            elts = t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]
+            for i, e in enumerate(elts):
+                if not (isinstance(e, ast.Attribute) and e.attr == ds.attr and isinstance(e.value, ast.Name) and e.value.id == "self"):
+                    continue
+                value = n.value
+                if e is not t:
+                    if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(elts):
+                        value = value.elts[i]
+                    elif isinstance(value, ast.Call) and model.call_qualname(value) == "torch.utils.data.random_split":
+                        verdicts.append(False)
+                        continue
+                    else:
+                        return None
+                verdicts.append(_iterable_dataset(model, value, depth + 1))
+    if not verdicts or any(v is not False for v in verdicts):
+        return None
+    return False
 
 
 def _loader_name(model: SemanticModel, call: ast.Call) -> str | None:
