@@ -12,6 +12,11 @@ failed=0
 echo "== vscode: unit tests"
 npm test --silent || failed=1
 
+echo "== vscode: build + package (so the e2e test never runs a stale .vsix)"
+if ! npm run package --silent >/tmp/torchlint-vsce.log 2>&1; then
+  cat /tmp/torchlint-vsce.log; echo "vsce package failed"; failed=1
+fi
+
 echo "== vscode: .vsix contents"
 vsix_check() {
   [ -f "$VSIX" ] || { echo "missing $VSIX (npm run package)"; return 1; }

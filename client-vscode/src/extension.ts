@@ -18,7 +18,6 @@ import {
 import {
   ServerPayload,
   ServerSettings,
-  answerConfiguration,
   changeReaction,
   didChangeConfigurationParams,
   initializationOptions,
@@ -41,12 +40,12 @@ import {
   MANAGE_TRUST_ACTION,
   MANAGE_TRUST_COMMAND,
   OVERFIT_COMMAND,
-  filterCodeLenses,
   overfitGate,
 } from './trust';
 import { OverfitReport, normalizeReport } from './report';
 import { ResultPanel } from './panel';
 import { StatusBar } from './status';
+import { createMiddleware } from './middleware';
 
 export const OVERFIT_RESULT_NOTIFICATION = 'torchlint/overfitResult';
 const INSTALL_ACTION = 'Install torchlint';
@@ -179,27 +178,11 @@ class Controller implements vscode.Disposable {
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       initializationOptions: initializationOptions(this.payload(folder?.uri), vscode.workspace.isTrusted),
-      middleware: {
-        workspace: {
-          configuration: async (params, token, next) => {
-            const fallback = await next(params, token);
-            return answerConfiguration(
-              params.items,
-              (scopeUri) => this.payload(scopeUri ? vscode.Uri.parse(scopeUri) : undefined),
-              Array.isArray(fallback) ? fallback : [],
-            );
-          },
-        },
-        executeCommand: async (command, args, next) => {
-          // The server's code lens and the auto-registered command land here.
-          if (command === OVERFIT_COMMAND) {
-            return this.runOverfit(args?.[0]);
-          }
-          return next(command, args);
-        },
-        provideCodeLenses: async (document, token, next) =>
-          filterCodeLenses(await next(document, token), vscode.workspace.isTrusted),
-      },
+      middleware: createMiddleware({
+        isTrusted: () => vscode.workspace.isTrusted,
+        payload: (scopeUri) => this.payload(scopeUri ? vscode.Uri.parse(scopeUri) : undefined),
+        runOverfit: (arg) => this.runOverfit(arg),
+      }),
     };
     const client = new LanguageClient('torchlint', 'torchlint', serverOptions, clientOptions);
     this.client = client;
