@@ -69,6 +69,10 @@ def dominates(model: SemanticModel, stmt: ast.stmt, use: ast.AST) -> bool:
     block = _block_of(model, stmt)
     if block is None:
         return False
+    # a `with` body always runs: a binding inside it dominates what follows the `with`
+    parent = model.parent(stmt)
+    if isinstance(parent, (ast.With, ast.AsyncWith)) and block is parent.body and not any(a is parent for a in model.ancestors(use)):
+        return dominates(model, parent, use)
     idx = next(i for i, s in enumerate(block) if s is stmt)
     for a in [use, *model.ancestors(use)]:
         for j, s in enumerate(block):
