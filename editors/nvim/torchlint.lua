@@ -41,8 +41,11 @@ local function find_root(fname, markers)
   end
 end
 
+local has_011 = vim.fn.has("nvim-0.11") == 1
+
 local function client_for(bufnr)
-  for _, client in pairs(vim.lsp.buf_get_clients(bufnr)) do
+  local attached = vim.lsp.get_clients and vim.lsp.get_clients({ bufnr = bufnr }) or vim.lsp.buf_get_clients(bufnr)
+  for _, client in pairs(attached) do
     if client.name == "torchlint" then
       return client
     end
@@ -65,7 +68,12 @@ function M.fix_all(bufnr)
     range = { start = { line = 0, character = 0 }, ["end"] = { line = 0, character = 0 } },
     context = { diagnostics = {}, only = { "source.fixAll.torchlint" } },
   }
-  local resp = client.request_sync("textDocument/codeAction", params, 10000, bufnr)
+  local resp
+  if has_011 then
+    resp = client:request_sync("textDocument/codeAction", params, 10000, bufnr)
+  else
+    resp = client.request_sync("textDocument/codeAction", params, 10000, bufnr)
+  end
   for _, action in ipairs((resp and resp.result) or {}) do
     if action.edit then
       apply(client, action.edit)
@@ -79,10 +87,17 @@ end
 function M.overfit()
   local bufnr = vim.api.nvim_get_current_buf()
   local line = vim.api.nvim_win_get_cursor(0)[1] - 1
-  vim.lsp.buf.execute_command({
+  local command = {
+    title = "Run overfit check",
     command = "torchlint.runOverfitCheck",
     arguments = { { uri = vim.uri_from_bufnr(bufnr), line = line } },
-  })
+  }
+  local client = client_for(bufnr)
+  if has_011 and client then
+    client:exec_cmd(command, { bufnr = bufnr })
+  else
+    vim.lsp.buf.execute_command(command)
+  end
 end
 
 function M.start(bufnr, opts)

@@ -26,6 +26,7 @@ local function run()
   local torchlint = dofile(repo .. "/editors/nvim/torchlint.lua")
   torchlint.setup({ cmd = { python, "-m", "torchlint", "server" }, init_options = { debounce = 10 } })
   vim.cmd("edit " .. vim.fn.fnameescape(file))
+  local original = vim.api.nvim_buf_get_lines(0, 0, -1, false)
   if not vim.wait(60000, function() return #vim.diagnostic.get(0) > 0 end, 50) then
     return finish(false, "no diagnostics")
   end
@@ -55,6 +56,17 @@ local function run()
     return finish(false, "diagnostics remain after the fix: " .. vim.inspect(vim.diagnostic.get(0)))
   end
   step("text", text())
+
+  -- back to the buggy text, then :TorchlintFixAll (source.fixAll.torchlint)
+  vim.api.nvim_buf_set_lines(0, 0, -1, false, original)
+  if not vim.wait(30000, function() return #vim.diagnostic.get(0) > 0 end, 50) then
+    return finish(false, "no diagnostics after restoring the buggy text")
+  end
+  vim.cmd("TorchlintFixAll")
+  if not vim.wait(30000, function() return #vim.diagnostic.get(0) == 0 end, 50) then
+    return finish(false, "diagnostics remain after :TorchlintFixAll")
+  end
+  step("fix_all_text", text())
   finish(true, "ok")
 end
 

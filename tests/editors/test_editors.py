@@ -92,6 +92,7 @@ def test_neovim_diagnostics_and_quick_fix(tmp_path):
     )
     _check(report, project)
     assert report["chosen"].startswith("Insert")
+    assert "optimizer.zero_grad()" in report["fix_all_text"]
 
 
 @pytest.mark.timeout(180)
