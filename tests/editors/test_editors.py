@@ -110,3 +110,4 @@ def test_emacs_eglot_diagnostics_and_quick_fix(tmp_path):
     subprocess.run(["git", "init", "-q", str(project)], check=False)  # Eglot's project root
     report = _run([emacs, "--batch", "-q", "-l", str(HERE / "emacs_quickfix.el")], project, tmp_path)
     _check(report, project)
+    assert "optimizer.zero_grad()" in report["fix_all_text"]
