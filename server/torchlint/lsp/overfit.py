@@ -203,23 +203,40 @@ def _supports_progress(server: Any) -> bool:
 
 
 class _ProgressSink:
-    """Forwards runner progress to $/progress, throttled."""
+    """Forwards runner progress to $/progress, at most every PROGRESS_INTERVAL, always the
+    latest step (the child sends steps in bursts)."""
 
     def __init__(self, server: Any, token: str | None) -> None:
         self.server = server
         self.token = token
-        self.last = 0.0
+        self.latest: Progress | None = None
+        self.handle: asyncio.TimerHandle | None = None
 
     def __call__(self, p: Progress) -> None:
         if self.token is None:
             return
-        now = time.monotonic()
-        if now - self.last < PROGRESS_INTERVAL and p.step != p.total:
+        self.latest = p
+        if p.step == p.total:
+            self.flush()
+        elif self.handle is None:
+            self.handle = asyncio.get_running_loop().call_later(PROGRESS_INTERVAL, self.flush)
+
+    def flush(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        p, self.latest = self.latest, None
+        if p is None or self.token is None:
             return
-        self.last = now
         pct = int(100 * p.step / p.total) if p.total else None
         self.server.work_done_progress.report(self.token, types.WorkDoneProgressReport(
             message=p.message, percentage=pct, cancellable=True))
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        self.token = None
 
 
 # ----------------------------------------------------------------------------- commands
@@ -276,6 +293,7 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
     st.runs[key] = cancel
     loop = asyncio.get_running_loop()
     token: str | None = None
+    sink = _ProgressSink(ls, None)
     try:
         if _supports_progress(ls):
             token = f"torchlint-overfit-{uuid.uuid4()}"
@@ -284,6 +302,7 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
                 ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
                     title="torchlint: overfit check", message=f"starting {os.path.basename(path)}",
                     percentage=0, cancellable=True))
+                sink.token = token
                 fut = ls.work_done_progress.tokens.get(token)
                 if fut is not None:  # pygls cancels this future on window/workDoneProgress/cancel
                     fut.add_done_callback(lambda f: f.cancelled() and loop.call_soon_threadsafe(cancel.set))
@@ -296,8 +315,9 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
         else:
             report = await run_overfit(
                 path, [], python=python, steps=steps, timeout=timeout, cwd=key if os.path.isdir(key) else None,
-                on_progress=_ProgressSink(ls, token), cancel=cancel)
+                on_progress=sink, cancel=cancel)
     finally:
+        sink.close()
         st.runs.pop(key, None)
         if token is not None:
             try:
