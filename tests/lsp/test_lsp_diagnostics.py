@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import time
 
 import pytest
 from lsprotocol import types
@@ -138,3 +139,20 @@ async def test_engine_failure_is_logged_and_server_lives(start):
         pytest.fail("neither diagnostics nor a log message")
     s.replace(uri, BUGGY_TRAIN)
     assert codes(await s.diagnostics(uri, until=lambda d: d)) == ["TL101"]
+
+
+async def test_shutdown_and_exit_are_prompt_while_analysing(start):
+    """A long analysis on the worker must not hold up shutdown/exit."""
+    s = await start("visual-studio-code")
+    block = BUGGY_TRAIN.split("\n", 2)[2]  # without the imports
+    big = "import torch\nimport torch.nn as nn\n" + "\n".join(
+        block.replace("model", f"model{i}").replace("optimizer", f"optimizer{i}") for i in range(300)
+    )
+    s.open("big.py", big)
+    await asyncio.sleep(0.3)  # the worker is busy now
+    t0 = time.monotonic()
+    await asyncio.wait_for(s.client.shutdown_async(None), timeout=10)
+    s.client.exit(None)
+    await asyncio.wait_for(s.client._server.wait(), timeout=10)
+    assert time.monotonic() - t0 < 5
+    s.capabilities = None  # already shut down: the fixture has nothing left to do
