@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import SCRIPTS, STEPS, codes, finding
+from probe_support import SCRIPTS, STEPS, codes, finding
 
 pytestmark = pytest.mark.timeout(240)
 LN5 = math.log(5)

@@ -734,7 +734,7 @@ def _step_post_hook(opt: Any, args: Any, kwargs: Any) -> None:
     _S.stepped_since_backward = True
     _S.mode_calls.clear()
     _CH.send({"type": "step", "step": _S.step, "loss": loss, "time": now - _S.start},
-             batch=_S.step < _S.target)
+             batch=3 < _S.step < _S.target)  # early steps unbatched: a crash still shows them
     nxt = _S.step + 1
     _S.sampling = nxt in EARLY_SAMPLES or nxt % SAMPLE_EVERY == 0 or nxt == _S.target
     _set_module_hook(_S.sampling)
