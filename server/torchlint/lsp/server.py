@@ -10,6 +10,7 @@ a version the editor has already left behind is dropped.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import sys
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class TorchlintServer(LanguageServer):
         self._checker: Checker | None = None  # created and used on the worker only
         self._logged_errors: dict[str, tuple[str, ...]] = {}
         self._refresh_handle: asyncio.Handle | None = None
+        self._pending: dict[str, concurrent.futures.Future] = {}  # uri -> its latest keyed analysis job
 
     # -- settings ----------------------------------------------------------------
     def overfit_settings(self) -> dict[str, Any]:
@@ -96,23 +98,31 @@ class TorchlintServer(LanguageServer):
 
     # -- scheduling (loop side) ------------------------------------------------------
     def schedule(self, uri: str, delay: float, *, force: bool = False, refresh: bool = False):
-        return self.worker.submit(
+        fut = self.worker.submit(
             lambda: self._analyze(uri, force=force, refresh=refresh), key=("analyze", uri), delay=delay
         )
+        self._pending[uri] = fut
+        return fut
 
     async def current_analysis(self, uri: str) -> Analysis | None:
-        """The analysis of the document's current version, computing it now if needed."""
-        for _ in range(3):
+        """The analysis of the document's current version, computing it if needed.
+
+        A request arriving while the debounced analysis of the document is pending waits for
+        it rather than starting another one: editors ask for code actions and lenses after every
+        keystroke, and each extra analysis would delay the next one.
+        """
+        for _ in range(5):
             snap = self.open_docs.get(uri)
             if snap is None:
                 return None
             a = self.analyses.get(uri)
             if a is not None and a.version == snap.version and a.text == snap.text and a.generation == self.generation:
                 return a
-            # unkeyed: a debounced job for the same document must not cancel this one
-            a = await asyncio.wrap_future(self.worker.submit(lambda: self._analyze(uri)))
-            if a is not None and self.open_docs.get(uri) == DocSnapshot(a.version, a.text):
-                return a
+            pending = self._pending.get(uri)
+            if pending is not None and not pending.done():
+                await _settled(pending)
+            else:  # unkeyed: a later debounced job must not cancel this one
+                await _settled(self.worker.submit(lambda: self._analyze(uri)))
         return self.analyses.get(uri)
 
     # -- analysis (worker side) ---------------------------------------------------------
@@ -242,6 +252,19 @@ class TorchlintServer(LanguageServer):
         self._post(self.window_log_message, types.LogMessageParams(type=types.MessageType.Error, message=message))
 
 
+async def _settled(fut: concurrent.futures.Future):
+    """Wait for a worker job; its result, or None when it failed or was replaced by a newer job."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def settle(f: concurrent.futures.Future) -> None:
+        if not done.done():
+            done.set_result(None if f.cancelled() or f.exception() is not None else f.result())
+
+    fut.add_done_callback(lambda f: loop.call_soon_threadsafe(settle, f))
+    return await done
+
+
 def _disk_text(path: str) -> str | None:
     try:
         return decode(Path(path).read_bytes())
@@ -332,6 +355,7 @@ def create_server() -> TorchlintServer:
         if ls.open_docs.pop(uri, None) is None:
             return
         ls.worker.cancel(("analyze", uri))
+        ls._pending.pop(uri, None)
         ls._logged_errors.pop(uri, None)
 
         def forget():
