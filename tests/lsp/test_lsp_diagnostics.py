@@ -71,6 +71,7 @@ async def test_rapid_edits_publish_only_the_latest_version(start, client_name):
     s = await start(client_name, pull=False, options={"debounce": 300})
     uri = s.open("train.py", BUGGY_TRAIN)
     await s.diagnostics(uri, until=lambda d: d)
+    await asyncio.sleep(0.5)  # let anything still in flight for version 1 arrive
     before = len(s.client.published)
     lines = BUGGY_TRAIN.splitlines(keepends=True)
     at = len(lines)

@@ -325,8 +325,10 @@ def create_server() -> TorchlintServer:
             except Exception as exc:
                 log.warning("dynamic registration failed: %s", exc)
         if get_capability(caps, "workspace.configuration", False):
+            before = ls.client_settings
             await _pull_settings(ls)
-            ls.reload_config()
+            if ls.client_settings != before:
+                ls.reload_config()
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: TorchlintServer, params: None):
