@@ -96,6 +96,15 @@ def test_eval_mode_dropout_during_training(reports):
     assert "TLR06" not in codes(reports["cnn_ok"])
 
 
+def test_train_mode_dropout_during_no_grad_evaluation(reports):
+    r = reports["eval_train_mode"]
+    f = finding(r, "TLR06")
+    assert "train mode" in f.message and "no_grad" in f.message
+    _at(f, "eval_train_mode.py", 7)
+    assert r.verdict == "PASS"  # the training itself is fine
+    assert not any("eval mode" in f.message for f in r.findings)
+
+
 def test_missing_zero_grad(reports):
     r = reports["no_zero_grad"]
     _at(finding(r, "TLR07"), "no_zero_grad.py", 14)
