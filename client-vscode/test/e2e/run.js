@@ -124,8 +124,8 @@ function writeProfile(userData, python, { trusted }) {
     '[python]': { 'editor.codeActionsOnSave': { 'source.fixAll.torchlint': 'explicit' } },
   };
   fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
-  // code-server's extension host is "remote": machine-scoped settings such as torchlint.interpreter
-  // are read from the Machine settings there, not from the User settings.
+  // code-server's extension host is "remote": the Machine settings are the remote ones. The
+  // interpreter is set there too, as a user of a remote window would.
   fs.mkdirSync(path.join(userData, 'Machine'), { recursive: true });
   fs.writeFileSync(path.join(userData, 'Machine', 'settings.json'), JSON.stringify({ 'torchlint.interpreter': python }, null, 2));
 }
@@ -367,6 +367,42 @@ async function main() {
       throw e;
     } finally {
       await vs.close();
+      vs = undefined;
+    }
+
+    // ---- an interpreter without torchlint: the install / settings notification ------------
+    const noTl = path.join(tmp, 'no-torchlint');
+    fs.mkdirSync(noTl, { recursive: true });
+    const fakePython = path.join(noTl, 'python-without-torchlint');
+    fs.writeFileSync(fakePython, `#!/bin/sh\necho "ModuleNotFoundError: No module named 'torchlint'" >&2\nexit 1\n`, { mode: 0o755 });
+    const work3 = path.join(noTl, 'workspace');
+    fs.cpSync(path.join(__dirname, 'fixtures', 'workspace'), work3, { recursive: true });
+    const userData3 = path.join(tmp, 'user-data-no-torchlint');
+    writeProfile(userData3, fakePython, { trusted: true });
+    await step('start code-server with an interpreter that lacks torchlint', async () => {
+      vs = await openVSCode({ name: 'no-torchlint', browser, env, userData: userData3, extDir, folder: work3, trusted: true });
+    });
+    const n = vs;
+    try {
+      await step('a notification offers "Install torchlint" and "Open Settings"; the status bar shows the error', async () => {
+        const toast = n.page.locator('.notification-toast', { hasText: 'torchlint is not installed' }).first();
+        await toast.waitFor({ timeout: 120_000 * T });
+        for (const label of ['Install torchlint', 'Open Settings']) {
+          if (!(await toast.locator('.monaco-button', { hasText: label }).count())) throw new Error(`no "${label}" button`);
+        }
+        await n.page.locator('.statusbar-item.has-background-color, .statusbar-item', { hasText: 'torchlint' }).first().waitFor({ timeout: 30_000 * T });
+        await n.page.waitForTimeout(500); // cosmetic only: let the toast finish sliding in for the screenshot
+        await n.shot('not-installed');
+        await toast.locator('.monaco-button', { hasText: 'Open Settings' }).first().click();
+        await n.page.locator('.settings-editor').first().waitFor({ timeout: 60_000 * T });
+        await n.page.locator('.settings-editor .setting-item', { hasText: 'Interpreter' }).first().waitFor({ timeout: 60_000 * T });
+        await n.shot('not-installed-settings');
+      });
+    } catch (e) {
+      await n.shot('failure-no-torchlint').catch(() => undefined);
+      throw e;
+    } finally {
+      await n.close();
       vs = undefined;
     }
 
