@@ -84,9 +84,58 @@ def dominates(model: SemanticModel, stmt: ast.stmt, use: ast.AST) -> bool:
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
 
-def _bindings(scope: ast.AST, name: str) -> Iterator[tuple[ast.AST, ast.AST | None]]:
-    """(binding node, assigned value or None when opaque) for every binding of `name` in scope."""
+_BINDINGS_CACHE: dict[int, tuple[ast.AST, dict[str, list[tuple[ast.AST, ast.AST | None]]]]] = {}
+
+
+def _bindings(scope: ast.AST, name: str) -> list[tuple[ast.AST, ast.AST | None]]:
+    """(binding node, assigned value or None when opaque) for every binding of `name` in scope.
+
+    One walk per scope, indexed by name (rules ask about many names in the same scope)."""
+    hit = _BINDINGS_CACHE.get(id(scope))
+    if hit is None or hit[0] is not scope:
+        if len(_BINDINGS_CACHE) > 4096:
+            _BINDINGS_CACHE.clear()
+        index: dict[str, list[tuple[ast.AST, ast.AST | None]]] = {}
+        for node, bound, value in _scope_bindings(scope):
+            index.setdefault(bound, []).append((node, value))
+        hit = _BINDINGS_CACHE[id(scope)] = (scope, index)
+    return hit[1].get(name, [])
+
+
+def _names_in(target: ast.AST) -> list[str]:
+    return [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+
+
+def _scope_bindings(scope: ast.AST) -> Iterator[tuple[ast.AST, str, ast.AST | None]]:
     for node in walk_scope(scope):
+        for name in _bound_names(node):
+            yield from ((n, name, v) for n, v in _bindings_of_node(node, name))
+
+
+def _bound_names(node: ast.AST) -> set[str]:
+    if isinstance(node, ast.Assign):
+        return {n for t in node.targets for n in _names_in(t)}
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+        return {node.target.id}
+    if isinstance(node, (ast.For, ast.AsyncFor)):
+        return set(_names_in(node.target))
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        return {n for item in node.items if item.optional_vars is not None for n in _names_in(item.optional_vars)}
+    if isinstance(node, ast.NamedExpr):
+        return {node.target.id}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {alias.asname or alias.name.split(".")[0] for alias in node.names}
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, ast.ExceptHandler) and node.name:
+        return {node.name}
+    if isinstance(node, ast.Delete):
+        return {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return set()
+
+
+def _bindings_of_node(node: ast.AST, name: str) -> Iterator[tuple[ast.AST, ast.AST | None]]:
+    for node in (node,):
         if isinstance(node, ast.Assign):
             for t in node.targets:
                 if isinstance(t, ast.Name) and t.id == name:
@@ -205,8 +254,8 @@ def kind_of(model: SemanticModel, expr: ast.AST):
         return None  # rebound inside the function
     idx, kw_ok = _param_index(scope, expr.id)
     kinds = []
-    for call in ast.walk(model.tree):
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == scope.name):
+    for call in model.nodes_of(ast.Call):
+        if not (isinstance(call.func, ast.Name) and call.func.id == scope.name):
             continue
         arg = None
         for k in call.keywords:
@@ -341,19 +390,61 @@ def _first_arg(call: ast.Call) -> ast.AST | None:
     return None
 
 
-def activation_of(model: SemanticModel, expr: ast.AST, _depth: int = 0, _seen: frozenset = frozenset()) -> Activation | None:
+def _forward_element(model: SemanticModel, call: ast.Call, element: tuple[int, int], depth: int, seen: frozenset) -> Activation | None:
+    """Element `i` (of `n`) of the tuple every `return` of the called module's `forward` builds."""
+    info = kind_of(model, call.func)
+    if info is None or info.kind != Kind.MODULE or info.cls is None or info.qualname:
+        return None
+    key = (info.cls.model.source.path, info.cls.node.lineno)
+    if key in seen:
+        return None
+    fwd = info.cls.model.find_method(info.cls, "forward")
+    if fwd is None:
+        return None
+    i, n = element
+    rets = [r for r in walk_scope(fwd.node) if isinstance(r, ast.Return)]
+    if not rets or not all(isinstance(r.value, ast.Tuple) and len(r.value.elts) == n for r in rets):
+        return None
+    acts = [activation_of(fwd.model, r.value.elts[i], depth + 1, seen | {key}) for r in rets]  # type: ignore[union-attr]
+    if any(a is None for a in acts) or len({a.kind for a in acts}) != 1:  # type: ignore[union-attr]
+        return None
+    first = acts[0]
+    assert first is not None
+    name = dotted(call.func) or "the model"
+    elsewhere = "" if fwd.model is model else f" (in `{os.path.basename(fwd.model.source.path)}`)"
+    return Activation(
+        first.kind, first.node, first.model, first.how,
+        f"value {i + 1} of the {n} that `{name}` returns, which `{info.cls.name}.forward`{elsewhere} builds from {first.where}",
+        first.sequential, first.arg, first.ctor,
+    )
+
+
+def activation_of(
+    model: SemanticModel, expr: ast.AST, _depth: int = 0, _seen: frozenset = frozenset(), _element: tuple[int, int] | None = None
+) -> Activation | None:
     """The activation whose output `expr` certainly is (through variables, pass-through
     methods, and into the model's `forward` / `nn.Sequential`), else None."""
     if _depth > 10:
         return None
     line = getattr(expr, "lineno", 0)
     if isinstance(expr, ast.Name):
-        value = reaching_value(model, expr)
-        if isinstance(value, ast.expr):
-            return activation_of(model, value, _depth + 1, _seen)
+        b = reaching_binding(model, expr)
+        if b is None:
+            return None
+        if isinstance(b.value, ast.expr):
+            return activation_of(model, b.value, _depth + 1, _seen)
+        # `validity, label = discriminator(x)`: one element of what forward returns
+        stmt = b.stmt
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Tuple) and isinstance(stmt.value, ast.Call):
+            elts = stmt.targets[0].elts
+            idx = [i for i, e in enumerate(elts) if isinstance(e, ast.Name) and e.id == expr.id]
+            if len(idx) == 1 and all(isinstance(e, ast.Name) for e in elts):
+                return activation_of(model, stmt.value, _depth + 1, _seen, _element=(idx[0], len(elts)))
         return None
     if not isinstance(expr, ast.Call):
         return None
+    if _element is not None:
+        return _forward_element(model, expr, _element, _depth, _seen)
     func = expr.func
     q = model.call_qualname(expr)
     if q in _FUNCTION_ACTIVATIONS:
