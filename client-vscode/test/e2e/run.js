@@ -276,6 +276,8 @@ async function main() {
         await page.keyboard.press('F8'); // Go to Next Problem: puts the cursor on the diagnostic
         await page.locator('.marker-widget, .peekview-widget').first().waitFor({ timeout: 30_000 * T }).catch(() => undefined);
         await page.keyboard.press('Escape');
+        // The light bulb shows once the server's code actions for the cursor are known.
+        await page.locator('.lightBulbWidget').first().waitFor({ state: 'visible', timeout: 30_000 * T }).catch(() => undefined);
         const menu = page.locator('.action-widget:not(.action-list-submenu-panel)').first();
         // Ctrl+. first; if the menu does not show (a keystroke lost on a busy machine), retry,
         // alternating with a click on the light bulb.
