@@ -67,7 +67,7 @@ def _diagnostic(i: int, f: Finding, analysis: Analysis, related_text) -> types.D
             index = LineIndex(text, analysis.index.encoding) if text is not None else analysis.index
         related.append(
             types.DiagnosticRelatedInformation(
-                location=types.Location(uri=from_fs_path(str(Path(r.path).resolve())) or r.path, range=index.range(r.span)),
+                location=types.Location(uri=analysis.uri if index is analysis.index else _uri(r.path), range=index.range(r.span)),
                 message=r.message,
             )
         )
@@ -94,7 +94,13 @@ def edit_to_json(e: Edit, index: LineIndex) -> dict:
     }
 
 
+def _uri(path: str) -> str:
+    return from_fs_path(str(Path(path).resolve())) or path
+
+
 def _same_file(a: str, b: str) -> bool:
+    if a == b:
+        return True
     try:
         return Path(a).resolve() == Path(b).resolve()
     except OSError:
