@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from .resolve import FunctionNode, FunctionRef, SemanticModel, dotted, last_name
+from .resolve import FunctionNode, FunctionRef, SemanticModel, dotted, last_name, walk_scope
 from .torchapi import Kind, name_hint
 
 if TYPE_CHECKING:
@@ -241,7 +241,7 @@ class FlowModel:
         self._summaries: dict[tuple, Summary | None] = {}
         self._in_progress: set[tuple] = set()
         self._depth = 0
-        self._call_index: dict[ast.AST, list[tuple[CFG, ast.Call]]] = {}
+        self._loop_scopes: dict[ast.AST, bool] = {}
 
     # -- graphs ----------------------------------------------------------------
     def cfg(self, scope: FunctionNode | ast.Module) -> CFG:
@@ -252,12 +252,30 @@ class FlowModel:
     def scopes(self) -> list[FunctionNode | ast.Module]:
         return self.model.scopes
 
-    def all_cfgs(self) -> Iterator[CFG]:
+    def all_cfgs(self, mentioning: tuple[str, ...] = (), with_loops: bool = False) -> Iterator[CFG]:
+        """CFGs of the file's scopes; building them is the expensive part, so callers
+        name what a scope must contain to matter (a word in its text, a loop)."""
         for scope in self.scopes():
+            if with_loops and not self._has_loop(scope):
+                continue
+            if mentioning and not any(word in self._scope_text(scope) for word in mentioning):
+                continue
             yield self.cfg(scope)
 
+    def _has_loop(self, scope: ast.AST) -> bool:
+        hit = self._loop_scopes.get(scope)
+        if hit is None:
+            hit = self._loop_scopes[scope] = any(isinstance(n, (ast.For, ast.AsyncFor, ast.While)) for n in walk_scope(scope))
+        return hit
+
+    def _scope_text(self, scope: ast.AST) -> str:
+        if isinstance(scope, ast.Module):
+            return self.model.source.text
+        lines = self.model.source.lines
+        return "\n".join(lines[scope.lineno - 1 : scope.end_lineno or scope.lineno])
+
     def loops(self) -> Iterator[Loop]:
-        for cfg in self.all_cfgs():
+        for cfg in self.all_cfgs(with_loops=True):
             yield from cfg.loops.values()
 
     def training_loops(self) -> list[Loop]:
@@ -341,7 +359,6 @@ class FlowModel:
                 return []
         ref = m.resolve_function(call)
         if ref is not None:
-            self._call_index.setdefault(ref.node, []).append((cfg, call))
             return self._callee_events(call, ref)
         out = []
         if isinstance(func, (ast.Name, ast.Attribute)) and self._is_model(func):
@@ -429,9 +446,13 @@ class FlowModel:
         if ws is not None and isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             flows += [_flow_for(m, self) for m in ws.importer_models(self.model, fn.name)]
         for flow in flows:
-            for _ in flow.all_cfgs():
-                pass
-            for cfg, call in flow._call_index.get(fn, []):
+            for call in flow.model.nodes_of(ast.Call):
+                if last_name(call.func) != getattr(fn, "name", None):
+                    continue
+                ref = flow.model.resolve_function(call)
+                if ref is None or ref.node is not fn:
+                    continue
+                cfg = flow.cfg(flow.model.scope_of(call))
                 stmt = next((a for a in [call, *flow.model.ancestors(call)] if a in cfg.by_stmt), None)
                 if stmt is not None:
                     out.append((flow, cfg, cfg.by_stmt[stmt], call))

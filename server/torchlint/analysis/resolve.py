@@ -454,15 +454,30 @@ class SemanticModel:
         return None
 
 
-def _walk_scope(scope: ast.AST) -> Iterator[ast.AST]:
-    """Nodes of a scope, not descending into nested functions, lambdas or classes."""
+_SCOPE_NODES: dict[int, tuple[ast.AST, list[ast.AST]]] = {}
+
+
+def _walk_scope(scope: ast.AST) -> list[ast.AST]:
+    """Nodes of a scope, not descending into nested functions, lambdas or classes.
+
+    Computed once per scope node (rules and resolution ask for the same scopes often)."""
+    hit = _SCOPE_NODES.get(id(scope))
+    if hit is not None and hit[0] is scope:
+        return hit[1]
+    if len(_SCOPE_NODES) > 20_000:
+        _SCOPE_NODES.clear()
+    out: list[ast.AST] = []
     stack = list(ast.iter_child_nodes(scope)) if not isinstance(scope, ast.Module) else list(scope.body)
     while stack:
         node = stack.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-                stack.append(child)
+        out.append(node)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)) or node is scope:
+            stack.extend(ast.iter_child_nodes(node))
+        else:
+            # a nested definition: its decorators and defaults run in this scope
+            stack.extend(getattr(node, "decorator_list", []))
+    _SCOPE_NODES[id(scope)] = (scope, out)
+    return out
 
 
 def walk_scope(scope: ast.AST) -> Iterator[ast.AST]:

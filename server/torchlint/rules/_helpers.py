@@ -254,9 +254,7 @@ def kind_of(model: SemanticModel, expr: ast.AST):
         return None  # rebound inside the function
     idx, kw_ok = _param_index(scope, expr.id)
     kinds = []
-    for call in model.nodes_of(ast.Call):
-        if not (isinstance(call.func, ast.Name) and call.func.id == scope.name):
-            continue
+    for call in _calls_by_name(model).get(scope.name, ()):
         arg = None
         for k in call.keywords:
             if k.arg == expr.id and kw_ok:
@@ -278,6 +276,18 @@ def kind_of(model: SemanticModel, expr: ast.AST):
     if all(k.kind == first.kind and k.cls is None and first.cls is None and k.qualname == first.qualname for k in kinds):
         return first
     return None
+
+
+def _calls_by_name(model: SemanticModel) -> dict[str, list[ast.Call]]:
+    """Calls of plain names (`f(...)`), by name; one pass per file."""
+    index = getattr(model, "_tl_calls_by_name", None)
+    if index is None:
+        index = {}
+        for call in model.nodes_of(ast.Call):
+            if isinstance(call.func, ast.Name):
+                index.setdefault(call.func.id, []).append(call)
+        model._tl_calls_by_name = index  # type: ignore[attr-defined]
+    return index
 
 
 def _bindings_names(scope: ast.AST, name: str):
@@ -333,10 +343,17 @@ def loss_target(lc: LossCall) -> ast.AST | None:
     return None
 
 
-def iter_calls(tree: ast.AST) -> Iterator[ast.Call]:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            yield node
+_CALLS_CACHE: dict[int, tuple[ast.AST, list[ast.Call]]] = {}
+
+
+def iter_calls(tree: ast.AST) -> list[ast.Call]:
+    """Every call under `tree`; computed once per tree (several rules ask for the whole file)."""
+    hit = _CALLS_CACHE.get(id(tree))
+    if hit is None or hit[0] is not tree:
+        if len(_CALLS_CACHE) > 256:
+            _CALLS_CACHE.clear()
+        hit = _CALLS_CACHE[id(tree)] = (tree, [n for n in ast.walk(tree) if isinstance(n, ast.Call)])
+    return hit[1]
 
 
 # -- activations ---------------------------------------------------------------

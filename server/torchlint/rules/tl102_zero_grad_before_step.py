@@ -51,7 +51,7 @@ class ZeroGradBeforeStep(Rule):
     fix = "safe"
 
     def check(self, ctx):
-        for cfg in ctx.flow.all_cfgs():
+        for cfg in ctx.flow.all_cfgs(mentioning=("zero_grad", ".grad")):
             for z_node, z_event in cfg.direct_events(Ev.ZERO_GRAD):
                 region, leave = cfg.iteration_of(z_node)
                 backs = cfg.event_nodes(region, Ev.BACKWARD) - {z_node.id}

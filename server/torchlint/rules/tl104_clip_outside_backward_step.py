@@ -47,7 +47,7 @@ class ClipOutsideBackwardStep(Rule):
     fix = "safe"
 
     def check(self, ctx):
-        for cfg in ctx.flow.all_cfgs():
+        for cfg in ctx.flow.all_cfgs(mentioning=("clip",)):
             for c_node, c_event in cfg.direct_events(Ev.CLIP):
                 region, leave = cfg.iteration_of(c_node)
                 backs = cfg.event_nodes(region, Ev.BACKWARD) - {c_node.id}
