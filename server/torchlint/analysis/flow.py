@@ -242,6 +242,7 @@ class FlowModel:
         self._in_progress: set[tuple] = set()
         self._depth = 0
         self._loop_scopes: dict[ast.AST, bool] = {}
+        self._training_loops: list[Loop] | None = None
 
     # -- graphs ----------------------------------------------------------------
     def cfg(self, scope: FunctionNode | ast.Module) -> CFG:
@@ -280,6 +281,11 @@ class FlowModel:
 
     def training_loops(self) -> list[Loop]:
         """The innermost loops that run both a backward pass and an optimizer step."""
+        if self._training_loops is None:
+            self._training_loops = self._find_training_loops()
+        return self._training_loops
+
+    def _find_training_loops(self) -> list[Loop]:
         out = []
         for loop in self.loops():
             if not (loop.has(Ev.BACKWARD) and loop.has(Ev.STEP)):

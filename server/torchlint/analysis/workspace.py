@@ -73,6 +73,8 @@ class Workspace:
     def invalidate(self, path: str) -> None:
         self._models.pop(_norm(path), None)
         self._disk.pop(_norm(path), None)
+        # a module that did not exist may exist now: forget the misses
+        self._module_paths = {k: v for k, v in self._module_paths.items() if v is not None}
 
     def dependents(self, path: str) -> set[str]:
         key = _norm(path)
