@@ -343,17 +343,6 @@ def loss_target(lc: LossCall) -> ast.AST | None:
     return None
 
 
-_CALLS_CACHE: dict[int, tuple[ast.AST, list[ast.Call]]] = {}
-
-
-def iter_calls(tree: ast.AST) -> list[ast.Call]:
-    """Every call under `tree`; computed once per tree (several rules ask for the whole file)."""
-    hit = _CALLS_CACHE.get(id(tree))
-    if hit is None or hit[0] is not tree:
-        if len(_CALLS_CACHE) > 256:
-            _CALLS_CACHE.clear()
-        hit = _CALLS_CACHE[id(tree)] = (tree, [n for n in ast.walk(tree) if isinstance(n, ast.Call)])
-    return hit[1]
 
 
 # -- activations ---------------------------------------------------------------

@@ -182,7 +182,7 @@ class ModeCallMisuse(Rule):
 
     def check(self, ctx):
         model = ctx.model
-        for node in ast.walk(model.tree):
+        for node in model.nodes_of(ast.Expr, ast.Call):
             if isinstance(node, ast.Expr) and isinstance(node.value, ast.Attribute) and node.value.attr in ("train", "eval"):
                 attr = node.value
                 ok, _, _ = _is_module_receiver(model, attr.value, corroborate=False)

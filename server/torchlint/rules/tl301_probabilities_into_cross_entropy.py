@@ -5,7 +5,7 @@ import ast
 from ..analysis.findings import Edit, Fix, Severity
 from ..analysis.resolve import dotted
 from . import register
-from ._helpers import activation_of, iter_calls, loss_call, loss_input, unwrap_activation_text
+from ._helpers import activation_of, loss_call, loss_input, unwrap_activation_text
 from .base import Rule
 
 _CE = {"CrossEntropyLoss", "cross_entropy"}
@@ -86,7 +86,7 @@ class ProbabilitiesIntoCrossEntropy(Rule):
     fix = "unsafe"
 
     def check(self, ctx):
-        for call in iter_calls(ctx.model.tree):
+        for call in ctx.model.nodes_of(ast.Call):
             lc = loss_call(ctx.model, call)
             if lc is None or lc.name not in _CE:
                 continue

@@ -4,7 +4,7 @@ import ast
 
 from ..analysis.findings import Edit, Fix, Severity
 from . import register
-from ._helpers import activation_of, iter_calls, loss_call, loss_input
+from ._helpers import activation_of, loss_call, loss_input
 from .base import Rule
 
 _NLL = {"NLLLoss", "nll_loss"}
@@ -74,7 +74,7 @@ class SoftmaxIntoNllLoss(Rule):
     fix = "unsafe"
 
     def check(self, ctx):
-        for call in iter_calls(ctx.model.tree):
+        for call in ctx.model.nodes_of(ast.Call):
             lc = loss_call(ctx.model, call)
             if lc is None or lc.name not in _NLL:
                 continue

@@ -7,7 +7,7 @@ from ..analysis.findings import Edit, Fix, Severity
 from ..analysis.resolve import SemanticModel, dotted
 from ..analysis.torchapi import Kind, name_hint
 from . import register
-from ._helpers import iter_calls, kind_of, loss_call, reaching_binding
+from ._helpers import kind_of, loss_call, reaching_binding
 from .base import Rule
 
 # Swapping these changes neither the value nor the gradient: nothing to report.
@@ -145,7 +145,7 @@ class LossArgumentsSwapped(Rule):
     fix = "safe"
 
     def check(self, ctx):
-        for call in iter_calls(ctx.model.tree):
+        for call in ctx.model.nodes_of(ast.Call):
             lc = loss_call(ctx.model, call)
             if lc is None or lc.name in _SYMMETRIC or lc.name in _OTHER_SIGNATURES:
                 continue

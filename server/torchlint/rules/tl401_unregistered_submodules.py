@@ -152,7 +152,7 @@ class UnregisteredSubmodules(Rule):
 
     def check(self, ctx):
         model = ctx.model
-        for cls in ast.walk(model.tree):
+        for cls in model.nodes_of(ast.ClassDef):
             if isinstance(cls, ast.ClassDef) and model.is_module_class(cls):
                 yield from self._check_class(ctx, cls)
 

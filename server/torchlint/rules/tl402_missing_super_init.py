@@ -118,7 +118,7 @@ class MissingSuperInit(Rule):
 
     def check(self, ctx):
         model = ctx.model
-        for cls in ast.walk(model.tree):
+        for cls in model.nodes_of(ast.ClassDef):
             if not isinstance(cls, ast.ClassDef) or not model.is_module_class(cls):
                 continue
             init = next((s for s in cls.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)

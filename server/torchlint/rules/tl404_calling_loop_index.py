@@ -81,7 +81,7 @@ class CallingLoopIndex(Rule):
 
     def check(self, ctx):
         model = ctx.model
-        for loop in ast.walk(model.tree):
+        for loop in model.nodes_of(ast.For):
             if not isinstance(loop, ast.For) or not isinstance(loop.target, ast.Name):
                 continue
             container = _range_len_container(loop.iter)

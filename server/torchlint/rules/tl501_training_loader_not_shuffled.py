@@ -174,7 +174,7 @@ class TrainingLoaderNotShuffled(Rule):
     def check(self, ctx):
         model = ctx.model
         loops = None
-        for call in ast.walk(model.tree):
+        for call in model.nodes_of(ast.Call):
             if not isinstance(call, ast.Call):
                 continue
             info = model.kind(call)
@@ -246,7 +246,7 @@ class TrainingLoaderNotShuffled(Rule):
         except Exception:
             loops = []
         if not loops:
-            loops = [n for n in ast.walk(model.tree) if isinstance(n, (ast.For, ast.AsyncFor)) and contains_backward(n)]
+            loops = [n for n in model.nodes_of(ast.For, ast.AsyncFor) if contains_backward(n)]
         for node in loops:
             if not isinstance(node, (ast.For, ast.AsyncFor)):
                 continue
