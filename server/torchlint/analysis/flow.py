@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     pass
 
 LoopNode = ast.For | ast.AsyncFor | ast.While
+# Imports from these never hide a user's training step.
+_LIBRARY_TOPS = {"torch", "torchvision", "numpy", "os", "sys", "math", "time", "argparse", "random", "json", "typing",
+                 "collections", "itertools", "functools", "pathlib", "logging", "dataclasses", "tqdm", "matplotlib", "PIL"}
 _MAX_SUMMARY_DEPTH = 4
 
 
@@ -243,6 +246,7 @@ class FlowModel:
         self._depth = 0
         self._loop_scopes: dict[ast.AST, bool] = {}
         self._training_loops: list[Loop] | None = None
+        self._training_words: tuple[str, ...] | None = None
 
     # -- graphs ----------------------------------------------------------------
     def cfg(self, scope: FunctionNode | ast.Module) -> CFG:
@@ -285,9 +289,31 @@ class FlowModel:
             self._training_loops = self._find_training_loops()
         return self._training_loops
 
+    def training_scope_words(self) -> tuple[str, ...]:
+        """Words one of which a scope's text must contain to hold a training step: the
+        step calls themselves, the names of this file's functions that contain one, and
+        names imported from the workspace (their bodies are not in this text)."""
+        if self._training_words is None:
+            words = {"backward", "step"}
+            text_of = self._scope_text
+            for scope in self.scopes():
+                if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    t = text_of(scope)
+                    if "backward" in t or "step" in t:
+                        words.add(scope.name)
+            for local, q in self.model.imports.items():
+                if q.split(".")[0] not in _LIBRARY_TOPS:
+                    words.add(local)
+            self._training_words = tuple(words)
+        return self._training_words
+
+    def training_candidate_loops(self) -> Iterator[Loop]:
+        for cfg in self.all_cfgs(mentioning=self.training_scope_words(), with_loops=True):
+            yield from cfg.loops.values()
+
     def _find_training_loops(self) -> list[Loop]:
         out = []
-        for loop in self.loops():
+        for loop in self.training_candidate_loops():
             if not (loop.has(Ev.BACKWARD) and loop.has(Ev.STEP)):
                 continue
             inner = [
@@ -300,10 +326,8 @@ class FlowModel:
 
     # -- events ----------------------------------------------------------------
     def events_of(self, stmt: ast.stmt, cfg: CFG) -> list[Event]:
-        exprs = _own_expressions(stmt)
-        calls = [n for e in exprs for n in _walk_outside_lambdas(e) if isinstance(n, ast.Call)]
         # inner calls finish first: order by end position
-        calls.sort(key=lambda c: (c.end_lineno or 0, c.end_col_offset or 0))
+        calls = sorted(self.model.calls_in_statement(stmt), key=lambda c: (c.end_lineno or 0, c.end_col_offset or 0))
         events: list[Event] = []
         for call in calls:
             events.extend(self._call_events(call, cfg))
@@ -502,10 +526,15 @@ class FlowModel:
         """Loops over a data loader that run a model forward and never train:
         (loop, node of the first forward, its event)."""
         out = []
-        for loop in self.loops():
-            if loop.has(Ev.BACKWARD) or loop.has(Ev.STEP) or loop.has(Ev.ZERO_GRAD):
-                continue
+        # decide "iterates a loader" on the AST first: CFGs are built only for those scopes
+        scopes = {
+            self.model.scope_of(n) for n in self.model.nodes_of(ast.For, ast.AsyncFor) if self._iterates_loader(n.iter)
+        }
+        loops = [l for scope in self.scopes() if scope in scopes for l in self.cfg(scope).loops.values()]
+        for loop in loops:
             if not isinstance(loop.node, (ast.For, ast.AsyncFor)) or not self._iterates_loader(loop.node.iter):
+                continue
+            if loop.has(Ev.BACKWARD) or loop.has(Ev.STEP) or loop.has(Ev.ZERO_GRAD):
                 continue
             forwards = [(n, e) for n, e in loop.events(Ev.FORWARD, direct_only=True)]
             if forwards:
@@ -689,32 +718,6 @@ def _is_pure_builtin(q: str, func: ast.AST) -> bool:
     ):
         return True
     return q.startswith(("torch.save", "torch.nn.utils", "torch.optim", "logging.", "copy.", "torchinfo", "torchsummary"))
-
-
-def _own_expressions(stmt: ast.stmt) -> list[ast.AST]:
-    """The expressions a statement evaluates itself (not those of nested bodies)."""
-    if isinstance(stmt, (ast.For, ast.AsyncFor)):
-        return [stmt.iter]
-    if isinstance(stmt, (ast.While, ast.If)):
-        return [stmt.test]
-    if isinstance(stmt, (ast.With, ast.AsyncWith)):
-        return [i.context_expr for i in stmt.items]
-    if isinstance(stmt, ast.Match):
-        return [stmt.subject]
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return [*stmt.decorator_list]
-    if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-        return []
-    return [stmt]
-
-
-def _walk_outside_lambdas(root: ast.AST) -> Iterator[ast.AST]:
-    """ast.walk, minus the bodies of lambdas (they do not run where they are written)."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, ast.Lambda))
 
 
 def in_no_grad(model: SemanticModel, node: ast.AST) -> bool:

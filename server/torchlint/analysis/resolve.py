@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import sys
+from collections import deque
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Iterator
@@ -92,6 +93,7 @@ class SemanticModel:
         self.classes: dict[str, ast.ClassDef] = {}
         self.functions: dict[str, FunctionNode] = {}
         self._scope_assignments: dict[int, dict[str, list[ast.AST]]] = {}
+        self._stmt_calls: dict[ast.AST, list[ast.Call]] | None = None
         self._attr_index: dict[int, dict[str, list[ast.AST]]] = {}
         self._kind_cache: dict[int, KindInfo | None] = {}
         self._index()
@@ -102,11 +104,15 @@ class SemanticModel:
         self._nested: dict[int, dict[str, FunctionNode]] = {}
         nodes = self.nodes = []
         self._by_type: dict[type, list[ast.AST]] = {}
-        for node in ast.walk(self.tree):
+        # one breadth-first pass (ast.walk's order) that also records parents
+        queue = deque([self.tree])
+        while queue:
+            node = queue.popleft()
             nodes.append(node)
             self._by_type.setdefault(type(node), []).append(node)
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
+                queue.append(child)
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.scopes.append(node)
         for node in nodes:
@@ -133,6 +139,19 @@ class SemanticModel:
         if len(types) == 1:
             return self._by_type.get(types[0], [])
         return [n for n in self.nodes if isinstance(n, types)]
+
+    def calls_in_statement(self, stmt: ast.AST) -> list[ast.Call]:
+        """Calls a statement evaluates itself: not those of its nested blocks or of lambdas."""
+        if self._stmt_calls is None:
+            index: dict[ast.AST, list[ast.Call]] = {}
+            for call in self.nodes_of(ast.Call):
+                node = self.parents.get(call)
+                while node is not None and not isinstance(node, (ast.stmt, ast.Lambda)):
+                    node = self.parents.get(node)
+                if node is not None and not isinstance(node, ast.Lambda):
+                    index.setdefault(node, []).append(call)
+            self._stmt_calls = index
+        return self._stmt_calls.get(stmt, [])
 
     def _index_toplevel(self, node: ast.stmt) -> None:
         if isinstance(node, ast.ClassDef):

@@ -59,7 +59,7 @@ class EvalModeLeaksIntoTraining(Rule):
 
     def check(self, ctx):
         reported: set[int] = set()
-        for cfg in ctx.flow.all_cfgs(with_loops=True):
+        for cfg in ctx.flow.all_cfgs(mentioning=ctx.flow.training_scope_words(), with_loops=True):
             # innermost loops first, so a finding names the loop that really resumes training
             for loop in sorted(cfg.loops.values(), key=lambda l: len(l.body)):
                 if not loop.is_training:
