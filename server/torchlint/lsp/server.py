@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import sys
 from dataclasses import dataclass
@@ -494,6 +495,9 @@ def serve(tcp: str | None = None, log_file: str | None = None) -> int:
     root_logger.setLevel(logging.DEBUG if log_file else logging.WARNING)
     logging.getLogger("pygls").setLevel(logging.INFO if log_file else logging.WARNING)
     server = create_server()
+    # Everything imported so far (pygls, lsprotocol's thousands of classes, the rules) lives as
+    # long as the process: keep it out of the cyclic GC's scans, which run during every analysis.
+    gc.freeze()
     if tcp:
         host, _, port = tcp.rpartition(":")
         try:
