@@ -330,8 +330,9 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
     ls.window_show_message(types.ShowMessageParams(
         type=_MESSAGE_TYPE.get(report.verdict, types.MessageType.Info),
         message=f"torchlint overfit check ({os.path.basename(path)}): {report.summary or report.verdict}"))
-    ls.protocol.notify(RESULT_NOTIFICATION, data)
-    new = _to_diagnostics(report, uris.from_fs_path(path) or uri, loop_line)
+    ls.protocol.notify(RESULT_NOTIFICATION, {**data, "uri": uri})
+    # a run the user cancelled says nothing about the code: leave no diagnostic behind
+    new = {} if cancel.is_set() else _to_diagnostics(report, uris.from_fs_path(path) or uri, loop_line)
     changed = set(st.diagnostics) | set(new)
     st.diagnostics = new
     for u in sorted(changed):
