@@ -216,6 +216,16 @@ class CFG:
             return loop.body, {loop.header}
         return {n.id for n in self.nodes if not n.loops}, set()
 
+    def training_step_around(self, node: Node) -> tuple[set[int], set[int], set[int], set[int]] | None:
+        """(iteration, edges leaving it, backward nodes, step nodes) of the iteration that
+        holds `node`, when that iteration runs both a backward and an optimizer step."""
+        region, leave = self.iteration_of(node)
+        backs = self.event_nodes(region, Ev.BACKWARD) - {node.id}
+        steps = self.event_nodes(region, Ev.STEP) - {node.id}
+        if not backs or not steps:
+            return None
+        return region, leave, backs, steps
+
     def event_nodes(self, ids: Iterable[int], kind: Ev, direct_only: bool = True) -> set[int]:
         return {i for i in ids if self.nodes[i].has(kind, direct_only=direct_only)}
 

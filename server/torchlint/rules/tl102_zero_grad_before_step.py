@@ -53,11 +53,10 @@ class ZeroGradBeforeStep(Rule):
     def check(self, ctx):
         for cfg in ctx.flow.all_cfgs(mentioning=("zero_grad", ".grad")):
             for z_node, z_event in cfg.direct_events(Ev.ZERO_GRAD):
-                region, leave = cfg.iteration_of(z_node)
-                backs = cfg.event_nodes(region, Ev.BACKWARD) - {z_node.id}
-                steps = cfg.event_nodes(region, Ev.STEP) - {z_node.id}
-                if not backs or not steps:
+                around = cfg.training_step_around(z_node)
+                if around is None:
                     continue
+                region, leave, backs, steps = around
                 # a backward reaches this zero_grad with no step in between ...
                 before = [b for b in backs if z_node.id in cfg.reachable([b], region, lambda n: n.id in steps or n.id in backs, leave)]
                 # ... and the zero_grad reaches a step before any new backward.

@@ -49,11 +49,10 @@ class ClipOutsideBackwardStep(Rule):
     def check(self, ctx):
         for cfg in ctx.flow.all_cfgs(mentioning=("clip",)):
             for c_node, c_event in cfg.direct_events(Ev.CLIP):
-                region, leave = cfg.iteration_of(c_node)
-                backs = cfg.event_nodes(region, Ev.BACKWARD) - {c_node.id}
-                steps = cfg.event_nodes(region, Ev.STEP) - {c_node.id}
-                if not backs or not steps:
+                around = cfg.training_step_around(c_node)
+                if around is None:
                     continue
+                region, leave, backs, steps = around
                 between = cfg.reachable([c_node.id], region, lambda n: n.id in backs, leave) & steps and any(
                     c_node.id in cfg.reachable([b], region, lambda n: n.id in steps, leave) for b in backs
                 )
