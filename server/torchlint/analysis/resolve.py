@@ -519,7 +519,11 @@ def _assignments(scope: ast.AST) -> dict[str, list[ast.AST]]:
         elif isinstance(target, ast.Starred):
             bind(target.value, None, what if what is not None else target)
 
-    nodes = sorted(_walk_scope(scope), key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
+    binders = (ast.Assign, ast.AnnAssign, ast.NamedExpr, ast.For, ast.AsyncFor, ast.comprehension, ast.With, ast.AsyncWith)
+    nodes = sorted(
+        (n for n in _walk_scope(scope) if isinstance(n, binders)),
+        key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)),
+    )
     for node in nodes:
         if isinstance(node, ast.Assign):
             for t in node.targets:
