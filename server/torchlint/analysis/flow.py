@@ -16,13 +16,10 @@ import ast
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .resolve import FunctionNode, FunctionRef, SemanticModel, dotted, last_name, walk_scope
 from .torchapi import Kind, name_hint
-
-if TYPE_CHECKING:
-    pass
 
 LoopNode = ast.For | ast.AsyncFor | ast.While
 # Imports from these never hide a user's training step.

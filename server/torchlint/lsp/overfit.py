@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 import uuid
 import weakref
 from dataclasses import dataclass, field
