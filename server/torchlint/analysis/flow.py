@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable, Iterable, Iterator
 
-from .resolve import FunctionNode, FunctionRef, SemanticModel, dotted, last_name, walk_scope
+from .resolve import FunctionNode, FunctionRef, SemanticModel, dotted, last_name
 from .torchapi import Kind, name_hint
 
 LoopNode = ast.For | ast.AsyncFor | ast.While
@@ -251,7 +251,7 @@ class FlowModel:
         self._summaries: dict[tuple, Summary | None] = {}
         self._in_progress: set[tuple] = set()
         self._depth = 0
-        self._loop_scopes: dict[ast.AST, bool] = {}
+        self._loop_scopes: set[ast.AST] | None = None
         self._training_loops: list[Loop] | None = None
         self._training_words: tuple[str, ...] | None = None
 
@@ -275,10 +275,9 @@ class FlowModel:
             yield self.cfg(scope)
 
     def _has_loop(self, scope: ast.AST) -> bool:
-        hit = self._loop_scopes.get(scope)
-        if hit is None:
-            hit = self._loop_scopes[scope] = any(isinstance(n, (ast.For, ast.AsyncFor, ast.While)) for n in walk_scope(scope))
-        return hit
+        if self._loop_scopes is None:
+            self._loop_scopes = {self.model.scope_of(n) for n in self.model.nodes_of(ast.For, ast.AsyncFor, ast.While)}
+        return scope in self._loop_scopes
 
     def _scope_text(self, scope: ast.AST) -> str:
         if isinstance(scope, ast.Module):
@@ -394,6 +393,8 @@ class FlowModel:
                 if self._kind_or_hint(recv) in (Kind.MODULE, None) and not _looks_like_non_module(recv):
                     return [Event(self._mode_of(call, attr), call, recv_text)]
                 return []
+        if q and q.split(".")[0] in _LIBRARY_TOPS:
+            return []  # a library function: neither a user helper, nor a forward, nor a mode switch
         ref = m.resolve_function(call)
         if ref is not None:
             return self._callee_events(call, ref)
