@@ -326,6 +326,26 @@ def loss_call(model: SemanticModel, call: ast.Call) -> LossCall | None:
     return None
 
 
+def loss_calls(model: SemanticModel) -> list[LossCall]:
+    """Every call of a torch loss in the file; computed once and shared by the TL3xx rules."""
+    found = getattr(model, "_tl_loss_calls", None)
+    if found is None:
+        found = [lc for lc in (loss_call(model, c) for c in model.nodes_of(ast.Call)) if lc is not None]
+        model._tl_loss_calls = found  # type: ignore[attr-defined]
+    return found
+
+
+def activated_loss_inputs(model: SemanticModel, names: set[str]):
+    """(loss call, its input, the activation that produced the input) for losses in `names`."""
+    for lc in loss_calls(model):
+        if lc.name not in names:
+            continue
+        arg = loss_input(lc)
+        act = activation_of(model, arg) if arg is not None else None
+        if act is not None:
+            yield lc, arg, act
+
+
 def loss_input(lc: LossCall) -> ast.AST | None:
     for kw in lc.call.keywords:
         if kw.arg == "input":

@@ -5,7 +5,7 @@ import ast
 from ..analysis.findings import Edit, Fix, Severity
 from ..analysis.resolve import dotted
 from . import register
-from ._helpers import activation_of, loss_call, loss_input, unwrap_activation_text
+from ._helpers import activated_loss_inputs, unwrap_activation_text
 from .base import Rule
 
 _CE = {"CrossEntropyLoss", "cross_entropy"}
@@ -86,16 +86,7 @@ class ProbabilitiesIntoCrossEntropy(Rule):
     fix = "unsafe"
 
     def check(self, ctx):
-        for call in ctx.model.nodes_of(ast.Call):
-            lc = loss_call(ctx.model, call)
-            if lc is None or lc.name not in _CE:
-                continue
-            arg = loss_input(lc)
-            if arg is None:
-                continue
-            act = activation_of(ctx.model, arg)
-            if act is None:
-                continue
+        for lc, arg, act in activated_loss_inputs(ctx.model, _CE):
             what = {"softmax": "probabilities (`softmax` output)", "sigmoid": "`sigmoid` output", "log_softmax": "log-probabilities (`log_softmax` output)"}[act.kind]
             subject = f"`{ctx.source.segment(arg)}`" if isinstance(arg, ast.Name) else "the input"
             tail = (

@@ -4,7 +4,7 @@ import ast
 
 from ..analysis.findings import Edit, Fix, Severity
 from . import register
-from ._helpers import activation_of, loss_call, loss_input
+from ._helpers import activated_loss_inputs
 from .base import Rule
 
 _NLL = {"NLLLoss", "nll_loss"}
@@ -74,15 +74,8 @@ class SoftmaxIntoNllLoss(Rule):
     fix = "unsafe"
 
     def check(self, ctx):
-        for call in ctx.model.nodes_of(ast.Call):
-            lc = loss_call(ctx.model, call)
-            if lc is None or lc.name not in _NLL:
-                continue
-            arg = loss_input(lc)
-            if arg is None:
-                continue
-            act = activation_of(ctx.model, arg)
-            if act is None or act.kind != "softmax":
+        for lc, arg, act in activated_loss_inputs(ctx.model, _NLL):
+            if act.kind != "softmax":
                 continue
             subject = f"`{ctx.source.segment(arg)}`" if isinstance(arg, ast.Name) else "the input"
             msg = f"{lc.label} expects log-probabilities; {subject} is probabilities: {act.where}; use `log_softmax`"

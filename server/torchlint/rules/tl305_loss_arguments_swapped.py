@@ -7,7 +7,7 @@ from ..analysis.findings import Edit, Fix, Severity
 from ..analysis.resolve import SemanticModel, dotted
 from ..analysis.torchapi import Kind, name_hint
 from . import register
-from ._helpers import kind_of, loss_call, reaching_binding
+from ._helpers import kind_of, loss_calls, reaching_binding
 from .base import Rule
 
 # Swapping these changes neither the value nor the gradient: nothing to report.
@@ -145,9 +145,9 @@ class LossArgumentsSwapped(Rule):
     fix = "safe"
 
     def check(self, ctx):
-        for call in ctx.model.nodes_of(ast.Call):
-            lc = loss_call(ctx.model, call)
-            if lc is None or lc.name in _SYMMETRIC or lc.name in _OTHER_SIGNATURES:
+        for lc in loss_calls(ctx.model):
+            call = lc.call
+            if lc.name in _SYMMETRIC or lc.name in _OTHER_SIGNATURES:
                 continue
             if len(call.args) != 2 or any(isinstance(a, ast.Starred) for a in call.args):
                 continue
