@@ -190,6 +190,8 @@ class TrainingLoaderNotShuffled(Rule):
             short = name.rsplit(".", 1)[-1] if name else None
             if short and _EVAL_NAME.search(short):
                 continue
+            if name is not None and _replaced_later(model, call, name):
+                continue  # e.g. opacus' make_private returns a loader with its own sampler
             why = None
             returned = isinstance(model.parent(call), ast.Return)
             if short and (_TRAIN_NAME.match(short) or short == "train_dataloader"):
@@ -293,3 +295,27 @@ class TrainingLoaderNotShuffled(Rule):
             return None
         last = max(parts, key=lambda p: (p.end_lineno or 0, p.end_col_offset or 0))
         return Fix("Add `shuffle=True`", (edits.insert_at(src.span(last).end, ", shuffle=True"),), "safe")
+
+
+_ITERATION_WRAPPERS = {"enumerate", "tqdm", "iter", "len", "next", "zip", "list", "print", "trange"}
+
+
+def _replaced_later(model, call: ast.Call, name: str) -> bool:
+    """Is the loader handed to a call whose result is bound back to the same name
+    (`model, opt, train_loader = privacy_engine.make_private(..., data_loader=train_loader)`)?
+    Such wrappers may bring their own sampler: whether batches are shuffled is then unknown."""
+    scope = model.scope_of(call)
+    for other in model.nodes_of(ast.Call):
+        if other is call or model.scope_of(other) is not scope:
+            continue
+        func_name = other.func.id if isinstance(other.func, ast.Name) else None
+        if func_name in _ITERATION_WRAPPERS:
+            continue
+        if not any(dotted(a) == name for a in [*other.args, *(k.value for k in other.keywords)]):
+            continue
+        parent = model.parent(other)
+        if isinstance(parent, ast.Assign) and any(
+            dotted(n) == name for t in parent.targets for n in ([t] + list(getattr(t, "elts", [])))
+        ):
+            return True
+    return False
