@@ -326,9 +326,22 @@ class FlowModel:
                 l for l in loop.cfg.loops.values()
                 if l is not loop and l.header in loop.body and l.has(Ev.BACKWARD) and l.has(Ev.STEP)
             ]
-            if not inner:
-                out.append(loop)
+            if inner or self._trains_only_through_looping_helpers(loop):
+                continue  # the loop that really steps is elsewhere (and is reported there)
+            out.append(loop)
         return sorted(out, key=lambda l: l.node.lineno)
+
+    def _trains_only_through_looping_helpers(self, loop: Loop) -> bool:
+        """`for epoch in ...: train_one_epoch(...)`: every backward happens inside a called
+        function that has its own loop."""
+        def looping_helper(e: Event) -> bool:
+            if e.via is None:
+                return False
+            flow = self if e.via.model is self.model else _flow_for(e.via.model, self)
+            return flow._has_loop(e.via.node)
+
+        backs = loop.events(Ev.BACKWARD)
+        return bool(backs) and all(looping_helper(e) for _, e in backs)
 
     # -- events ----------------------------------------------------------------
     def events_of(self, stmt: ast.stmt, cfg: CFG) -> list[Event]:
