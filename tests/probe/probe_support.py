@@ -22,7 +22,7 @@ SPECS: dict[str, dict[str, Any]] = {
     "frozen": {}, "eval_dropout": {}, "no_zero_grad": {}, "nan_loss": {}, "softmax_ce": {},
     "grad_scaler": {}, "grad_accum": {}, "workers": {}, "compiled": {"timeout": 90},
     "hangs": {"timeout": 15}, "raises": {}, "exits": {}, "crashes": {}, "no_loader": {},
-    "bad_init": {}, "dead_relu": {}, "vanishing": {}, "eval_train_mode": {},
+    "bad_init": {}, "dead_relu": {}, "vanishing": {}, "eval_train_mode": {}, "batch_mix": {},
 }
 
 

@@ -224,3 +224,11 @@ def test_nothing_written_to_the_workspace(reports):
     allowed = {"__pycache__"}  # Python's own bytecode cache for `import _common`
     names = {p.name for p in SCRIPTS.iterdir()} - allowed
     assert all(n.endswith(".py") for n in names), names
+
+
+def test_batch_mixing_found_by_backprop(reports):
+    f = finding(reports["batch_mix"], "TLR10")
+    _at(f, "batch_mix.py", 13)  # the model's constructor
+    assert "depends on 19 other sample(s)" in f.message  # row 0 of reshape(20, 32).t() spans 20 samples
+    for healthy in ("mlp_ok", "cnn_ok"):  # batch norm couples samples only in train mode
+        assert "TLR10" not in codes(reports[healthy])

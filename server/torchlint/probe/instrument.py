@@ -145,6 +145,9 @@ class _State:
         self.nonfinite = False
         self.hook_handle: Any = None
         self.compiled = False
+        self.batch_dims: set[int] = set()  # leading dims of the DataLoader batches
+        self.param_counts: dict[int, int] = {}
+        self.mixing: tuple[Any, Any, int] | None = None  # (model ref, input, parameter count) for TLR10
         self.deferred: list[tuple] = []  # TLR09 findings, dropped when the run blew up
         self.start = time.perf_counter()
 
@@ -312,6 +315,8 @@ def _patch_dataloader() -> None:
             n: int | None = len(self)
         except TypeError:
             n = None  # IterableDataset without __len__: repeat until the probe stops
+        if batch is not empty:
+            _S.batch_dims.update(t.shape[0] for t in _tensors_of(batch) if t.dim() >= 1)
         if not _S.dataloader_seen and batch is not empty:
             _S.dataloader_seen = True
             _S.loader_len = n
@@ -571,6 +576,8 @@ def _global_forward_hook(mod: Any, args: Any, out: Any) -> None:
     if not _S.sampling or _is_compiling():
         return
     try:
+        if _S.step == 0:
+            _note_mixing_candidate(mod, args, out)
         if mod._parameters and id(mod) not in _S.layer_ids:
             _S.layer_ids.add(id(mod))
             _S.layer_order.append(weakref.ref(mod))
@@ -742,6 +749,72 @@ def _step_post_hook(opt: Any, args: Any, kwargs: Any) -> None:
         raise _StopProbe()
 
 
+# ----------------------------------------------------------------------------- TLR10
+
+
+def _tensors_of(obj: Any, depth: int = 0) -> list[Any]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if depth < 3 and isinstance(obj, (list, tuple)):
+        return [t for o in obj for t in _tensors_of(o, depth + 1)]
+    if depth < 3 and isinstance(obj, dict):
+        return [t for o in obj.values() for t in _tensors_of(o, depth + 1)]
+    return []
+
+
+def _note_mixing_candidate(mod: Any, args: Any, out: Any) -> None:
+    """The model: the module with the most parameters that maps a float batch (leading
+    dimension = a DataLoader batch size) to an output with the same leading dimension."""
+    if not args or not isinstance(args[0], torch.Tensor) or not isinstance(out, torch.Tensor):
+        return
+    x = args[0]
+    if not x.is_floating_point() or x.dim() < 2 or x.shape[0] < 2 or out.dim() < 1 or out.shape[0] != x.shape[0]:
+        return
+    if x.shape[0] not in _S.batch_dims or not torch.is_grad_enabled():
+        return
+    n = _S.param_counts.get(id(mod))
+    if n is None:
+        n = _S.param_counts[id(mod)] = sum(p.numel() for p in mod.parameters())
+    # hooks fire inner modules first: on a tie the enclosing module (seen later) wins
+    if n > 0 and (_S.mixing is None or n >= _S.mixing[2]):
+        _S.mixing = (weakref.ref(mod), x.detach().clone(), n)
+
+
+def _check_batch_mixing() -> None:
+    """TLR10: backprop from sample 0's output; any gradient on another sample's input means
+    the model mixes the batch (a view/reshape where a permute was meant, a wrong batch_first).
+    Run in eval mode, where batch norm does not couple samples."""
+    if _S.mixing is None or _S.nonfinite:
+        return
+    mod, x0, _ = _S.mixing
+    mod = mod()
+    if mod is None:
+        return
+    was = mod.training
+    _set_module_hook(False)
+    _S.sampling = False
+    try:
+        mod.eval()
+        with torch.enable_grad():
+            x = x0.clone().requires_grad_(True)
+            out = mod(x)
+            if not isinstance(out, torch.Tensor) or not out.is_floating_point() or out.shape[0] != x.shape[0]:
+                return
+            (g,) = torch.autograd.grad(out[0].float().sum(), x, allow_unused=True)
+        if g is None:
+            return
+        per_sample = g[1:].detach().abs().reshape(g.shape[0] - 1, -1).sum(dim=1)
+        others = int((per_sample > 0).sum())
+        if others:
+            _finding("TLR10", f"the output for sample 0 of the batch depends on {others} other sample(s): "
+                     "a view/reshape probably mixes the batch dimension (checked by backprop in eval mode)",
+                     _module_site(mod), "error")
+    except Exception:
+        pass  # a model the check cannot run (odd signatures, device quirks) is not a finding
+    finally:
+        mod.train(was)
+
+
 # ----------------------------------------------------------------------------- the end
 
 
@@ -752,6 +825,7 @@ def _finalize() -> None:
     if not _S.nonfinite:
         for args, kwargs in _S.deferred:
             _finding(*args, **kwargs)
+    _check_batch_mixing()
     if _S.primary is None or _S.snapshot is None:
         return
     params = _optimizer_params()
