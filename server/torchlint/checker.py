@@ -7,13 +7,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .analysis.engine import analyze
-from .analysis.findings import Finding, Span
+from .analysis.findings import Finding, Position, Severity, Span
 from .analysis.workspace import Workspace
 from .config import Config
 from .rules import all_rules, get_rule
 from .suppression import Suppressions
 
 log = logging.getLogger("torchlint")
+
+MAX_ANALYSED_CHARS = 2_000_000  # about 50,000 lines: several seconds of analysis
 
 
 @dataclass
@@ -49,6 +51,14 @@ class Checker:
         return self.check_file(path, text).findings
 
     def check_file(self, path: str, text: str) -> FileReport:
+        if len(text) > MAX_ANALYSED_CHARS:
+            # keeps an editor responsive on generated or data-like files: say so instead
+            note = Finding(
+                "syntax-error",
+                f"not analysed: the file has {len(text):,} characters (torchlint analyses files up to {MAX_ANALYSED_CHARS:,})",
+                path, Span(Position(0, 0), Position(0, 0)), Severity.WARNING,
+            )
+            return FileReport([note])
         codes = {r.code for r in all_rules() if self.config.is_enabled(r.code, path)}
         result = analyze(path, text, self.workspace, codes)
         noqa = Suppressions(text)

@@ -194,3 +194,13 @@ def test_examples_shipped_in_repo():
     found = {(Path(d["filename"]).name, d["code"]) for d in json.loads(r.stdout)}
     assert ("buggy_train.py", "TL101") in found and ("buggy_train.py", "TL201") in found
     assert not any(name == "clean_train.py" for name, _ in found), found
+
+
+def test_huge_file_is_reported_not_analysed(tmp_path):
+    body = "import torch\n" + "x = torch.zeros(1)\n" * 120_000  # about 2.3 M characters
+    (tmp_path / "huge.py").write_text(body)
+    r = run("check", "--format", "json", str(tmp_path / "huge.py"))
+    (finding,) = json.loads(r.stdout)
+    assert finding["code"] == "syntax-error" and "not analysed" in finding["message"]
+    assert finding["severity"] == "warning"
+    assert r.returncode == 1
