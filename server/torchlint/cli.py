@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--no-jedi", action="store_true", help="resolve from the AST and workspace files only")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     check.add_argument("--statistics", action="store_true", help="print a count per rule")
+    check.add_argument("--jobs", "-j", type=int, default=None, help="worker processes (default: one per core for 32+ files)")
     check.set_defaults(func=_run_check)
 
     rule = sub.add_parser("rule", help="explain a rule")

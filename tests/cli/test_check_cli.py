@@ -204,3 +204,12 @@ def test_huge_file_is_reported_not_analysed(tmp_path):
     assert finding["code"] == "syntax-error" and "not analysed" in finding["message"]
     assert finding["severity"] == "warning"
     assert r.returncode == 1
+
+
+def test_parallel_jobs_give_the_same_findings():
+    fixtures = ROOT / "tests" / "fixtures" / "rules" / "TL201"
+    one = run("check", "--format", "json", "-j", "1", str(fixtures))
+    two = run("check", "--format", "json", "-j", "2", str(fixtures))
+    assert one.returncode == two.returncode == 1
+    assert json.loads(one.stdout) == json.loads(two.stdout)
+    assert any(Path(d["filename"]).name == "train.py" and d["code"] == "TL201" for d in json.loads(two.stdout))

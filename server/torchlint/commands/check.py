@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import multiprocessing
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from collections import Counter
 from pathlib import Path
 
@@ -35,33 +39,25 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     files = discover([Path(p) for p in args.paths], config)
     root = config.root or (Path(args.paths[0]).resolve() if Path(args.paths[0]).is_dir() else Path.cwd())
-    checker = Checker(config, root)
-    if args.no_jedi:
-        checker.workspace.use_jedi = False
+    jobs = _jobs(args.jobs, len(files))
+    if jobs > 1:
+        chunks = [files[i::jobs] for i in range(jobs)]
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_check_files, chunks, [(config, root, args)] * jobs))
+    else:
+        results = [_check_files(files, (config, root, args))]
 
     findings: list[Finding] = []
     internal_errors = 0
     fixed_count = 0
-    for path in files:
-        text, problem = _read(path)
-        if problem is not None:
-            findings.append(problem)
-            continue
-        report = checker.check_file(str(path), text)
-        for err in report.errors:
-            internal_errors += 1
-            print(f"torchlint: {path}: {err}", file=sys.stderr)
-        file_findings = report.findings
-        if args.fix:
-            new_text, file_findings, n = _fix(checker, path, text, file_findings, args.unsafe_fixes)
-            if n:
-                fixed_count += n
-                if args.diff:
-                    sys.stdout.writelines(difflib.unified_diff(
-                        text.splitlines(keepends=True), new_text.splitlines(keepends=True), f"a/{path}", f"b/{path}"))
-                else:
-                    _write(path, new_text)
-        findings.extend(file_findings)
+    for result in results:
+        findings.extend(result.findings)
+        internal_errors += len(result.errors)
+        fixed_count += result.fixed
+        for line in result.errors:
+            print(line, file=sys.stderr)
+        if result.diff:
+            sys.stdout.write(result.diff)
 
     findings.sort(key=Finding.sort_key)
     if not (args.fix and args.diff):
@@ -76,6 +72,49 @@ def run_check(args: argparse.Namespace) -> int:
     if findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+@dataclass
+class _ChunkResult:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    fixed: int = 0
+    diff: str = ""
+
+
+def _jobs(requested: int | None, n_files: int) -> int:
+    """Worker processes: as asked, else one per core for enough files (each worker keeps its
+    own workspace cache, so small runs stay in one process)."""
+    if requested is not None:
+        return max(1, requested)
+    return min(os.cpu_count() or 1, 8) if n_files >= 32 else 1
+
+
+def _check_files(files: list[Path], setup: tuple) -> _ChunkResult:
+    config, root, args = setup
+    checker = Checker(config, root)
+    if args.no_jedi:
+        checker.workspace.use_jedi = False
+    out = _ChunkResult()
+    for path in files:
+        text, problem = _read(path)
+        if problem is not None:
+            out.findings.append(problem)
+            continue
+        report = checker.check_file(str(path), text)
+        out.errors.extend(f"torchlint: {path}: {err}" for err in report.errors)
+        file_findings = report.findings
+        if args.fix:
+            new_text, file_findings, n = _fix(checker, path, text, file_findings, args.unsafe_fixes)
+            if n:
+                out.fixed += n
+                if args.diff:
+                    out.diff += "".join(difflib.unified_diff(
+                        text.splitlines(keepends=True), new_text.splitlines(keepends=True), f"a/{path}", f"b/{path}"))
+                else:
+                    _write(path, new_text)
+        out.findings.extend(file_findings)
+    return out
 
 
 def _apply_cli(config: Config, args: argparse.Namespace) -> Config:
