@@ -416,26 +416,36 @@ def _first_arg(call: ast.Call) -> ast.AST | None:
     return None
 
 
-def _forward_element(model: SemanticModel, call: ast.Call, element: tuple[int, int], depth: int, seen: frozenset) -> Activation | None:
-    """Element `i` (of `n`) of the tuple every `return` of the called module's `forward` builds."""
-    info = kind_of(model, call.func)
-    if info is None or info.kind != Kind.MODULE or info.cls is None or info.qualname:
-        return None
+def _forward_returns_activation(info, pick, depth: int, seen: frozenset):
+    """(activation, forward) when every `return` of the module class's `forward` yields, through
+    `pick(returned value)`, output of the same activation; None otherwise."""
     key = (info.cls.model.source.path, info.cls.node.lineno)
     if key in seen:
         return None
     fwd = info.cls.model.find_method(info.cls, "forward")
     if fwd is None:
         return None
-    i, n = element
-    rets = [r for r in walk_scope(fwd.node) if isinstance(r, ast.Return)]
-    if not rets or not all(isinstance(r.value, ast.Tuple) and len(r.value.elts) == n for r in rets):
+    picked = [pick(r.value) if r.value is not None else None for r in walk_scope(fwd.node) if isinstance(r, ast.Return)]
+    if not picked or any(v is None for v in picked):
         return None
-    acts = [activation_of(fwd.model, r.value.elts[i], depth + 1, seen | {key}) for r in rets]  # type: ignore[union-attr]
+    acts = [activation_of(fwd.model, v, depth + 1, seen | {key}) for v in picked]
     if any(a is None for a in acts) or len({a.kind for a in acts}) != 1:  # type: ignore[union-attr]
         return None
-    first = acts[0]
-    assert first is not None
+    return acts[0], fwd
+
+
+def _forward_element(model: SemanticModel, call: ast.Call, element: tuple[int, int], depth: int, seen: frozenset) -> Activation | None:
+    """Element `i` (of `n`) of the tuple every `return` of the called module's `forward` builds."""
+    info = kind_of(model, call.func)
+    if info is None or info.kind != Kind.MODULE or info.cls is None or info.qualname:
+        return None
+    i, n = element
+    found = _forward_returns_activation(
+        info, lambda v: v.elts[i] if isinstance(v, ast.Tuple) and len(v.elts) == n else None, depth, seen
+    )
+    if found is None:
+        return None
+    first, fwd = found
     name = dotted(call.func) or "the model"
     elsewhere = "" if fwd.model is model else f" (in `{os.path.basename(fwd.model.source.path)}`)"
     return Activation(
@@ -506,20 +516,10 @@ def activation_of(
                 return Activation(kind, last, owner, "ctor", f"the output of `{name}`, whose `nn.Sequential` ends with `{ast.unparse(last.func)}` (line {last.lineno})", sequential=seq)
         return None
     if info.cls is not None and not info.qualname:
-        key = (info.cls.model.source.path, info.cls.node.lineno)
-        if key in _seen:
+        found = _forward_returns_activation(info, lambda v: v, _depth, _seen)
+        if found is None:
             return None
-        fwd = info.cls.model.find_method(info.cls, "forward")
-        if fwd is None:
-            return None
-        rets = [n for n in walk_scope(fwd.node) if isinstance(n, ast.Return)]
-        if not rets or any(r.value is None for r in rets):
-            return None
-        acts = [activation_of(fwd.model, r.value, _depth + 1, _seen | {key}) for r in rets]
-        if any(a is None for a in acts) or len({a.kind for a in acts}) != 1:  # type: ignore[union-attr]
-            return None
-        first = acts[0]
-        assert first is not None
+        first, fwd = found
         name = dotted(func) or "the model"
         elsewhere = "" if fwd.model is model else f" (in `{os.path.basename(fwd.model.source.path)}`)"
         return Activation(first.kind, first.node, first.model, first.how, f"the output of `{name}`, whose `{info.cls.name}.forward`{elsewhere} returns {first.where}", first.sequential, first.arg, first.ctor)
