@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,22 +19,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
-BUGGY = textwrap.dedent(
-    """\
-    import torch
-    import torch.nn as nn
-
-    model = nn.Linear(4, 2)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = [(torch.randn(8, 4), torch.randint(0, 2, (8,))) for _ in range(3)]
-
-    for x, y in loader:
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
-    """
-)
+sys.path.insert(0, str(REPO / "tests" / "lsp"))
+from lsp_harness import BUGGY_TRAIN as BUGGY  # noqa: E402  (the same buggy file the LSP tests open)
 
 
 def _require(binary: str) -> str:

@@ -23,6 +23,9 @@ PROBE = HERE.parent / "probe"
 SCRIPTS = PROBE / "scripts"
 SERVER = PROBE / "lsp_server.py"
 
+sys.path.insert(0, str(PROBE))
+from probe_support import group_gone  # noqa: E402
+
 pytestmark = pytest.mark.timeout(90)
 
 
@@ -52,17 +55,6 @@ def _run(client: LanguageClient, script: str, line: int | None = None):
     return client.workspace_execute_command_async(types.ExecuteCommandParams(
         command="torchlint.runOverfitCheck",
         arguments=[{"uri": from_fs_path(str(SCRIPTS / script)), "line": line}]))
-
-
-def _group_gone(pid: int, wait: float = 5.0) -> bool:
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 async def _wait_for_progress(client: LanguageClient, min_step_reports: int = 2) -> str:
@@ -117,7 +109,7 @@ async def test_cancel_through_work_done_progress_cancel(client: LanguageClient):
     assert time.monotonic() - t0 < 10
     assert result["verdict"] == "ERROR" and "cancelled" in result["error"]
     assert 1 <= result["steps"] < 40
-    assert _group_gone(result["pid"])
+    assert group_gone(result["pid"])
 
 
 async def test_cancel_command_and_one_run_per_workspace(client: LanguageClient):
@@ -130,7 +122,7 @@ async def test_cancel_command_and_one_run_per_workspace(client: LanguageClient):
     assert cancelled == {"cancelled": 1}
     result = await asyncio.wait_for(task, 15)
     assert result["verdict"] == "ERROR" and "cancelled" in result["error"]
-    assert _group_gone(result["pid"])
+    assert group_gone(result["pid"])
     # the workspace is free again
     again = await _run(client, "mlp_ok.py")
     assert again["verdict"] == "PASS"

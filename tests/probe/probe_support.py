@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +49,15 @@ def finding(report: Report, code: str):
     found = [f for f in report.findings if f.code == code]
     assert found, f"no {code} in {[(f.code, f.message) for f in report.findings]}"
     return found[0]
+
+
+def group_gone(pid: int, wait: float = 5.0) -> bool:
+    """True once the process group `pid` has no process left (polls for `wait` seconds)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False

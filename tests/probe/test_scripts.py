@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from probe_support import SCRIPTS, STEPS, codes, finding
+from probe_support import SCRIPTS, STEPS, codes, finding, group_gone
 
 pytestmark = pytest.mark.timeout(240)
 LN5 = math.log(5)
@@ -17,17 +17,6 @@ LN5 = math.log(5)
 
 def _at(f, script: str, row: int) -> None:
     assert f.filename == str(SCRIPTS / script) and f.row == row, (f.filename, f.row, f.message)
-
-
-def _group_gone(pid: int, wait: float = 5.0) -> bool:
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # ----------------------------------------------------------------------------- healthy
@@ -169,7 +158,7 @@ def test_gradient_accumulation_records_undivided_loss(reports):
 def test_dataloader_workers(reports):
     r = reports["workers"]
     assert r.verdict == "PASS", r.summary
-    assert _group_gone(r.pid)
+    assert group_gone(r.pid)
 
 
 def test_torch_compile(reports):
@@ -185,7 +174,7 @@ def test_hang_times_out_and_kills_the_process_tree(reports):
     r = reports["hangs"]
     assert r.verdict == "ERROR" and "timed out after 15 s" in r.error
     assert r.steps <= 1  # it hangs after its first step (or, on a loaded machine, earlier)
-    assert _group_gone(r.pid)
+    assert group_gone(r.pid)
     helper = int(re.search(r"helper (\d+)", r.output_tail).group(1))
     with pytest.raises(ProcessLookupError):
         for _ in range(100):
