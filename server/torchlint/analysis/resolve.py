@@ -12,12 +12,11 @@ import ast
 import sys
 from collections import deque
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Iterator
 
 from .source import SourceFile
 from .torchapi import (
-    DATASET_BASES, FRAMEWORK_MODULES, ITERABLE_DATASET_BASES, MODULE_BASES, Kind, canonical,
+    DATASET_BASES, ITERABLE_DATASET_BASES, MODULE_BASES, Kind, canonical,
     constructor_kind,
 )
 
@@ -206,10 +205,6 @@ class SemanticModel:
     def scope_of(self, node: ast.AST) -> Scope:
         return self.enclosing_function(node) or self.tree
 
-    @cached_property
-    def mentions_torch(self) -> bool:
-        return any(q.split(".")[0] in ("torch", "lightning", "pytorch_lightning", "torchvision") for q in self.imports.values())
-
     # -- names ---------------------------------------------------------------
     def qualname(self, expr: ast.AST) -> str | None:
         """The imported thing an expression names, canonicalised (`nn.CrossEntropyLoss` -> `torch.nn.CrossEntropyLoss`)."""
@@ -291,10 +286,6 @@ class SemanticModel:
     def is_module_class(self, node: ast.ClassDef) -> bool:
         info = self.class_info(node)
         return info is not None and self.class_kind(info) == Kind.MODULE
-
-    def is_framework_module(self, node: ast.ClassDef) -> bool:
-        info = self.class_info(node)
-        return info is not None and bool({canonical(b) for b in self.class_bases_closure(info)} & FRAMEWORK_MODULES)
 
     # -- assignments -----------------------------------------------------------
     def assigned_values(self, scope: Scope, name: str) -> list[ast.AST]:

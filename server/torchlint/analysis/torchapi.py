@@ -38,8 +38,6 @@ MODULE_BASES = {
 }
 DATASET_BASES = {"torch.utils.data.Dataset", "torch.utils.data.TensorDataset"}
 ITERABLE_DATASET_BASES = {"torch.utils.data.IterableDataset", "torch.utils.data.IterDataPipe"}
-# Frameworks that own the loop: a LightningModule's training_step is not a loop body.
-FRAMEWORK_MODULES = {"lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule", "lightning.LightningModule"}
 
 _OPTIM_SUBMODULES = {
     "sgd", "adam", "adamw", "adamax", "adagrad", "adadelta", "asgd", "lbfgs", "nadam", "radam",

@@ -28,13 +28,6 @@ def nn_alias(model: SemanticModel) -> str | None:
     return None
 
 
-def torch_alias(model: SemanticModel) -> str | None:
-    names = sorted(k for k, v in model.imports.items() if v == "torch")
-    if "torch" in names:
-        return "torch"
-    return names[0] if names else None
-
-
 # -- positions and blocks ----------------------------------------------------
 
 
@@ -204,11 +197,6 @@ def reaching_binding(model: SemanticModel, use: ast.Name) -> Binding | None:
     return Binding(node, value)
 
 
-def reaching_value(model: SemanticModel, use: ast.Name) -> ast.AST | None:
-    b = reaching_binding(model, use)
-    return b.value if b is not None else None
-
-
 def _param_index(fn: ast.AST, name: str) -> tuple[int | None, bool]:
     """(positional index, is keyword-capable) of parameter `name` of `fn`."""
     a = fn.args  # type: ignore[attr-defined]
@@ -351,18 +339,6 @@ def loss_input(lc: LossCall) -> ast.AST | None:
         if kw.arg == "input":
             return kw.value
     return lc.call.args[0] if lc.call.args and not isinstance(lc.call.args[0], ast.Starred) else None
-
-
-def loss_target(lc: LossCall) -> ast.AST | None:
-    for kw in lc.call.keywords:
-        if kw.arg == "target":
-            return kw.value
-    args = lc.call.args
-    if len(args) >= 2 and not any(isinstance(a, ast.Starred) for a in args[:2]):
-        return args[1]
-    return None
-
-
 
 
 # -- activations ---------------------------------------------------------------
