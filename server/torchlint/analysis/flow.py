@@ -254,6 +254,8 @@ class FlowModel:
         self._loop_scopes: set[ast.AST] | None = None
         self._training_loops: list[Loop] | None = None
         self._training_words: tuple[str, ...] | None = None
+        self._evaluation_loops: list[tuple[Loop, Node, Event]] | None = None
+        self._call_sites: dict[ast.AST, list[tuple["FlowModel", CFG, Node, ast.Call]]] = {}
 
     # -- graphs ----------------------------------------------------------------
     def cfg(self, scope: FunctionNode | ast.Module) -> CFG:
@@ -490,7 +492,13 @@ class FlowModel:
 
     # -- callers in this file -------------------------------------------------------
     def call_sites(self, fn: ast.AST) -> list[tuple["FlowModel", CFG, Node, ast.Call]]:
-        """Calls of `fn` in this file and in the workspace files that import it."""
+        """Calls of `fn` in this file and in the workspace files that import it (TL202 and
+        TL203 both ask, and the importer scan reads files: computed once per function)."""
+        if fn not in self._call_sites:
+            self._call_sites[fn] = self._find_call_sites(fn)
+        return self._call_sites[fn]
+
+    def _find_call_sites(self, fn: ast.AST) -> list[tuple["FlowModel", CFG, Node, ast.Call]]:
         out = []
         flows = [self]
         ws = self.model.workspace
@@ -546,6 +554,11 @@ class FlowModel:
     def evaluation_loops(self) -> list[tuple[Loop, Node, Event]]:
         """Loops over a data loader that run a model forward and never train:
         (loop, node of the first forward, its event)."""
+        if self._evaluation_loops is None:
+            self._evaluation_loops = self._find_evaluation_loops()
+        return self._evaluation_loops
+
+    def _find_evaluation_loops(self) -> list[tuple[Loop, Node, Event]]:
         out = []
         # decide "iterates a loader" on the AST first: CFGs are built only for those scopes
         scopes = {
