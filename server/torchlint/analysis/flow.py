@@ -256,6 +256,7 @@ class FlowModel:
         self._training_words: tuple[str, ...] | None = None
         self._evaluation_loops: list[tuple[Loop, Node, Event]] | None = None
         self._call_sites: dict[ast.AST, list[tuple["FlowModel", CFG, Node, ast.Call]]] = {}
+        self._others: dict[int, FlowModel] = {id(model): self}  # flows of every file this analysis reads
 
     # -- graphs ----------------------------------------------------------------
     def cfg(self, scope: FunctionNode | ast.Module) -> CFG:
@@ -587,10 +588,15 @@ class FlowModel:
 
 
 def _flow_for(model: SemanticModel, parent: FlowModel) -> FlowModel:
-    flow = getattr(model, "_flow", None)
-    if flow is None:
+    """The flow of another file, shared by everything this analysis asks about it.
+
+    Kept for one analysis only (not on the model): its CFGs embed summaries of yet other
+    files, which may have changed by the next analysis."""
+    flow = parent._others.get(id(model))
+    if flow is None or flow.model is not model:
         flow = FlowModel(model)
-        model._flow = flow  # type: ignore[attr-defined]
+        flow._others = parent._others
+        parent._others[id(model)] = flow
     flow._depth = parent._depth
     flow._in_progress = parent._in_progress
     return flow
