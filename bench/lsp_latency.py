@@ -168,7 +168,8 @@ class Bench:
             return [None for _ in params.items]
 
     async def start(self, root: Path) -> None:
-        await self.client.start_io(sys.executable, "-m", "torchlint", "server")
+        import os
+        await self.client.start_io(sys.executable, "-m", "torchlint", "server", *(["--log-file", os.environ["TL_LOG"]] if os.environ.get("TL_LOG") else []))
         await self.client.initialize_async(
             types.InitializeParams(
                 capabilities=types.ClientCapabilities(

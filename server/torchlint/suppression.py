@@ -15,22 +15,31 @@ _FILE_NOQA = re.compile(r"^\s*#\s*torchlint\s*:\s*noqa\b", re.I | re.M)
 class Suppressions:
     def __init__(self, text: str):
         self.file_level = bool(_FILE_NOQA.search(text))
-        self.lines: dict[int, set[str] | None] = {}  # 0-based line -> codes (None = all)
-        for line0, comment in _comments(text):
-            m = _NOQA.search(comment)
-            if not m:
-                continue
-            codes = m.group("codes")
-            self.lines[line0] = None if codes is None else {c.upper() for c in re.split(r"[,\s]+", codes) if c}
+        self._text = text
+        self._lines: dict[int, set[str] | None] | None = None
+
+    @property
+    def lines(self) -> dict[int, set[str] | None]:
+        """0-based line -> codes (None = all); tokenized on first use, i.e. only when there are findings."""
+        if self._lines is None:
+            self._lines = {}
+            for line0, comment in _comments(self._text):
+                m = _NOQA.search(comment)
+                if not m:
+                    continue
+                codes = m.group("codes")
+                self._lines[line0] = None if codes is None else {c.upper() for c in re.split(r"[,\s]+", codes) if c}
+        return self._lines
 
     def suppressed(self, finding: Finding) -> bool:
         if finding.code == "syntax-error":
             return False
         if self.file_level:
             return True
+        lines = self.lines
         for line in {finding.span.start.line, finding.span.end.line}:
-            if line in self.lines:
-                codes = self.lines[line]
+            if line in lines:
+                codes = lines[line]
                 if codes is None or finding.code in codes:
                     return True
         return False

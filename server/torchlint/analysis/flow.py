@@ -103,6 +103,7 @@ class CFG:
         self.nodes: list[Node] = []
         self.by_stmt: dict[ast.AST, Node] = {}
         self.loops: dict[ast.AST, Loop] = {}
+        self.mode_cache: dict[str, dict[int, frozenset[str]]] = {}  # mode_states per target
         self.entry = self._new(None, ())
         self.exit = self._new(None, ())
         body = scope.body
@@ -602,47 +603,76 @@ def _flow_for(model: SemanticModel, parent: FlowModel) -> FlowModel:
     return flow
 
 
+_ENTRY, _TRAIN, _EVAL, _UNKNOWN = 1, 2, 4, 8
+_MODE_BITS = {Ev.TRAIN: _TRAIN, Ev.EVAL: _EVAL, Ev.MODE_UNKNOWN: _UNKNOWN}
+_MODE_SETS = [
+    frozenset(name for bit, name in ((_ENTRY, "entry"), (_TRAIN, "train"), (_EVAL, "eval"), (_UNKNOWN, "unknown")) if mask & bit)
+    for mask in range(16)
+]
+
+
 def mode_states(cfg: CFG, target: str) -> dict[int, frozenset[str]]:
     """For each node, the modes `target` may be in *before* it runs:
     "entry" (untouched since the function started), "train", "eval", "unknown".
 
     Loops are assumed to run at least once (as `for epoch in range(n)` does): what
     follows a loop sees the state its body left, not the state from before it.
+    Computed once per (graph, target): summaries and rules ask the same questions.
     """
-    headers = {loop.header: loop for loop in cfg.loops.values()}
-    before: dict[int, frozenset[str]] = {cfg.entry.id: frozenset({"entry"})}
-    after: dict[int, frozenset[str]] = {}
+    cached = cfg.mode_cache.get(target)
+    if cached is None:
+        cached = cfg.mode_cache[target] = {n: _MODE_SETS[m] for n, m in _mode_masks(cfg, target).items()}
+    return cached
 
-    def transfer(n: int, state: frozenset[str]) -> frozenset[str]:
-        for e in cfg.nodes[n].events:
-            if e.target == target:
-                if e.kind == Ev.TRAIN:
-                    state = frozenset({"train"})
-                elif e.kind == Ev.EVAL:
-                    state = frozenset({"eval"})
-                elif e.kind == Ev.MODE_UNKNOWN:
-                    state = frozenset({"unknown"})
-        return state
 
-    queue = deque([cfg.entry.id])
+def _mode_masks(cfg: CFG, target: str) -> dict[int, int]:
+    """The least fixpoint of the mode equations, as bit masks (a worklist over the graph)."""
+    nodes = cfg.nodes
+    effect: dict[int, int] = {}  # a node that switches `target` sets its mode, whatever came before
+    for node in nodes:
+        for e in node.events:
+            if e.target == target and e.kind in _MODE_BITS:
+                effect[node.id] = _MODE_BITS[e.kind]
+    bodies = {loop.header: loop.body for loop in cfg.loops.values()}
+    back_preds = {h: [p for p in nodes[h].pred if p in body] for h, body in bodies.items()}
+    headers_of: dict[int, list[int]] = {}  # node -> the headers whose exit state it feeds
+    for h, preds in back_preds.items():
+        for p in preds:
+            headers_of.setdefault(p, []).append(h)
+    entry = cfg.entry.id
+    before: dict[int, int] = {entry: _ENTRY}
+    after: dict[int, int] = {}
+    queue, queued = deque([entry]), {entry}
     while queue:
         n = queue.popleft()
-        out = transfer(n, before.get(n, frozenset()))
+        queued.discard(n)
+        out = effect.get(n, before.get(n, 0))
+        changed = after.get(n) != out
         after[n] = out
-        loop = headers.get(n)
-        for s in cfg.nodes[n].succ:
-            flow = out
-            if loop is not None and s not in loop.body:
-                back = frozenset().union(*(after.get(p, frozenset()) for p in cfg.nodes[n].pred if p in loop.body))
-                flow = transfer(n, back) if back else frozenset()
-                if not flow:
+        body = bodies.get(n)
+        for s in nodes[n].succ:
+            if body is not None and s not in body:
+                # leaving the loop: the state the last iteration left, seen through the header
+                back = 0
+                for p in back_preds[n]:
+                    back |= after.get(p, 0)
+                if not back:
                     continue
-            merged = before.get(s, frozenset()) | flow
-            # a header is revisited whenever its body hands it a state: the
-            # after-loop edge depends on the back edges, not only on `before`
-            if merged != before.get(s) or s not in after or (s in headers and n in headers[s].body):
+                flow = effect.get(n, back)
+            else:
+                flow = out
+            prev = before.get(s)
+            merged = (prev or 0) | flow
+            if prev is None or merged != prev or s not in after:
                 before[s] = merged
-                queue.append(s)
+                if s not in queued:
+                    queue.append(s)
+                    queued.add(s)
+        if changed:
+            for h in headers_of.get(n, ()):
+                if h not in queued:
+                    queue.append(h)
+                    queued.add(h)
     return before
 
 

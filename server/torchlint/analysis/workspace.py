@@ -8,6 +8,7 @@ which (so an editor can re-analyse dependants), and keeps one Jedi project.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import logging
 import os
@@ -68,12 +69,21 @@ class Workspace:
         if text is None:
             self._overlays.pop(key, None)
         else:
+            if key not in self._overlays and not os.path.isfile(key):
+                self._forget_misses()  # an unsaved new module: imports of it may resolve now
             self._overlays[key] = text
 
     def invalidate(self, path: str) -> None:
-        self._models.pop(_norm(path), None)
-        self._disk.pop(_norm(path), None)
-        # a module that did not exist may exist now: forget the misses
+        key = _norm(path)
+        known = key in self._overlays or key in self._disk or key in self._texts or key in self._models
+        self._models.pop(key, None)
+        self._disk.pop(key, None)
+        if not known:
+            self._forget_misses()  # a file never read before may be new
+
+    def _forget_misses(self) -> None:
+        # Lookups that found nothing are re-tried; forgetting them on every edit would make each
+        # analysis stat every candidate path of every unresolved import again.
         self._module_paths = {k: v for k, v in self._module_paths.items() if v is not None}
 
     def dependents(self, path: str) -> set[str]:
@@ -361,6 +371,7 @@ class Workspace:
         return self.root is not None and _is_relative(path.resolve(), self.root) and "site-packages" not in path.parts
 
 
+@functools.lru_cache(maxsize=8192)
 def _norm(path: str) -> str:
     try:
         return str(Path(path).resolve())
