@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
@@ -101,18 +100,26 @@ class SemanticModel:
     def _index(self) -> None:
         self.scopes: list[Scope] = [self.tree]
         self._nested: dict[int, dict[str, FunctionNode]] = {}
-        nodes = self.nodes = []
-        self._by_type: dict[type, list[ast.AST]] = {}
-        # one breadth-first pass (ast.walk's order) that also records parents
-        queue = deque([self.tree])
-        while queue:
-            node = queue.popleft()
-            nodes.append(node)
-            self._by_type.setdefault(type(node), []).append(node)
-            for child in ast.iter_child_nodes(node):
-                self.parents[child] = node
-                queue.append(child)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        nodes = self.nodes = [self.tree]
+        by_type = self._by_type = {}
+        # ast.walk's breadth-first order, merged from each top-level statement's own levels
+        # (cached per statement node: an edit re-indexes only the statements it re-parsed)
+        indexes = [_statement_index(stmt) for stmt in self.tree.body]
+        for depth in range(max((len(levels) for levels, _ in indexes), default=0)):
+            for levels, _ in indexes:
+                if depth < len(levels):
+                    nodes.extend(levels[depth])
+        parents = self.parents
+        for stmt, (_, stmt_parents) in zip(self.tree.body, indexes):
+            parents.update(stmt_parents)
+            parents[stmt] = self.tree
+        for node in nodes:
+            t = type(node)
+            bucket = by_type.get(t)
+            if bucket is None:
+                bucket = by_type[t] = []
+            bucket.append(node)
+            if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
                 self.scopes.append(node)
         for node in nodes:
             if isinstance(node, ast.Import):
@@ -462,6 +469,34 @@ class SemanticModel:
                 if found is not None:
                     return found
         return None
+
+
+_STMT_INDEX: dict[int, tuple[ast.AST, list[list[ast.AST]], dict[ast.AST, ast.AST]]] = {}
+
+
+def _statement_index(stmt: ast.stmt) -> tuple[list[list[ast.AST]], dict[ast.AST, ast.AST]]:
+    """A top-level statement's nodes by depth (breadth-first) and their parents, computed once
+    per statement node (`reparse` keeps the nodes of statements an edit did not touch)."""
+    hit = _STMT_INDEX.get(id(stmt))
+    if hit is not None and hit[0] is stmt:
+        return hit[1], hit[2]
+    if len(_STMT_INDEX) > 50_000:
+        _STMT_INDEX.clear()
+    levels: list[list[ast.AST]] = [[stmt]]
+    parents: dict[ast.AST, ast.AST] = {}
+    frontier = levels[0]
+    while True:
+        below: list[ast.AST] = []
+        for node in frontier:
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
+                below.append(child)
+        if not below:
+            break
+        levels.append(below)
+        frontier = below
+    _STMT_INDEX[id(stmt)] = (stmt, levels, parents)
+    return levels, parents
 
 
 _SCOPE_NODES: dict[int, tuple[ast.AST, list[ast.AST]]] = {}

@@ -118,6 +118,63 @@ def parse(path: str, text: str) -> SourceFile:
     return SourceFile(path, text, tree, first, lines)
 
 
+def reparse(prev: SourceFile | None, path: str, text: str) -> SourceFile:
+    """Parse `text`, an edit of `prev`'s text, re-parsing only the top-level statements the
+    edit touches; the others keep their AST nodes, moved to their new lines.
+
+    Reused nodes keep every cache keyed by node identity valid across keystrokes. The tree is
+    the one `ast.parse(text)` gives (the tests compare them with positions). `prev`'s tree is
+    updated in place and must not be used afterwards. Anything unusual (a syntax error before
+    or after, an edit that swallows the following statement) takes the full `parse`.
+    """
+    if prev is None or prev.syntax_error is not None or not prev.tree.body:
+        return parse(path, text)
+    lines = _split_lines(text)
+    spliced = _splice(prev, lines, path)
+    if spliced is None:
+        return parse(path, text)
+    return SourceFile(path, text, spliced, None, lines)
+
+
+def statement_start(stmt: ast.stmt) -> int:
+    """0-based first line of a statement, its decorators included."""
+    first = stmt.lineno
+    for d in getattr(stmt, "decorator_list", ()):
+        first = min(first, d.lineno)
+    return first - 1
+
+
+def _splice(prev: SourceFile, lines: list[str], path: str) -> ast.Module | None:
+    old, body = prev.lines, prev.tree.body
+    limit = min(len(old), len(lines))
+    p = 0  # lines [0, p) are the same
+    while p < limit and old[p] == lines[p]:
+        p += 1
+    s = 0  # and so are the last s lines
+    while s < limit - p and old[-1 - s] == lines[-1 - s]:
+        s += 1
+    delta = len(lines) - len(old)
+    changed_end = len(old) - s  # old lines [p, changed_end) were replaced
+    starts = [statement_start(st) for st in body]
+    # From the last statement starting before the edit (new indented lines may continue it)
+    # to the first one starting after it (a new decorator line may belong to it).
+    first = max(sum(1 for st in starts if st < p) - 1, 0)
+    last = next((i for i, st in enumerate(starts) if st >= changed_end), len(body) - 1)
+    r0 = starts[first] if first else 0
+    r1 = body[last].end_lineno + delta if last < len(body) - 1 else len(lines)
+    try:
+        region = ast.parse("\n".join(lines[r0:r1]), filename=path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if r0:
+        ast.increment_lineno(region, r0)
+    tail = body[last + 1 :]
+    if delta:
+        for st in tail:
+            ast.increment_lineno(st, delta)
+    return ast.Module(body=[*body[:first], *region.body, *tail], type_ignores=[])
+
+
 def _problem(exc: Exception, lines: list[str]) -> SyntaxProblem:
     if isinstance(exc, SyntaxError):
         line0 = max((exc.lineno or 1) - 1, 0)

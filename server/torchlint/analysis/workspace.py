@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .resolve import ClassInfo, FunctionRef, SemanticModel
-from .source import UnreadableFile, decode, parse
+from .source import SourceFile, UnreadableFile, decode, reparse
 
 if TYPE_CHECKING:
     import jedi
@@ -51,6 +51,7 @@ class Workspace:
         self.use_jedi = use_jedi
         self._overlays: dict[str, str] = {}
         self._models: dict[str, tuple[str, SemanticModel]] = {}  # path -> (digest, model)
+        self._sources: dict[str, SourceFile] = {}  # path -> its last parse, the base of the next (reparse)
         self._disk: dict[str, tuple[tuple[int, int], SemanticModel]] = {}  # unopened files by (mtime, size)
         self._texts: dict[str, tuple[tuple[int, int], str]] = {}
         self._files: tuple[float, list[str]] | None = None
@@ -106,8 +107,13 @@ class Workspace:
         cached = self._models.get(key)
         if cached and cached[0] == digest:
             return cached[1]
-        model = SemanticModel(parse(path, text), self, self.module_name(Path(key)))
+        base = self._sources.pop(key, None)
+        if base is not None:
+            self._disk.pop(key, None)  # its nodes move into the new tree: that model is gone
+        source = reparse(base, path, text)
+        model = SemanticModel(source, self, self.module_name(Path(key)))
         self._models[key] = (digest, model)
+        self._sources[key] = source
         return model
 
     def model_for_path(self, path: Path) -> SemanticModel | None:

@@ -1,0 +1,49 @@
+"""The editor path keeps state between analyses of one document (reused AST nodes, per-statement
+indexes, cached results): after every edit of a long chain it must report exactly what a fresh
+`Checker` reports on the same text, findings, fixes, related information and training loops alike."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from torchlint.checker import Checker
+from torchlint.config import Config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_reparse import _edit  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = sorted([*ROOT.glob("examples/*.py"), *ROOT.glob("tests/fixtures/rules/**/*.py")])
+
+
+def _report(checker: Checker, path: Path, text: str):
+    r = checker.check_file(str(path), text)
+    return sorted(
+        (f.code, f.span, f.message, f.fix, f.related, f.severity) for f in r.findings
+    ), r.training_loops, r.errors
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_edits_analysed_incrementally_match_a_fresh_analysis(path: Path, tmp_path: Path):
+    rng = random.Random("incremental:" + str(path.relative_to(ROOT)))
+    target = tmp_path / path.name
+    text = path.read_text()
+    target.write_text(text)
+    editor = Checker(Config(), tmp_path)
+    editor.set_overlay(str(target), text)
+    _report(editor, target, text)
+    good = text
+    for step in range(25):
+        text = "\n".join(_edit(rng, text.split("\n"))) if text == good else good
+        editor.set_overlay(str(target), text)
+        got = _report(editor, target, text)
+        fresh = Checker(Config(), tmp_path)
+        fresh.set_overlay(str(target), text)
+        expected = _report(fresh, target, text)
+        assert got == expected, f"step {step}: the editor's analysis differs from a fresh one"
+        if not any(f[0] == "syntax-error" for f in got[0]):
+            good = text
