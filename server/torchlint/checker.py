@@ -28,8 +28,17 @@ class FileReport:
 class Checker:
     """Holds the workspace state; not thread-safe (use one analysis thread)."""
 
-    def __init__(self, config: Config | None = None, root: Path | str | None = None, workspace: Workspace | None = None):
+    def __init__(
+        self,
+        config: Config | None = None,
+        root: Path | str | None = None,
+        workspace: Workspace | None = None,
+        incremental: bool = False,
+    ):
+        """`incremental`: the editor path, where each file is analysed again after every edit
+        and the next analysis re-uses what the edit cannot have changed."""
         self.config = config or Config()
+        self.incremental = incremental
         self.workspace = workspace or Workspace(root or self.config.root, self.config.interpreter, extra_paths=self.config.extra_paths)
 
     def update_config(self, config: Config) -> None:
@@ -38,8 +47,8 @@ class Checker:
         self.config = config
 
     def set_overlay(self, path: str, text: str | None) -> None:
+        """The editor's text of `path` (None: the file on disk again)."""
         self.workspace.set_overlay(path, text)
-        self.workspace.invalidate(path)
 
     def invalidate(self, path: str) -> None:
         self.workspace.invalidate(path)
@@ -60,7 +69,7 @@ class Checker:
             )
             return FileReport([note])
         codes = {r.code for r in all_rules() if self.config.is_enabled(r.code, path)}
-        result = analyze(path, text, self.workspace, codes)
+        result = analyze(path, text, self.workspace, codes, self.incremental)
         noqa = Suppressions(text)
         findings = []
         for f in result.findings:

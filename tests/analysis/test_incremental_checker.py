@@ -27,17 +27,31 @@ def _report(checker: Checker, path: Path, text: str):
     ), r.training_loops, r.errors
 
 
+# Files of several independent parts (fixtures one after the other), where an edit leaves
+# most statements alone: the partial re-analysis is what they exercise.
+COMPOSITES = [CORPUS[i : i + 6] for i in range(0, len(CORPUS), 6)]
+
+
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_edits_analysed_incrementally_match_a_fresh_analysis(path: Path, tmp_path: Path):
-    rng = random.Random("incremental:" + str(path.relative_to(ROOT)))
-    target = tmp_path / path.name
-    text = path.read_text()
+    _check_edit_chain(path.read_text(), tmp_path / path.name, "incremental:" + str(path.relative_to(ROOT)))
+
+
+@pytest.mark.parametrize("parts", COMPOSITES, ids=lambda ps: ps[0].stem + "+%d" % (len(ps) - 1))
+def test_edits_of_a_file_of_independent_parts_match_a_fresh_analysis(parts: list[Path], tmp_path: Path):
+    text = "\n\n".join(p.read_text() for p in parts)
+    _check_edit_chain(text, tmp_path / "composite.py", "composite:" + parts[0].name, steps=40)
+
+
+def _check_edit_chain(text: str, target: Path, seed: str, steps: int = 25) -> None:
+    rng = random.Random(seed)
+    tmp_path = target.parent
     target.write_text(text)
-    editor = Checker(Config(), tmp_path)
+    editor = Checker(Config(), tmp_path, incremental=True)
     editor.set_overlay(str(target), text)
     _report(editor, target, text)
     good = text
-    for step in range(25):
+    for step in range(steps):
         text = "\n".join(_edit(rng, text.split("\n"))) if text == good else good
         editor.set_overlay(str(target), text)
         got = _report(editor, target, text)

@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from ..rules import all_rules
 from .context import FileContext
 from .findings import Finding, Severity, Span
+from .incremental import merge, snapshot
+from .incremental import plan as incremental_plan
+from .resolve import SemanticModel
+from .source import SourceFile
 from .workspace import Workspace
 
 log = logging.getLogger("torchlint")
@@ -24,8 +28,13 @@ class AnalysisResult:
     rule_errors: list[str] = field(default_factory=list)
 
 
-def analyze(path: str, text: str, workspace: Workspace, codes: set[str] | None = None) -> AnalysisResult:
-    """Findings of the enabled rules (`codes`, None = all) for `text`; never raises for bad input."""
+def analyze(
+    path: str, text: str, workspace: Workspace, codes: set[str] | None = None, incremental: bool = False
+) -> AnalysisResult:
+    """Findings of the enabled rules (`codes`, None = all) for `text`; never raises for bad input.
+
+    `incremental` (the editor path): re-analyse only the statements the edit since the last
+    call for `path` can affect (`incremental.py`); the result is the same."""
     result = AnalysisResult()
     workspace.begin(path)
     model = workspace.model_for_text(path, text)
@@ -34,21 +43,51 @@ def analyze(path: str, text: str, workspace: Workspace, codes: set[str] | None =
         err = source.syntax_error
         result.findings.append(Finding("syntax-error", err.message, path, err.span, Severity.ERROR))
     if not _MENTIONS_TORCH.search(text):
+        workspace.take_snapshot(path)
         return result
+    key = frozenset(codes) if codes is not None else None
+    prev = workspace.take_snapshot(path) if incremental else None
+    part = None
+    if prev is not None and workspace.unchanged_since(prev.deps, prev.files):
+        part = incremental_plan(prev, source, key)
+    if part is None:
+        findings, loops, result.rule_errors = _run_rules(path, source, model, workspace, codes)
+        deps: dict[str, object] = {}
+        files = None
+    else:
+        subset = SourceFile(path, text, part.subset, None, source.lines)
+        sub = SemanticModel(subset, workspace, model.module_name)
+        findings, loops, result.rule_errors = _run_rules(path, subset, sub, workspace, codes)
+        findings, loops = merge(part, source, findings, loops)
+        deps, files = prev.deps, prev.files  # the findings kept still rest on what they read
+    if incremental:
+        workspace.add_dependencies(path, deps)
+        scanned = workspace.scanned_files()
+        snap = snapshot(source, findings, loops, key, workspace.dependency_models(path), scanned if scanned is not None else files)
+        workspace.keep_snapshot(path, snap)
+    result.findings.extend(findings)
+    result.findings.sort(key=Finding.sort_key)
+    result.training_loops = loops
+    return result
+
+
+def _run_rules(path: str, source: SourceFile, model: SemanticModel, workspace: Workspace, codes: set[str] | None):
+    findings: list[Finding] = []
+    errors: list[str] = []
     ctx = FileContext(source, model, workspace)
     for rule_cls in all_rules():
         if codes is not None and rule_cls.code not in codes:
             continue
         try:
-            result.findings.extend(rule_cls().check(ctx))
+            findings.extend(rule_cls().check(ctx))
         except RecursionError:
-            result.rule_errors.append(f"{rule_cls.code}: the file is nested too deeply to analyse")
+            errors.append(f"{rule_cls.code}: the file is nested too deeply to analyse")
         except Exception as exc:  # one broken rule must not take the others down
             log.exception("rule %s crashed on %s", rule_cls.code, path)
-            result.rule_errors.append(f"{rule_cls.code}: internal error: {type(exc).__name__}: {exc}")
+            errors.append(f"{rule_cls.code}: internal error: {type(exc).__name__}: {exc}")
+    loops: list[Span] = []
     try:
-        result.training_loops = [source.span(loop.node) for loop in ctx.flow.training_loops()]
+        loops = [source.span(loop.node) for loop in ctx.flow.training_loops()]
     except Exception:
         log.exception("training loop detection failed on %s", path)
-    result.findings.sort(key=Finding.sort_key)
-    return result
+    return findings, loops, errors

@@ -24,6 +24,8 @@ from .source import SourceFile, UnreadableFile, decode, reparse
 if TYPE_CHECKING:
     import jedi
 
+    from .incremental import Snapshot
+
 log = logging.getLogger("torchlint")
 
 _MAX_MODULE_BYTES = 2_000_000
@@ -52,6 +54,8 @@ class Workspace:
         self._overlays: dict[str, str] = {}
         self._models: dict[str, tuple[str, SemanticModel]] = {}  # path -> (digest, model)
         self._sources: dict[str, SourceFile] = {}  # path -> its last parse, the base of the next (reparse)
+        self._snapshots: dict[str, "Snapshot"] = {}  # path -> what its last analysis left (editor path)
+        self._scanned = False  # the current analysis listed the workspace's files (importers)
         self._disk: dict[str, tuple[tuple[int, int], SemanticModel]] = {}  # unopened files by (mtime, size)
         self._texts: dict[str, tuple[tuple[int, int], str]] = {}
         self._files: tuple[float, list[str]] | None = None
@@ -76,6 +80,7 @@ class Workspace:
 
     def invalidate(self, path: str) -> None:
         key = _norm(path)
+        self._snapshots.pop(key, None)
         known = key in self._overlays or key in self._disk or key in self._texts or key in self._models
         self._models.pop(key, None)
         self._disk.pop(key, None)
@@ -95,6 +100,35 @@ class Workspace:
         """Start recording which workspace files the analysis of `path` reads."""
         self._current = _norm(path)
         self._deps[self._current] = set()
+        self._scanned = False
+
+    # -- what an incremental analysis may keep ------------------------------------------
+    def take_snapshot(self, path: str) -> "Snapshot | None":
+        return self._snapshots.pop(_norm(path), None)
+
+    def keep_snapshot(self, path: str, snap: "Snapshot | None") -> None:
+        if snap is not None:
+            self._snapshots[_norm(path)] = snap
+
+    def unchanged_since(self, deps: dict[str, object], files: list[str] | None) -> bool:
+        """Do the files an earlier analysis read still have the models it read?"""
+        if files is not None and self._python_files() != files:
+            return False  # a new file may import (and call into) the analysed one
+        return all(p == self._current or self.model_for_path(Path(p)) is m for p, m in deps.items())
+
+    def add_dependencies(self, path: str, deps: dict[str, object]) -> None:
+        self._deps.setdefault(_norm(path), set()).update(deps)
+
+    def dependency_models(self, path: str) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for p in self._deps.get(_norm(path), ()):
+            hit = self._models.get(p)
+            out[p] = hit[1] if hit else None
+        return out
+
+    def scanned_files(self) -> list[str] | None:
+        """The workspace's file list, when the current analysis looked for importers in it."""
+        return self._files[1] if self._scanned and self._files is not None else None
 
     def _used(self, path: str) -> None:
         if self._current is not None:
@@ -161,6 +195,7 @@ class Workspace:
             return []
         module_last = model.module_name.rsplit(".", 1)[-1]
         me = _norm(model.source.path)
+        self._scanned = True
         out = []
         for path in self._python_files():
             if path == me:

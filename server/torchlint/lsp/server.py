@@ -94,7 +94,7 @@ class TorchlintServer(LanguageServer):
     def checker(self) -> Checker:
         assert self.worker.on_thread(), "the checker belongs to the analysis thread"
         if self._checker is None:
-            self._checker = Checker(self.config, self.root)
+            self._checker = Checker(self.config, self.root, incremental=True)
         return self._checker
 
     # -- scheduling (loop side) ------------------------------------------------------

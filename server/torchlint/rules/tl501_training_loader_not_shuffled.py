@@ -247,8 +247,13 @@ class TrainingLoaderNotShuffled(Rule):
             loops = [l.node for l in ctx.flow.training_loops()]
         except Exception:
             loops = []
-        if not loops:
-            loops = [n for n in model.nodes_of(ast.For, ast.AsyncFor) if contains_backward(n)]
+        # where the flow saw no training loop in a function, a loop running backward stands in
+        # (decided per function, so what one function holds says nothing about another)
+        trained = {id(model.scope_of(n)) for n in loops}
+        loops += [
+            n for n in model.nodes_of(ast.For, ast.AsyncFor)
+            if id(model.scope_of(n)) not in trained and contains_backward(n)
+        ]
         for node in loops:
             if not isinstance(node, (ast.For, ast.AsyncFor)):
                 continue
