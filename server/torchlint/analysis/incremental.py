@@ -107,7 +107,7 @@ def anchor(starts: list[int], line: int) -> int | None:
 def snapshot(source: SourceFile, findings: list[Finding], loops: list[Span], codes, deps, files) -> Snapshot | None:
     """Record a full analysis; None when something in it cannot be assigned to a statement."""
     stmts = list(source.tree.body)
-    if source.syntax_error is not None or not stmts:
+    if _unusable(source) or not stmts:
         return None
     starts = [statement_start(s) for s in stmts]
     per_stmt: list[list[Finding]] = [[] for _ in stmts]
@@ -127,7 +127,7 @@ def snapshot(source: SourceFile, findings: list[Finding], loops: list[Span], cod
 
 def plan(prev: Snapshot, source: SourceFile, codes) -> Plan | None:
     """Which statements to analyse again after `prev` became `source`; None: all of them."""
-    if source.syntax_error is not None or codes != prev.codes or not source.tree.body:
+    if _unusable(source) or codes != prev.codes or not source.tree.body:
         return None
     body = source.tree.body
     old_index = {id(s): i for i, s in enumerate(prev.stmts)}
@@ -203,6 +203,12 @@ def merge(plan: Plan, source: SourceFile, findings: list[Finding], loops: list[S
     out_f.sort(key=Finding.sort_key)
     out_l.sort()
     return out_f, out_l
+
+
+def _unusable(source: SourceFile) -> bool:
+    """A syntax error recovered over the whole file: nothing in it lines up with the last one.
+    (One recovered within the edited statements is fine: they count as changed.)"""
+    return source.syntax_error is not None and source.recovered is None
 
 
 def _closure(names: list[StatementNames], seeds: set[int]) -> set[int]:

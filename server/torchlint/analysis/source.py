@@ -32,6 +32,9 @@ class SourceFile:
     tree: ast.Module
     syntax_error: SyntaxProblem | None = None
     lines: list[str] = field(default_factory=list)
+    # 0-based lines [a, b) whose statements `reparse` recovered from a syntax error: their
+    # nodes do not say what the text says, so the next `reparse` parses them again
+    recovered: tuple[int, int] | None = None
 
     # -- positions -------------------------------------------------------
     def char_col(self, line0: int, byte_col: int) -> int:
@@ -122,18 +125,20 @@ def reparse(prev: SourceFile | None, path: str, text: str) -> SourceFile:
     """Parse `text`, an edit of `prev`'s text, re-parsing only the top-level statements the
     edit touches; the others keep their AST nodes, moved to their new lines.
 
-    Reused nodes keep every cache keyed by node identity valid across keystrokes. The tree is
-    the one `ast.parse(text)` gives (the tests compare them with positions). `prev`'s tree is
-    updated in place and must not be used afterwards. Anything unusual (a syntax error before
-    or after, an edit that swallows the following statement) takes the full `parse`.
+    Reused nodes keep every cache keyed by node identity valid across keystrokes. For text
+    that parses, the tree is the one `ast.parse(text)` gives (the tests compare them with
+    positions). A syntax error in the edited statements is recovered there alone, so the rest
+    of the file keeps its nodes (and its diagnostics) while the user types. `prev`'s tree is
+    updated in place and must not be used afterwards. Anything else takes the full `parse`.
     """
-    if prev is None or prev.syntax_error is not None or not prev.tree.body:
+    if prev is None or not prev.tree.body or (prev.syntax_error is not None and prev.recovered is None):
         return parse(path, text)
     lines = _split_lines(text)
-    spliced = _splice(prev, lines, path)
+    spliced = _splice(prev, lines, path, text)
     if spliced is None:
         return parse(path, text)
-    return SourceFile(path, text, spliced, None, lines)
+    tree, problem, recovered = spliced
+    return SourceFile(path, text, tree, problem, lines, recovered)
 
 
 def statement_start(stmt: ast.stmt) -> int:
@@ -144,7 +149,9 @@ def statement_start(stmt: ast.stmt) -> int:
     return first - 1
 
 
-def _splice(prev: SourceFile, lines: list[str], path: str) -> ast.Module | None:
+def _splice(prev: SourceFile, lines: list[str], path: str, text: str):
+    """(tree, syntax problem, recovered lines) with only the edited statements parsed again,
+    or None when the edit reaches beyond them."""
     old, body = prev.lines, prev.tree.body
     limit = min(len(old), len(lines))
     p = 0  # lines [0, p) are the same
@@ -155,6 +162,8 @@ def _splice(prev: SourceFile, lines: list[str], path: str) -> ast.Module | None:
         s += 1
     delta = len(lines) - len(old)
     changed_end = len(old) - s  # old lines [p, changed_end) were replaced
+    if prev.recovered is not None:  # statements recovered last time are parsed again
+        p, changed_end = min(p, prev.recovered[0]), max(changed_end, prev.recovered[1])
     starts = [statement_start(st) for st in body]
     # From the last statement starting before the edit (new indented lines may continue it)
     # to the first one starting after it (a new decorator line may belong to it).
@@ -162,9 +171,29 @@ def _splice(prev: SourceFile, lines: list[str], path: str) -> ast.Module | None:
     last = next((i for i, st in enumerate(starts) if st >= changed_end), len(body) - 1)
     r0 = starts[first] if first else 0
     r1 = body[last].end_lineno + delta if last < len(body) - 1 else len(lines)
+    region_lines = lines[r0:r1]
+    problem = recovered = None
     try:
-        region = ast.parse("\n".join(lines[r0:r1]), filename=path)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        region = ast.parse("\n".join(region_lines), filename=path)
+    except (SyntaxError, ValueError) as exc:
+        try:  # an edit that swallows what follows (an open bracket or string) fails as a whole
+            ast.parse(text, filename=path)
+            return None  # it parses as a whole after all: the boundaries did not hold
+        except (SyntaxError, ValueError):
+            pass
+        except (RecursionError, MemoryError):
+            return None
+        first_problem = _problem(exc, region_lines)
+        try:
+            region = _recover("\n".join(region_lines), region_lines, path)
+        except (RecursionError, MemoryError):
+            return None
+        start, end = first_problem.span.start, first_problem.span.end
+        problem = SyntaxProblem(
+            first_problem.message, Span(Position(start.line + r0, start.column), Position(end.line + r0, end.column))
+        )
+        recovered = (r0, r1)
+    except (RecursionError, MemoryError):
         return None
     if r0:
         ast.increment_lineno(region, r0)
@@ -172,7 +201,7 @@ def _splice(prev: SourceFile, lines: list[str], path: str) -> ast.Module | None:
     if delta:
         for st in tail:
             ast.increment_lineno(st, delta)
-    return ast.Module(body=[*body[:first], *region.body, *tail], type_ignores=[])
+    return ast.Module(body=[*body[:first], *region.body, *tail], type_ignores=[]), problem, recovered
 
 
 def _problem(exc: Exception, lines: list[str]) -> SyntaxProblem:
