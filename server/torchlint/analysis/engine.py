@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..rules import all_rules
 from .context import FileContext
@@ -37,8 +38,7 @@ def analyze(
     call for `path` can affect (`incremental.py`); the result is the same."""
     result = AnalysisResult()
     workspace.begin(path)
-    model = workspace.model_for_text(path, text)
-    source = model.source
+    source = workspace.source_for_text(path, text)
     if source.syntax_error is not None:
         err = source.syntax_error
         result.findings.append(Finding("syntax-error", err.message, path, err.span, Severity.ERROR))
@@ -51,12 +51,14 @@ def analyze(
     if prev is not None and workspace.unchanged_since(prev.deps, prev.files):
         part = incremental_plan(prev, source, key)
     if part is None:
-        findings, loops, result.rule_errors = _run_rules(path, source, model, workspace, codes)
+        model = workspace.model_for_text(path, text)
+        findings, loops, result.rule_errors = _run_rules(path, model.source, model, workspace, codes)
         deps: dict[str, object] = {}
         files = None
     else:
         subset = SourceFile(path, text, part.subset, None, source.lines)
-        sub = SemanticModel(subset, workspace, model.module_name)
+        # the whole file's model is built only if another file asks for it
+        sub = SemanticModel(subset, workspace, workspace.module_name(Path(path).resolve()))
         findings, loops, result.rule_errors = _run_rules(path, subset, sub, workspace, codes)
         findings, loops = merge(part, source, findings, loops)
         deps, files = prev.deps, prev.files  # the findings kept still rest on what they read

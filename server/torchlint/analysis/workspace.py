@@ -135,19 +135,29 @@ class Workspace:
             self._deps.setdefault(self._current, set()).add(path)
 
     # -- models ------------------------------------------------------------------
+    def source_for_text(self, path: str, text: str) -> SourceFile:
+        """The parse of `text`, from the last parse of `path` when there is one (`reparse`)."""
+        key = _norm(path)
+        base = self._sources.get(key)
+        if base is not None and base.text == text:
+            return base
+        self._sources.pop(key, None)
+        if base is not None:
+            # its nodes move into the new tree: the models built on it are gone
+            self._disk.pop(key, None)
+            self._models.pop(key, None)
+        source = reparse(base, path, text)
+        self._sources[key] = source
+        return source
+
     def model_for_text(self, path: str, text: str) -> SemanticModel:
         key = _norm(path)
         digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
         cached = self._models.get(key)
         if cached and cached[0] == digest:
             return cached[1]
-        base = self._sources.pop(key, None)
-        if base is not None:
-            self._disk.pop(key, None)  # its nodes move into the new tree: that model is gone
-        source = reparse(base, path, text)
-        model = SemanticModel(source, self, self.module_name(Path(key)))
+        model = SemanticModel(self.source_for_text(path, text), self, self.module_name(Path(key)))
         self._models[key] = (digest, model)
-        self._sources[key] = source
         return model
 
     def model_for_path(self, path: Path) -> SemanticModel | None:
