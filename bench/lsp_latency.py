@@ -180,19 +180,18 @@ def edit(text: str, n: int) -> tuple[str, str]:
 
 def change(old: str, new: str) -> types.TextDocumentContentChangePartial:
     """The one-range change an editor sends for old -> new (ASCII text: columns are UTF-16)."""
-    a = 0
-    while a < min(len(old), len(new)) and old[a] == new[a]:
-        a += 1
-    b = 0
-    while b < min(len(old), len(new)) - a and old[-1 - b] == new[-1 - b]:
-        b += 1
-
-    def pos(text: str, offset: int) -> types.Position:
-        line = text.count("\n", 0, offset)
-        return types.Position(line, offset - (text.rfind("\n", 0, offset) + 1))
-
+    a_lines, b_lines = old.split("\n"), new.split("\n")
+    top = 0  # whole lines the same at the top, then at the bottom
+    while top < min(len(a_lines), len(b_lines)) and a_lines[top] == b_lines[top]:
+        top += 1
+    bottom = 0
+    while bottom < min(len(a_lines), len(b_lines)) - top and a_lines[-1 - bottom] == b_lines[-1 - bottom]:
+        bottom += 1
+    # replace lines [top, len - bottom) of old, up to the start of the first line kept below
+    end_line = len(a_lines) - bottom
+    text = "".join(line + "\n" for line in b_lines[top : len(b_lines) - bottom])
     return types.TextDocumentContentChangePartial(
-        range=types.Range(pos(old, a), pos(old, len(old) - b)), text=new[a : len(new) - b]
+        range=types.Range(types.Position(top, 0), types.Position(end_line, 0)), text=text
     )
 
 
@@ -297,13 +296,12 @@ async def measure(lines: int, edits: int, workdir: Path) -> dict:
     current = text
     for n in range(1, edits + 1):
         kind, new = edit(current, n)
-        t0 = time.perf_counter()
-        bench.client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=n + 1),
-                content_changes=[change(current, new)],
-            )
+        params = types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=n + 1),
+            content_changes=[change(current, new)],
         )
+        t0 = time.perf_counter()
+        bench.client.text_document_did_change(params)
         warm.append(await bench.wait(uri, n + 1) - t0)
         by_kind.setdefault(kind, []).append(warm[-1])
         current = new
