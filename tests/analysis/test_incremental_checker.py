@@ -66,3 +66,26 @@ def _check_edit_chain(text: str, target: Path, seed: str, steps: int = 25) -> No
             continue
         assert got == expected, f"step {step}: the editor's analysis differs from a fresh one"
         good = text
+
+
+def test_an_edit_of_an_imported_file_reaches_the_kept_findings(tmp_path: Path):
+    """The findings an edit leaves alone may rest on another file: when that file changes, the
+    next analysis (of any edit) must not keep them."""
+    src = ROOT / "tests" / "fixtures" / "rules" / "TL201" / "crossfile"
+    for f in src.glob("*.py"):
+        (tmp_path / f.name).write_text(f.read_text())
+    train, helper = tmp_path / "train.py", tmp_path / "evaluation.py"
+    text = train.read_text()
+    editor = Checker(Config(), tmp_path, incremental=True)
+    editor.set_overlay(str(train), text)
+    assert [f.code for f in editor.check_file(str(train), text).findings] == ["TL201"]
+    # the helper now restores train mode (edited in the editor, not saved)
+    fixed = helper.read_text().replace("    return correct", "    model.train()\n    return correct")
+    editor.set_overlay(str(helper), fixed)
+    edited = text.replace("lr=1.0", "lr=0.5")  # an edit of `main` alone
+    editor.set_overlay(str(train), edited)
+    assert editor.check_file(str(train), edited).findings == []
+    edited = edited.replace("class Net(nn.Module):", "class Net(nn.Module):  # the model")  # far from `main`
+    editor.set_overlay(str(helper), None)  # the helper's edit is dropped: the finding is back
+    editor.set_overlay(str(train), edited)
+    assert [f.code for f in editor.check_file(str(train), edited).findings] == ["TL201"]
