@@ -51,7 +51,7 @@ def analyze(
     if prev is not None and workspace.unchanged_since(prev.deps, prev.files):
         part = incremental_plan(prev, source, key)
     if part is None:
-        model = workspace.model_for_text(path, text)
+        model = workspace.model_for_text(path, text, fresh=True)
         findings, loops, result.rule_errors = _run_rules(path, model.source, model, workspace, codes)
         deps: dict[str, object] = {}
         files = None

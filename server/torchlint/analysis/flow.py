@@ -468,6 +468,25 @@ class FlowModel:
             return self._summaries[key]
         if key in self._in_progress or self._depth >= _MAX_SUMMARY_DEPTH:
             return None  # recursion: unknown
+        ws = self.model.workspace
+        if ws is None or self._depth or ref.model is self.model:
+            return self._summarise(ref)
+        # A function of another file, asked for by this file's own code: its summary outlives
+        # the analysis while the files it read stay the same (they are recorded as it is made).
+        kept = ws.kept_summary(ref)
+        if kept is not None:
+            self._summaries[key] = kept
+            return kept
+        ws.start_recording()
+        try:
+            s = self._summarise(ref)
+        finally:
+            read = ws.stop_recording()
+        ws.keep_summary(ref, s, read)
+        return s
+
+    def _summarise(self, ref: FunctionRef) -> Summary:
+        key = ref.key
         self._in_progress.add(key)
         self._depth += 1
         try:

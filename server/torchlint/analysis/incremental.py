@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from .findings import Finding, Position, Related, Span
+from .resolve import statement_index
 from .source import SourceFile, statement_start
 
 # Findings whose text names a line number cannot simply be moved to new lines.
@@ -51,7 +52,8 @@ def statement_names(stmt: ast.stmt) -> StatementNames:
     defines: set[str] = set()
     imports = False
     is_def = isinstance(stmt, _DEFS)
-    for node in ast.walk(stmt):
+    levels, _ = statement_index(stmt)  # the semantic model walks the statement anyway
+    for node in (n for level in levels for n in level):
         if isinstance(node, ast.Name):
             mentions.add(node.id)
             if not is_def and not isinstance(node.ctx, ast.Load):

@@ -104,7 +104,7 @@ class SemanticModel:
         by_type = self._by_type = {}
         # ast.walk's breadth-first order, merged from each top-level statement's own levels
         # (cached per statement node: an edit re-indexes only the statements it re-parsed)
-        indexes = [_statement_index(stmt) for stmt in self.tree.body]
+        indexes = [statement_index(stmt) for stmt in self.tree.body]
         for depth in range(max((len(levels) for levels, _ in indexes), default=0)):
             for levels, _ in indexes:
                 if depth < len(levels):
@@ -474,7 +474,7 @@ class SemanticModel:
 _STMT_INDEX: dict[int, tuple[ast.AST, list[list[ast.AST]], dict[ast.AST, ast.AST]]] = {}
 
 
-def _statement_index(stmt: ast.stmt) -> tuple[list[list[ast.AST]], dict[ast.AST, ast.AST]]:
+def statement_index(stmt: ast.stmt) -> tuple[list[list[ast.AST]], dict[ast.AST, ast.AST]]:
     """A top-level statement's nodes by depth (breadth-first) and their parents, computed once
     per statement node (`reparse` keeps the nodes of statements an edit did not touch)."""
     hit = _STMT_INDEX.get(id(stmt))

@@ -56,6 +56,9 @@ class Workspace:
         self._sources: dict[str, SourceFile] = {}  # path -> its last parse, the base of the next (reparse)
         self._snapshots: dict[str, "Snapshot"] = {}  # path -> what its last analysis left (editor path)
         self._scanned = False  # the current analysis listed the workspace's files (importers)
+        self._recorders: list[set[str]] = []  # paths read while a kept summary is made
+        self._summary_cache: dict[tuple[int, int], tuple] = {}  # (model, node) ids -> (model, node, summary, {path: model})
+        self._checked: dict[str, object] = {}  # path -> its model, looked up in this analysis
         self._disk: dict[str, tuple[tuple[int, int], SemanticModel]] = {}  # unopened files by (mtime, size)
         self._texts: dict[str, tuple[tuple[int, int], str]] = {}
         self._files: tuple[float, list[str]] | None = None
@@ -101,6 +104,7 @@ class Workspace:
         self._current = _norm(path)
         self._deps[self._current] = set()
         self._scanned = False
+        self._checked = {}
 
     # -- what an incremental analysis may keep ------------------------------------------
     def take_snapshot(self, path: str) -> "Snapshot | None":
@@ -133,6 +137,41 @@ class Workspace:
     def _used(self, path: str) -> None:
         if self._current is not None:
             self._deps.setdefault(self._current, set()).add(path)
+        for recorder in self._recorders:
+            recorder.add(path)
+
+    # -- summaries of other files' functions, across analyses ----------------------------
+    def start_recording(self) -> None:
+        self._recorders.append(set())
+
+    def stop_recording(self) -> set[str]:
+        return self._recorders.pop()
+
+    def kept_summary(self, ref: FunctionRef):
+        """The summary of `ref` (a function of another file) made by an earlier analysis, if
+        every file it read still has the model it read then."""
+        hit = self._summary_cache.get((id(ref.model), id(ref.node)))
+        if hit is None or hit[0] is not ref.model or hit[1] is not ref.node:
+            return None
+        if all(self._current_model(p) is m for p, m in hit[3].items()):
+            return hit[2]
+        del self._summary_cache[(id(ref.model), id(ref.node))]
+        return None
+
+    def keep_summary(self, ref: FunctionRef, summary, read: set[str]) -> None:
+        paths = read | {_norm(ref.model.source.path)}
+        if self._current in paths:
+            return  # it rests on the file being analysed, which the next edit changes
+        if len(self._summary_cache) > 20_000:
+            self._summary_cache.clear()
+        models = {p: self._models[p][1] if p in self._models else None for p in paths}
+        self._summary_cache[(id(ref.model), id(ref.node))] = (ref.model, ref.node, summary, models)
+
+    def _current_model(self, path: str):
+        """The model of `path` now (checked once per analysis: a stat, or the editor's text)."""
+        if path not in self._checked:
+            self._checked[path] = self.model_for_path(Path(path))
+        return self._checked[path]
 
     # -- models ------------------------------------------------------------------
     def source_for_text(self, path: str, text: str) -> SourceFile:
@@ -150,11 +189,13 @@ class Workspace:
         self._sources[key] = source
         return source
 
-    def model_for_text(self, path: str, text: str) -> SemanticModel:
+    def model_for_text(self, path: str, text: str, fresh: bool = False) -> SemanticModel:
+        """The semantic model of `path` with this text. `fresh`: a new one even when the text
+        has not changed (its answers may rest on other files, which may have)."""
         key = _norm(path)
         digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
         cached = self._models.get(key)
-        if cached and cached[0] == digest:
+        if cached and cached[0] == digest and not fresh:
             return cached[1]
         model = SemanticModel(self.source_for_text(path, text), self, self.module_name(Path(key)))
         self._models[key] = (digest, model)
