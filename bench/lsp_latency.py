@@ -412,10 +412,14 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['name'][:14]:<14} {r['lines']:>6} " + ", ".join(f"{k} {v * ms:.1f}" for k, v in r["slowest"].items()))
     generated = rows[: len(sizes)]
-    ok_warm = all(r["warm_p95"] < 0.050 for r in generated if 500 <= r["lines"] <= 2000)
-    ok_cold = all(r["cold"] < 1.5 for r in generated)
-    print(f"targets: warm p95 < 50 ms at ~1,000 lines: {'met' if ok_warm else 'MISSED'}; "
-          f"cold first diagnostics < 1.5 s: {'met' if ok_cold else 'MISSED'}")
+    at_1000 = [r for r in generated if 500 <= r["lines"] <= 2000]
+
+    def verdict(ok: bool, measured: bool) -> str:
+        return ("met" if ok else "MISSED") if measured else "not measured"
+
+    print(f"targets (generated scripts): warm p95 < 50 ms at ~1,000 lines: "
+          f"{verdict(all(r['warm_p95'] < 0.050 for r in at_1000), bool(at_1000))}; "
+          f"cold first diagnostics < 1.5 s: {verdict(all(r['cold'] < 1.5 for r in generated), bool(generated))}")
     return 0
 
 
