@@ -20,7 +20,7 @@ import bisect
 import re
 from dataclasses import dataclass, field, replace
 
-from .findings import Finding, Position, Related, Span
+from .findings import Finding, Position, Span
 from .resolve import statement_index
 from .source import SourceFile, statement_start
 
@@ -321,5 +321,3 @@ def _move_span(span: Span, line_map) -> Span | None:
         return span
     return Span(Position(a, span.start.column), Position(b, span.end.column))
 
-
-__all__ = ["Plan", "Snapshot", "merge", "plan", "snapshot", "statement_names", "Related"]
