@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from .findings import Finding, Position, Span
 from .resolve import statement_index
-from .source import SourceFile, statement_start
+from .source import SourceFile, edited_lines, statement_start
 
 # Findings whose text names a line number cannot simply be moved to new lines.
 _LINE_IN_TEXT = re.compile(r"\bline \d")
@@ -247,14 +247,8 @@ def _closure(names: list[StatementNames], seeds: set[int]) -> set[int]:
 
 def _line_map(old: list[str], new: list[str]):
     """Old line -> new line for the lines an edit left alone (None for the ones it replaced)."""
-    limit = min(len(old), len(new))
-    p = 0
-    while p < limit and old[p] == new[p]:
-        p += 1
-    s = 0
-    while s < limit - p and old[-1 - s] == new[-1 - s]:
-        s += 1
-    delta, end = len(new) - len(old), len(old) - s
+    p, end = edited_lines(old, new)
+    delta = len(new) - len(old)
 
     def move(line: int) -> int | None:
         if line < p:

@@ -141,6 +141,19 @@ def reparse(prev: SourceFile | None, path: str, text: str) -> SourceFile:
     return SourceFile(path, text, tree, problem, lines, recovered)
 
 
+def edited_lines(old: list[str], new: list[str]) -> tuple[int, int]:
+    """(p, e): the old lines [p, e) are what an edit replaced; those before and after it are
+    the same in `new` (moved by the difference in length)."""
+    limit = min(len(old), len(new))
+    p = 0
+    while p < limit and old[p] == new[p]:
+        p += 1
+    s = 0
+    while s < limit - p and old[-1 - s] == new[-1 - s]:
+        s += 1
+    return p, len(old) - s
+
+
 def statement_start(stmt: ast.stmt) -> int:
     """0-based first line of a statement, its decorators included."""
     first = stmt.lineno
@@ -152,16 +165,9 @@ def statement_start(stmt: ast.stmt) -> int:
 def _splice(prev: SourceFile, lines: list[str], path: str, text: str):
     """(tree, syntax problem, recovered lines) with only the edited statements parsed again,
     or None when the edit reaches beyond them."""
-    old, body = prev.lines, prev.tree.body
-    limit = min(len(old), len(lines))
-    p = 0  # lines [0, p) are the same
-    while p < limit and old[p] == lines[p]:
-        p += 1
-    s = 0  # and so are the last s lines
-    while s < limit - p and old[-1 - s] == lines[-1 - s]:
-        s += 1
-    delta = len(lines) - len(old)
-    changed_end = len(old) - s  # old lines [p, changed_end) were replaced
+    body = prev.tree.body
+    p, changed_end = edited_lines(prev.lines, lines)  # old lines [p, changed_end) were replaced
+    delta = len(lines) - len(prev.lines)
     if prev.recovered is not None:  # statements recovered last time are parsed again
         p, changed_end = min(p, prev.recovered[0]), max(changed_end, prev.recovered[1])
     starts = [statement_start(st) for st in body]
