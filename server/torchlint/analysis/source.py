@@ -177,10 +177,13 @@ def _splice(prev: SourceFile, lines: list[str], path: str, text: str):
     last = next((i for i, st in enumerate(starts) if st >= changed_end), len(body) - 1)
     r0 = starts[first] if first else 0
     r1 = body[last].end_lineno + delta if last < len(body) - 1 else len(lines)
-    region_lines = lines[r0:r1]
+    # blank lines up to the region: the parser numbers its lines as in the file (cheaper than
+    # ast.increment_lineno, which walks every node again)
+    padded = [""] * r0 + lines[r0:r1]
+    region_text = "\n".join(padded)
     problem = recovered = None
     try:
-        region = ast.parse("\n".join(region_lines), filename=path)
+        region = ast.parse(region_text, filename=path)
     except (SyntaxError, ValueError) as exc:
         try:  # an edit that swallows what follows (an open bracket or string) fails as a whole
             ast.parse(text, filename=path)
@@ -189,20 +192,14 @@ def _splice(prev: SourceFile, lines: list[str], path: str, text: str):
             pass
         except (RecursionError, MemoryError):
             return None
-        first_problem = _problem(exc, region_lines)
+        problem = _problem(exc, padded)
         try:
-            region = _recover("\n".join(region_lines), region_lines, path)
+            region = _recover(region_text, padded, path)
         except (RecursionError, MemoryError):
             return None
-        start, end = first_problem.span.start, first_problem.span.end
-        problem = SyntaxProblem(
-            first_problem.message, Span(Position(start.line + r0, start.column), Position(end.line + r0, end.column))
-        )
         recovered = (r0, r1)
     except (RecursionError, MemoryError):
         return None
-    if r0:
-        ast.increment_lineno(region, r0)
     tail = body[last + 1 :]
     if delta:
         for st in tail:
