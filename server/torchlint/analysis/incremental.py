@@ -38,16 +38,11 @@ class StatementNames:
     imports: bool  # binds imported names: the environment of every statement
 
 
-_NAMES: dict[int, tuple[ast.stmt, StatementNames]] = {}
-
-
 def statement_names(stmt: ast.stmt) -> StatementNames:
     """Computed once per statement node (`reparse` keeps the nodes of untouched statements)."""
-    hit = _NAMES.get(id(stmt))
-    if hit is not None and hit[0] is stmt:
-        return hit[1]
-    if len(_NAMES) > 50_000:
-        _NAMES.clear()
+    hit = getattr(stmt, "_tl_names", None)
+    if hit is not None:
+        return hit
     mentions: set[str] = set()
     defines: set[str] = set()
     imports = False
@@ -72,7 +67,7 @@ def statement_names(stmt: ast.stmt) -> StatementNames:
                 defines.add(node.name)
     mentions |= defines
     info = StatementNames(frozenset(defines), frozenset(mentions), not is_def, imports)
-    _NAMES[id(stmt)] = (stmt, info)
+    stmt._tl_names = info
     return info
 
 

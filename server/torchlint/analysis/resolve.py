@@ -471,17 +471,12 @@ class SemanticModel:
         return None
 
 
-_STMT_INDEX: dict[int, tuple[ast.AST, list[list[ast.AST]], dict[ast.AST, ast.AST]]] = {}
-
-
 def statement_index(stmt: ast.stmt) -> tuple[list[list[ast.AST]], dict[ast.AST, ast.AST]]:
     """A top-level statement's nodes by depth (breadth-first) and their parents, computed once
     per statement node (`reparse` keeps the nodes of statements an edit did not touch)."""
-    hit = _STMT_INDEX.get(id(stmt))
-    if hit is not None and hit[0] is stmt:
-        return hit[1], hit[2]
-    if len(_STMT_INDEX) > 50_000:
-        _STMT_INDEX.clear()
+    hit = getattr(stmt, "_tl_index", None)
+    if hit is not None:
+        return hit
     levels: list[list[ast.AST]] = [[stmt]]
     parents: dict[ast.AST, ast.AST] = {}
     frontier = levels[0]
@@ -495,22 +490,17 @@ def statement_index(stmt: ast.stmt) -> tuple[list[list[ast.AST]], dict[ast.AST, 
             break
         levels.append(below)
         frontier = below
-    _STMT_INDEX[id(stmt)] = (stmt, levels, parents)
+    stmt._tl_index = (levels, parents)  # kept on the node: it lives (and goes) with it
     return levels, parents
-
-
-_SCOPE_NODES: dict[int, tuple[ast.AST, list[ast.AST]]] = {}
 
 
 def _walk_scope(scope: ast.AST) -> list[ast.AST]:
     """Nodes of a scope, not descending into nested functions, lambdas or classes.
 
     Computed once per scope node (rules and resolution ask for the same scopes often)."""
-    hit = _SCOPE_NODES.get(id(scope))
-    if hit is not None and hit[0] is scope:
-        return hit[1]
-    if len(_SCOPE_NODES) > 20_000:
-        _SCOPE_NODES.clear()
+    hit = getattr(scope, "_tl_scope_nodes", None)
+    if hit is not None:
+        return hit
     out: list[ast.AST] = []
     stack = list(ast.iter_child_nodes(scope)) if not isinstance(scope, ast.Module) else list(scope.body)
     while stack:
@@ -521,7 +511,7 @@ def _walk_scope(scope: ast.AST) -> list[ast.AST]:
         else:
             # a nested definition: its decorators and defaults run in this scope
             stack.extend(getattr(node, "decorator_list", []))
-    _SCOPE_NODES[id(scope)] = (scope, out)
+    scope._tl_scope_nodes = out
     return out
 
 

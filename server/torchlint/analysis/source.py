@@ -207,18 +207,13 @@ def _splice(prev: SourceFile, lines: list[str], path: str, text: str):
     return ast.Module(body=[*body[:first], *region.body, *tail], type_ignores=[]), problem, recovered
 
 
-_POSITIONED: dict[int, tuple[ast.stmt, list[ast.AST]]] = {}
-
-
 def _shift(stmt: ast.stmt, delta: int) -> None:
     """`ast.increment_lineno` for a statement that moves on every edit above it: the nodes
     that carry lines are listed once per statement node."""
-    hit = _POSITIONED.get(id(stmt))
-    if hit is None or hit[0] is not stmt:
-        if len(_POSITIONED) > 50_000:
-            _POSITIONED.clear()
-        hit = _POSITIONED[id(stmt)] = (stmt, [n for n in ast.walk(stmt) if "lineno" in n._attributes])
-    for node in hit[1]:
+    positioned = getattr(stmt, "_tl_positioned", None)
+    if positioned is None:
+        positioned = stmt._tl_positioned = [n for n in ast.walk(stmt) if "lineno" in n._attributes]
+    for node in positioned:
         node.lineno += delta
         if node.end_lineno is not None:
             node.end_lineno += delta

@@ -41,6 +41,8 @@ except ImportError:  # pragma: no cover - depends on the checkout
 log = logging.getLogger("torchlint.lsp")
 
 WATCHERS_ID = "torchlint-watched-files"
+_COLLECT_WHEN_IDLE = 1.0  # seconds without an analysis
+_COLLECT_EVERY = 20  # analyses
 CONFIG_ID = "torchlint-configuration"
 
 
@@ -68,6 +70,8 @@ class TorchlintServer(LanguageServer):
         self._logged_errors: dict[str, tuple[str, ...]] = {}
         self._refresh_handle: asyncio.Handle | None = None
         self._pending: dict[str, concurrent.futures.Future] = {}  # uri -> its latest keyed analysis job
+        self.collect_garbage = False  # `serve` turns the collector's automatic full collections into ours
+        self._since_collection = 0
 
     # -- settings ----------------------------------------------------------------
     def overfit_settings(self) -> dict[str, Any]:
@@ -149,10 +153,24 @@ class TorchlintServer(LanguageServer):
         analysis.diagnostics = to_diagnostics(analysis, self._text_of)
         self.analyses[uri] = analysis
         self._post(self._deliver, analysis, refresh)
+        if self.collect_garbage:
+            self._schedule_collection()
         # The text changed (or was opened unsaved): files whose analysis read this one may change too.
         if (prev.text != snap.text) if prev is not None else (_disk_text(path) != snap.text):
             self._reanalyse_dependents(path)
         return analysis
+
+    def _schedule_collection(self) -> None:
+        """A full collection once typing pauses, and every few analyses while it does not."""
+        self._since_collection += 1
+        if self._since_collection >= _COLLECT_EVERY:
+            self.worker.submit(self._collect, delay=0.05)  # after this result has gone out
+        else:
+            self.worker.submit(self._collect, key="collect", delay=_COLLECT_WHEN_IDLE)
+
+    def _collect(self) -> None:
+        self._since_collection = 0
+        gc.collect()
 
     def _reanalyse_dependents(self, path: str) -> None:
         for dep in self.checker().dependents(path):
@@ -498,6 +516,11 @@ def serve(tcp: str | None = None, log_file: str | None = None) -> int:
     # Everything imported so far (pygls, lsprotocol's thousands of classes, the rules) lives as
     # long as the process: keep it out of the cyclic GC's scans, which run during every analysis.
     gc.freeze()
+    # A full collection walks every object the workspace holds (the syntax trees and models of
+    # the files a training script imports): hundreds of ms in a big project, on whichever
+    # keystroke triggers it. The server runs full collections itself, between analyses.
+    gc.set_threshold(700, 10, 1_000_000_000)
+    server.collect_garbage = True
     if tcp:
         host, _, port = tcp.rpartition(":")
         try:

@@ -77,22 +77,17 @@ def dominates(model: SemanticModel, stmt: ast.stmt, use: ast.AST) -> bool:
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
 
-_BINDINGS_CACHE: dict[int, tuple[ast.AST, dict[str, list[tuple[ast.AST, ast.AST | None]]]]] = {}
-
-
 def _bindings(scope: ast.AST, name: str) -> list[tuple[ast.AST, ast.AST | None]]:
     """(binding node, assigned value or None when opaque) for every binding of `name` in scope.
 
     One walk per scope, indexed by name (rules ask about many names in the same scope)."""
-    hit = _BINDINGS_CACHE.get(id(scope))
-    if hit is None or hit[0] is not scope:
-        if len(_BINDINGS_CACHE) > 4096:
-            _BINDINGS_CACHE.clear()
-        index: dict[str, list[tuple[ast.AST, ast.AST | None]]] = {}
+    index = getattr(scope, "_tl_bindings", None)
+    if index is None:
+        index = {}
         for node, bound, value in _scope_bindings(scope):
             index.setdefault(bound, []).append((node, value))
-        hit = _BINDINGS_CACHE[id(scope)] = (scope, index)
-    return hit[1].get(name, [])
+        scope._tl_bindings = index  # kept on the node: it lives (and goes) with it
+    return index.get(name, [])
 
 
 def _names_in(target: ast.AST) -> list[str]:
