@@ -41,9 +41,9 @@ except ImportError:  # pragma: no cover - depends on the checkout
 log = logging.getLogger("torchlint.lsp")
 
 WATCHERS_ID = "torchlint-watched-files"
+CONFIG_ID = "torchlint-configuration"
 _COLLECT_WHEN_IDLE = 1.0  # seconds without an analysis
 _COLLECT_EVERY = 20  # analyses
-CONFIG_ID = "torchlint-configuration"
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,7 @@ class TorchlintServer(LanguageServer):
         """A full collection once typing pauses, and every few analyses while it does not."""
         self._since_collection += 1
         if self._since_collection >= _COLLECT_EVERY:
+            self._since_collection = 0
             self.worker.submit(self._collect, delay=0.05)  # after this result has gone out
         else:
             self.worker.submit(self._collect, key="collect", delay=_COLLECT_WHEN_IDLE)
