@@ -94,6 +94,8 @@ class SemanticModel:
         self._stmt_calls: dict[ast.AST, list[ast.Call]] | None = None
         self._attr_index: dict[int, dict[str, list[ast.AST]]] = {}
         self._kind_cache: dict[int, KindInfo | None] = {}
+        # summaries of this file's functions made for other files' analyses (Workspace.keep_summary)
+        self.kept_summaries: dict[int, tuple] = {}
         self._index()
 
     # -- indexing ------------------------------------------------------------

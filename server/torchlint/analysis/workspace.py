@@ -57,7 +57,6 @@ class Workspace:
         self._snapshots: dict[str, "Snapshot"] = {}  # path -> what its last analysis left (editor path)
         self._scanned = False  # the current analysis listed the workspace's files (importers)
         self._recorders: list[set[str]] = []  # paths read while a kept summary is made
-        self._summary_cache: dict[tuple[int, int], tuple] = {}  # (model, node) ids -> (model, node, summary, {path: model})
         self._checked: dict[str, object] = {}  # path -> its model, looked up in this analysis
         self._disk: dict[str, tuple[tuple[int, int], SemanticModel]] = {}  # unopened files by (mtime, size)
         self._texts: dict[str, tuple[tuple[int, int], str]] = {}
@@ -150,22 +149,21 @@ class Workspace:
     def kept_summary(self, ref: FunctionRef):
         """The summary of `ref` (a function of another file) made by an earlier analysis, if
         every file it read still has the model it read then."""
-        hit = self._summary_cache.get((id(ref.model), id(ref.node)))
-        if hit is None or hit[0] is not ref.model or hit[1] is not ref.node:
+        hit = ref.model.kept_summaries.get(id(ref.node))
+        if hit is None or hit[0] is not ref.node:
             return None
-        if all(self._current_model(p) is m for p, m in hit[3].items()):
-            return hit[2]
-        del self._summary_cache[(id(ref.model), id(ref.node))]
+        if all(self._current_model(p) is m for p, m in hit[2].items()):
+            return hit[1]
+        del ref.model.kept_summaries[id(ref.node)]
         return None
 
     def keep_summary(self, ref: FunctionRef, summary, read: set[str]) -> None:
         paths = read | {_norm(ref.model.source.path)}
         if self._current in paths:
             return  # it rests on the file being analysed, which the next edit changes
-        if len(self._summary_cache) > 20_000:
-            self._summary_cache.clear()
         models = {p: self._models[p][1] if p in self._models else None for p in paths}
-        self._summary_cache[(id(ref.model), id(ref.node))] = (ref.model, ref.node, summary, models)
+        # kept on the callee's model: replaced with it when that file changes
+        ref.model.kept_summaries[id(ref.node)] = (ref.node, summary, models)
 
     def _current_model(self, path: str):
         """The model of `path` now (checked once per analysis: a stat, or the editor's text)."""
