@@ -117,7 +117,7 @@ class Workspace:
         """Do the files an earlier analysis read still have the models it read?"""
         if files is not None and self._python_files() != files:
             return False  # a new file may import (and call into) the analysed one
-        return all(p == self._current or self.model_for_path(Path(p)) is m for p, m in deps.items())
+        return all(p == self._current or self._current_model(p) is m for p, m in deps.items())
 
     def add_dependencies(self, path: str, deps: dict[str, object]) -> None:
         self._deps.setdefault(_norm(path), set()).update(deps)
