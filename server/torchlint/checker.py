@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .analysis.engine import analyze
-from .analysis.findings import Finding, Position, Severity, Span
+from .analysis.findings import Finding, Span, not_analysed
 from .analysis.workspace import Workspace
 from .config import Config
 from .rules import all_rules, get_rule
@@ -62,12 +62,8 @@ class Checker:
     def check_file(self, path: str, text: str) -> FileReport:
         if len(text) > MAX_ANALYSED_CHARS:
             # keeps an editor responsive on generated or data-like files: say so instead
-            note = Finding(
-                "syntax-error",
-                f"not analysed: the file has {len(text):,} characters (torchlint analyses files up to {MAX_ANALYSED_CHARS:,})",
-                path, Span(Position(0, 0), Position(0, 0)), Severity.WARNING,
-            )
-            return FileReport([note])
+            note = not_analysed(path, f"the file has {len(text):,} characters (torchlint analyses files up to {MAX_ANALYSED_CHARS:,})")
+            return FileReport([note] if self.config.is_enabled(note.code, path) else [])
         codes = {r.code for r in all_rules() if self.config.is_enabled(r.code, path)}
         result = analyze(path, text, self.workspace, codes, self.incremental)
         noqa = Suppressions(text)

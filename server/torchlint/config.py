@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .analysis.findings import Severity
+from .analysis.findings import NOT_ANALYSED, SYNTAX_ERROR, Severity
 
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules",
@@ -40,9 +40,9 @@ class Config:
 
     # -- questions -----------------------------------------------------------
     def is_enabled(self, code: str, path: str | None = None) -> bool:
-        if code == "syntax-error":
+        if code == SYNTAX_ERROR:
             return True
-        if self.select is not None and not _matches(code, self.select):
+        if code != NOT_ANALYSED and self.select is not None and not _matches(code, self.select):
             return False
         if _matches(code, self.ignore):
             return False

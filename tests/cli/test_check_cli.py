@@ -31,9 +31,9 @@ BUGGY = textwrap.dedent(
 CLEAN = BUGGY.replace("    loss = criterion", "    optimizer.zero_grad()\n    loss = criterion")
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "torchlint", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "torchlint", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
     )
 
 
@@ -159,8 +159,8 @@ def test_syntax_error_reports_and_keeps_analysing(tmp_path):
 def test_non_utf8_file(tmp_path):
     (tmp_path / "latin.py").write_bytes(b"import torch\nname = '\xe9t\xe9'\n")
     r = run("check", str(tmp_path / "latin.py"))
-    assert r.returncode == 1
-    assert "syntax-error" in r.stdout and "cannot decode" in r.stdout
+    assert r.returncode == 0, "a file torchlint cannot read is a note, not a finding"
+    assert "TL001 not analysed: the file is not text" in r.stdout
     assert "Traceback" not in r.stderr
     # with a coding cookie the same bytes are valid Python
     (tmp_path / "latin.py").write_bytes(b"# -*- coding: latin-1 -*-\nimport torch\nname = '\xe9t\xe9'\n")
@@ -201,9 +201,36 @@ def test_huge_file_is_reported_not_analysed(tmp_path):
     (tmp_path / "huge.py").write_text(body)
     r = run("check", "--format", "json", str(tmp_path / "huge.py"))
     (finding,) = json.loads(r.stdout)
-    assert finding["code"] == "syntax-error" and "not analysed" in finding["message"]
-    assert finding["severity"] == "warning"
-    assert r.returncode == 1
+    assert finding["code"] == "TL001" and "not analysed" in finding["message"]
+    assert finding["severity"] == "information"
+    assert r.returncode == 0
+    # shown whatever `select` says, hidden only by ignoring it
+    assert json.loads(run("check", "--format", "json", "--select", "TL101", str(tmp_path / "huge.py")).stdout)
+    assert run("check", "--ignore", "TL001", str(tmp_path / "huge.py")).stdout == ""
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "device"])
+def test_special_files_are_noted_never_read(tmp_path, kind):
+    import os
+    import socket
+
+    (tmp_path / "train.py").write_text(BUGGY)
+    special = tmp_path / "special.py"
+    if kind == "fifo":
+        os.mkfifo(special)  # reading it would block forever
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(special))
+    else:
+        special.symlink_to("/dev/zero")  # reading it would never end
+    for target in (tmp_path, special):
+        r = run("check", "--format", "json", str(target), timeout=60)
+        notes = [d for d in json.loads(r.stdout) if d["code"] == "TL001"]
+        assert len(notes) == 1 and notes[0]["filename"].endswith("special.py"), r.stdout
+        assert "not a regular file" in notes[0]["message"]
+    r = run("check", str(special), timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert run("check", str(tmp_path), timeout=60).returncode == 1  # train.py's findings still count
 
 
 def test_parallel_jobs_give_the_same_findings():

@@ -76,3 +76,18 @@ class Finding:
 
     def sort_key(self):
         return (self.path, self.span.start, self.code)
+
+    @property
+    def is_note(self) -> bool:
+        """A note about the analysis itself (TL001), not a problem in the code: it never
+        makes `torchlint check` fail."""
+        return self.code == NOT_ANALYSED
+
+
+SYNTAX_ERROR = "syntax-error"
+NOT_ANALYSED = "TL001"  # a file, cell or function was skipped, and why (RULES.md)
+
+
+def not_analysed(path: str, reason: str, span: Span | None = None) -> Finding:
+    """The TL001 note: `reason` says what was skipped and why, e.g. "the file is a FIFO"."""
+    return Finding(NOT_ANALYSED, f"not analysed: {reason}", path, span or Span.of(0, 0, 0, 0), Severity.INFORMATION)

@@ -6,13 +6,14 @@ import argparse
 import difflib
 import multiprocessing
 import os
+import stat
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from collections import Counter
 from pathlib import Path
 
-from ..analysis.findings import Finding, Position, Severity, Span
+from ..analysis.findings import Finding, not_analysed
 from ..analysis.source import UnreadableFile, decode
 from ..checker import Checker
 from ..config import Config, ConfigError, load_config
@@ -69,7 +70,7 @@ def run_check(args: argparse.Namespace) -> int:
             print(f"{n:5d}  {code}", file=sys.stderr)
     if internal_errors:
         return EXIT_ERROR
-    if findings and not args.exit_zero:
+    if any(not f.is_note for f in findings) and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
 
@@ -99,7 +100,8 @@ def _check_files(files: list[Path], setup: tuple) -> _ChunkResult:
     for path in files:
         text, problem = _read(path)
         if problem is not None:
-            out.findings.append(problem)
+            if config.is_enabled(problem.code, str(path)):
+                out.findings.append(problem)
             continue
         report = checker.check_file(str(path), text)
         out.errors.extend(f"torchlint: {path}: {err}" for err in report.errors)
@@ -134,15 +136,27 @@ def _apply_cli(config: Config, args: argparse.Namespace) -> Config:
 
 
 def _read(path: Path) -> tuple[str, Finding | None]:
-    where = Span(Position(0, 0), Position(0, 0))
+    """The text of `path`, or the TL001 note saying why it is not analysed. Only regular files
+    are opened: reading a FIFO named `x.py` would block forever, a device would never end."""
     try:
-        if path.stat().st_size > _MAX_FILE_BYTES:
-            return "", Finding("syntax-error", f"not analysed: the file is larger than {_MAX_FILE_BYTES // 1_000_000} MB", str(path), where, Severity.WARNING)
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return "", not_analysed(str(path), f"not a regular file (a {_file_kind(st.st_mode)})")
+        if st.st_size > _MAX_FILE_BYTES:
+            return "", not_analysed(str(path), f"the file is larger than {_MAX_FILE_BYTES // 1_000_000} MB")
         return decode(path.read_bytes()), None
     except UnreadableFile as exc:
-        return "", Finding("syntax-error", f"cannot decode file: {exc}", str(path), where, Severity.ERROR)
+        return "", not_analysed(str(path), f"the file is not text: {exc}")
     except OSError as exc:
-        return "", Finding("syntax-error", f"cannot read file: {exc.strerror or exc}", str(path), where, Severity.ERROR)
+        return "", not_analysed(str(path), f"cannot read the file: {exc.strerror or exc}")
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "directory")):
+        if test(mode):
+            return kind
+    return "special file"
 
 
 def _fix(checker: Checker, path: Path, text: str, findings: list[Finding], unsafe: bool):

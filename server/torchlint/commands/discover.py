@@ -15,8 +15,8 @@ def discover(paths: list[Path], config: Config) -> list[Path]:
     excluded = set(config.exclude) | set(config.extend_exclude)
     out: list[Path] = []
     for p in paths:
-        if p.is_file():
-            out.append(p)  # named explicitly: always checked, like ruff
+        if not p.is_dir():
+            out.append(p)  # named explicitly: always checked, like ruff (a FIFO gets a TL001 note)
             continue
         out.extend(_walk(p, excluded))
     seen, unique = set(), []

@@ -16,8 +16,10 @@ def render(findings: list[Finding], fmt: str, files_checked: int = 0, fixed: int
         return json.dumps(to_sarif(findings), indent=2) + "\n"
     lines = [f"{f.path}:{f.span.start.line + 1}:{f.span.start.column + 1}: {f.code} {f.message}" for f in findings]
     fixable = sum(1 for f in findings if f.fix and f.fix.applicability == "safe")
-    if findings:
-        summary = f"Found {len(findings)} problem{'s' if len(findings) != 1 else ''}"
+    problems = sum(1 for f in findings if not f.is_note)
+    notes = len(findings) - problems
+    if problems:
+        summary = f"Found {problems} problem{'s' if problems != 1 else ''}"
         if fixed:
             summary += f" ({fixed} fixed)"
         lines.append(summary + ".")
@@ -25,6 +27,8 @@ def render(findings: list[Finding], fmt: str, files_checked: int = 0, fixed: int
             lines.append(f"[*] {fixable} fixable with `torchlint check --fix`.")
     elif fixed:
         lines.append(f"Fixed {fixed} problem{'s' if fixed != 1 else ''}; none left.")
+    if notes:
+        lines.append(f"{notes} not analysed (TL001 note{'s' if notes != 1 else ''}).")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

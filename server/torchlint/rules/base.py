@@ -19,6 +19,7 @@ class Rule:
     name: ClassVar[str]
     severity: ClassVar[Severity]
     fix: ClassVar[Literal["safe", "unsafe"] | None] = None
+    engine_note: ClassVar[bool] = False  # a note the engine reports itself (TL001); check() finds nothing
 
     def check(self, ctx: "FileContext") -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
