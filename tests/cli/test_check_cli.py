@@ -112,11 +112,53 @@ def test_pyproject_config(project):
     assert run("check", ".", cwd=project).returncode == 0
 
 
-def test_bad_config_is_a_usage_error(project):
-    (project / "pyproject.toml").write_text('[tool.torchlint]\nseverity = {TL101 = "loud"}\n')
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        ('[tool.torchlint]\nseverity = {TL101 = "loud"}\n', ["`severity.TL101`", "one of error, warning"]),
+        ("[tool.torchlint]\nexclude = 5\n", ["`exclude`", "a list of strings", "int 5"]),
+        ("[tool.torchlint]\nextra-paths = 5\n", ["`extra-paths`", "a list of strings"]),
+        ('[tool.torchlint]\noverfit = {steps = "many"}\n', ["`overfit.steps`", "a positive integer", "'many'"]),
+        ("[tool.torchlint]\noverfit = {steps = 0}\n", ["`overfit.steps`", "a positive integer"]),
+        ("[tool.torchlint]\noverfit = {stepz = 10}\n", ["`overfit.stepz`", "known: steps, timeout"]),
+        ("tool = 5  # torchlint\n", ["`tool`", "a table"]),
+        ("[tool]\ntorchlint = 5\n", ["`tool.torchlint`", "a table"]),
+        ("[tool.torchlint]\nselect = 5\n", ["`select`", "a list of rule codes"]),
+        ('[tool.torchlint]\nselect = ["TL1", 3]\n', ["`select`", "a list of rule codes"]),
+        ('[tool.torchlint]\nignore = ["bogus"]\n', ["`ignore`", "unknown rule code 'BOGUS'"]),
+        ('[tool.torchlint]\nper-file-ignores = {"x.py" = 3}\n', ["`per-file-ignores.x.py`"]),
+        ("[tool.torchlint]\nselct = []\n", ["unknown option `selct`", "known: select"]),
+        ("[tool.torchlint\nselect = [\n", ["invalid TOML"]),
+    ],
+)
+def test_bad_config_is_one_line_and_exit_2(project, body, says):
+    (project / "pyproject.toml").write_text(body)
     r = run("check", ".", cwd=project)
-    assert r.returncode == 2
-    assert "severity of TL101" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith("torchlint: error: ") and "pyproject.toml" in lines[0], lines[0]
+    for part in says:
+        assert part in lines[0], lines[0]
+    assert r.stdout == ""
+
+
+def test_interpreter_in_pyproject_is_ignored_with_a_warning(project, tmp_path_factory):
+    marker = tmp_path_factory.mktemp("marker") / "ran"
+    script = project / "evil.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\nexec python3 \"$@\"\n")
+    script.chmod(0o755)
+    (project / "pyproject.toml").write_text(f'[tool.torchlint]\ninterpreter = "{script}"\n')
+    # a class from a package Jedi must resolve: the moment it would run the interpreter
+    (project / "train.py").write_text("import torch\nfrom somepkg import Net\nmodel = Net()\n" + BUGGY)
+    r = run("check", ".", cwd=project)
+    assert r.returncode == 1, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "`interpreter` in pyproject.toml is ignored" in warnings[0] and "--python" in warnings[0]
+    assert not marker.exists(), "a pyproject.toml made torchlint run a program"
+    # the control: the same script named by the user (flag or environment) is what Jedi runs
+    assert run("check", ".", "--python", str(script), cwd=project).returncode == 1
+    assert marker.exists(), "the test never reached the point where Jedi starts an interpreter"
 
 
 def test_noqa(project):

@@ -362,7 +362,9 @@ class Workspace:
             try:
                 import jedi
 
-                kwargs = {}
+                # Compiled extensions inside the checked tree are never imported to inspect them
+                # (Jedi's default, spelled out: reading code never runs code).
+                kwargs: dict = {"load_unsafe_extensions": False}
                 if self.extra_paths:
                     kwargs["added_sys_path"] = [str(p) for p in self.extra_paths]
                 if self.interpreter:

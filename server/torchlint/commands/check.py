@@ -9,14 +9,14 @@ import os
 import stat
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from collections import Counter
 from pathlib import Path
 
 from ..analysis.findings import Finding, not_analysed
 from ..analysis.source import UnreadableFile, decode
 from ..checker import Checker
-from ..config import Config, ConfigError, load_config
+from ..config import Config, ConfigError, load_config, user_interpreter
 from ..fixes import apply_edits, select_fixes
 from .discover import discover
 from .output import render
@@ -32,8 +32,10 @@ def run_check(args: argparse.Namespace) -> int:
         config = load_config(first if first.exists() else Path("."), args.config)
         config = _apply_cli(config, args)
     except ConfigError as exc:
-        print(f"torchlint: {exc}", file=sys.stderr)
+        print(f"torchlint: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    for warning in config.warnings:
+        print(f"torchlint: warning: {warning}", file=sys.stderr)
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"torchlint: no such file or directory: {', '.join(missing)}", file=sys.stderr)
@@ -125,12 +127,11 @@ def _apply_cli(config: Config, args: argparse.Namespace) -> Config:
         overrides["select"] = args.select
     if args.ignore:
         overrides["ignore"] = list(config.ignore) + [c for c in args.ignore.split(",") if c]
-    config = config.merged(overrides)
+    config = config.merged(overrides, origin="command line")
+    config = replace(config, interpreter=user_interpreter(getattr(args, "python", None)))
     if args.extend_select:
         extra = tuple(c.strip().upper() for c in args.extend_select.split(",") if c.strip())
         if config.select is not None:
-            from dataclasses import replace
-
             config = replace(config, select=config.select + extra)
     return config
 

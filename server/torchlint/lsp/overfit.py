@@ -129,9 +129,8 @@ def _parse_target(args: tuple[Any, ...]) -> tuple[str | None, int | None]:
     return (uri, None) if isinstance(uri, str) else (None, None)
 
 
-def _workspace_key(server: Any, path: str) -> str:
-    """The workspace folder holding `path` (longest match), else its directory."""
-    best = ""
+def _folders(server: Any) -> list[str]:
+    """The workspace folders (and root), absolute with symlinks resolved."""
     try:
         folders = [uris.to_fs_path(f.uri) or "" for f in server.workspace.folders.values()]
         root = server.workspace.root_path
@@ -139,8 +138,13 @@ def _workspace_key(server: Any, path: str) -> str:
             folders.append(root)
     except Exception:
         folders = []
-    for folder in folders:
-        folder = os.path.abspath(folder)
+    return sorted({os.path.realpath(f) for f in folders if f})
+
+
+def _workspace_key(server: Any, path: str) -> str:
+    """The workspace folder holding `path` (longest match), else its directory."""
+    best = ""
+    for folder in _folders(server):
         if (path == folder or path.startswith(folder + os.sep)) and len(folder) > len(best):
             best = folder
     return best or os.path.dirname(path)
@@ -241,12 +245,13 @@ class _ProgressSink:
 # ----------------------------------------------------------------------------- commands
 
 
-def register(server: Any, settings_getter: Callable[[], Any]) -> None:
-    """Register the overfit commands on a pygls 2 `LanguageServer`."""
+def register(server: Any, settings_getter: Callable[[], Any], trusted: Callable[[], bool] = lambda: True) -> None:
+    """Register the overfit commands on a pygls 2 `LanguageServer`. `trusted()` says whether the
+    client trusts the workspace (VS Code's Restricted Mode sends `workspaceTrusted: false`)."""
 
     @server.command(RUN_COMMAND)
     async def run_overfit_check(ls: Any, *args: Any) -> dict[str, Any]:
-        return await _run(ls, settings_getter, args)
+        return await _run(ls, settings_getter, args, trusted)
 
     @server.command(CANCEL_COMMAND)
     def cancel_overfit_check(ls: Any, *args: Any) -> dict[str, Any]:
@@ -255,20 +260,43 @@ def register(server: Any, settings_getter: Callable[[], Any]) -> None:
         keys = list(st.runs)
         if uri:
             path = uris.to_fs_path(uri) or uri
-            key = _workspace_key(ls, os.path.abspath(path))
+            key = _workspace_key(ls, os.path.realpath(path))
             keys = [k for k in keys if k == key]
         for k in keys:
             st.runs[k].set()
         return {"cancelled": len(keys)}
 
 
-async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...]) -> dict[str, Any]:
+def _refusal(ls: Any, path: str, trusted: Callable[[], bool]) -> str | None:
+    """Why the overfit check must not run `path`, or None. The check executes the user's
+    script: only on explicit request, in a trusted workspace, for a file of its folders."""
+    if not trusted():
+        return ("the overfit check runs your training script, and this workspace is not trusted "
+                "(Restricted Mode); trust the workspace to enable it")
+    folders = _folders(ls)
+    if not any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders):
+        where = ", ".join(folders) if folders else "none are open"
+        return (f"the overfit check runs only scripts inside the workspace folders ({where}); "
+                f"{path} is outside them: open its folder as a workspace")
+    return None
+
+
+async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...],
+               trusted: Callable[[], bool] = lambda: True) -> dict[str, Any]:
     uri, loop_line = _parse_target(args)
     if not uri:
         return _error_report("", "runOverfitCheck needs a document URI argument")
+    if not uri.startswith("file:") and "://" in uri:
+        return _error_report(uri, f"the overfit check runs files on disk, not {uri.split(':', 1)[0]}: documents")
     path = os.path.abspath(uris.to_fs_path(uri) or uri)
+    refusal = _refusal(ls, os.path.realpath(path), trusted)
+    if refusal is not None:
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=f"torchlint: {refusal}"))
+        data = _error_report(path, refusal)
+        data["refused"] = True
+        return data
     st = _state(ls)
-    key = _workspace_key(ls, path)
+    key = _workspace_key(ls, os.path.realpath(path))
     if key in st.runs:
         msg = "an overfit check is already running for this workspace; cancel it first"
         ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning,

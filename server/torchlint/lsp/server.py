@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
+from pygls.exceptions import FeatureRequestError
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
@@ -30,6 +31,7 @@ from ..config import Config
 from . import actions, hover as hover_mod, lenses
 from .convert import LineIndex
 from .diagnostics import Analysis, to_diagnostics
+from .protocol import TorchlintProtocol
 from .settings import ServerOptions, build_config, overfit_settings, section
 from .worker import Worker
 
@@ -54,10 +56,16 @@ class DocSnapshot:
 
 class TorchlintServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("torchlint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__(
+            "torchlint", __version__, protocol_cls=TorchlintProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
         self.options = ServerOptions()
         self.root: Path | None = None
         self.init_settings: dict[str, Any] = {}
+        self.trusted = True  # the client's `workspaceTrusted` (VS Code's Restricted Mode sends false)
+        self._shown_problems: set[str] = set()
+        self.init_problems: list[str] = []  # configuration problems found in `initialize`, shown after `initialized`
         self.client_settings: dict[str, Any] = {}
         self.config = Config()
         self.generation = 0  # bumped on every configuration change
@@ -79,14 +87,21 @@ class TorchlintServer(LanguageServer):
 
     def reload_config(self) -> None:
         """Rebuild the configuration and re-analyse every open document (on the loop)."""
-        config, problems = build_config(self.root, self.init_settings, self.client_settings)
-        for p in problems:
-            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=p))
+        config, problems = build_config(self.root, self.init_settings, self.client_settings, trusted=self.trusted)
+        self.show_problems(problems)
         self.config = config
         self.generation += 1
         self.worker.submit(lambda: self._apply_config(config))
         for uri in list(self.open_docs):
             self.schedule(uri, delay=0.0, refresh=True)
+
+    def show_problems(self, problems: list[str]) -> None:
+        """Configuration problems: each once as a message (the defaults apply meanwhile), and in the log."""
+        for p in problems:
+            self.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=f"torchlint: {p}"))
+            if p not in self._shown_problems:
+                self._shown_problems.add(p)
+                self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=f"torchlint: {p}"))
 
     def _apply_config(self, config: Config) -> None:
         checker = self.checker()
@@ -268,6 +283,20 @@ class TorchlintServer(LanguageServer):
 
         self._refresh_handle = self.loop.call_later(0.02, send)
 
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Errors outside a request: to the log, not to a popup (pygls shows "Error in server").
+        A failed request already carries its error in the response."""
+        if source is FeatureRequestError:
+            log.info("request failed: %s: %s", type(error).__name__, error)
+            return
+        log.error("server error (%s): %s: %s", getattr(source, "__name__", source), type(error).__name__, error)
+        try:
+            self.window_log_message(
+                types.LogMessageParams(type=types.MessageType.Error, message=f"torchlint: internal error: {type(error).__name__}: {error}")
+            )
+        except Exception:
+            pass
+
     def _log_from_thread(self, message: str) -> None:
         self._post(self.window_log_message, types.LogMessageParams(type=types.MessageType.Error, message=message))
 
@@ -312,16 +341,17 @@ def create_server() -> TorchlintServer:
             root = to_fs_path(params.workspace_folders[0].uri)
         ls.root = Path(root).resolve() if root else None
         ls.init_settings = section(params.initialization_options)
+        ls.trusted = ls.init_settings.get("workspaceTrusted") is not False
         ls.options.update(ls.init_settings)
         ls.pull = get_capability(params.capabilities, "text_document.diagnostic") is not None
-        config, problems = build_config(ls.root, ls.init_settings)
+        config, problems = build_config(ls.root, ls.init_settings, trusted=ls.trusted)
         ls.config = config
-        for p in problems:
-            log.warning("%s", p)
+        ls.init_problems = problems  # shown once the client is initialized
         log.info("torchlint %s: root=%s pull=%s encoding=%s", __version__, ls.root, ls.pull, ls.workspace.position_encoding)
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: TorchlintServer, params: types.InitializedParams):
+        ls.show_problems(ls.init_problems)
         caps = ls.client_capabilities
         registrations = []
         if get_capability(caps, "workspace.did_change_watched_files.dynamic_registration", False):
@@ -491,7 +521,7 @@ def _register_commands(server: TorchlintServer) -> None:
     register = getattr(_overfit, "register", None)
     if register is not None:
         try:
-            register(server, server.overfit_settings)
+            register(server, server.overfit_settings, trusted=lambda: server.trusted)
         except Exception:
             log.exception("overfit command registration failed")
     for name in (lenses.RUN_OVERFIT, lenses.CANCEL_OVERFIT):

@@ -7,11 +7,11 @@ pyproject.toml. A few keys only steer the server and never reach `Config`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, ConfigError, load_config
+from ..config import Config, ConfigError, load_config, user_interpreter
 
 SECTION = "torchlint"
 DEFAULT_DEBOUNCE = 0.150  # seconds between the last keystroke and analysis
@@ -46,20 +46,28 @@ def engine_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if k not in _SERVER_ONLY}
 
 
-def build_config(root: Path | None, *layers: dict[str, Any]) -> tuple[Config, list[str]]:
-    """pyproject.toml under `root`, then each settings layer; problems are returned, not raised."""
+def build_config(root: Path | None, *layers: dict[str, Any], trusted: bool = True) -> tuple[Config, list[str]]:
+    """pyproject.toml under `root`, then each settings layer; problems are returned, not raised
+    (a broken pyproject.toml gives the defaults, a broken layer is skipped).
+
+    The interpreter Jedi may run comes from the editor's settings only in a trusted workspace
+    (in VS Code, workspace settings are files of the workspace), else from $TORCHLINT_PYTHON."""
     problems: list[str] = []
     try:
         config = load_config(root) if root else Config()
     except ConfigError as exc:
-        problems.append(str(exc))
+        problems.append(f"{exc} (using the defaults)")
         config = Config(root=root)
     for layer in layers:
+        settings = engine_settings(layer)
+        if not trusted:
+            settings.pop("interpreter", None)
         try:
-            config = config.merged(engine_settings(layer))
+            config = config.merged(settings)
         except (ConfigError, TypeError, ValueError) as exc:
             problems.append(f"torchlint settings: {exc}")
-    return config, problems
+    problems.extend(config.warnings)
+    return replace(config, interpreter=user_interpreter(config.interpreter)), problems
 
 
 def overfit_settings(config: Config) -> dict[str, Any]:
