@@ -57,6 +57,7 @@ class KindInfo:
     qualname: str | None = None  # constructor's canonical name, e.g. torch.nn.CrossEntropyLoss
     node: ast.AST | None = None  # where it was built
     cls: ClassInfo | None = None
+    model: "SemanticModel | None" = field(default=None, compare=False)  # the file `node` is in (a factory may be elsewhere)
 
 
 def dotted(expr: ast.AST) -> str | None:
@@ -94,6 +95,7 @@ class SemanticModel:
         self._stmt_calls: dict[ast.AST, list[ast.Call]] | None = None
         self._attr_index: dict[int, dict[str, list[ast.AST]]] = {}
         self._kind_cache: dict[int, KindInfo | None] = {}
+        self._param_kinds: dict[tuple[int, str], KindInfo | None] = {}
         # summaries of this file's functions made for other files' analyses (Workspace.keep_summary)
         self.kept_summaries: dict[int, tuple] = {}
         self._index()
@@ -374,40 +376,112 @@ class SemanticModel:
                     return None
             k = constructor_kind(q)
             if k is not None:
-                return KindInfo(k, q, call)
+                return KindInfo(k, q, call, model=self)
         cls = self.resolve_class(func)
         if cls is not None:
             k = self.class_kind(cls)
             if k is not None:
-                return KindInfo(k, None, call, cls)
+                return KindInfo(k, None, call, cls, model=self)
         if isinstance(func, ast.Attribute) and func.attr == "from_pretrained":
             owner = self.qualname(func.value) or ""
             if owner.startswith("transformers.") and "Tokenizer" not in owner and "Config" not in owner and "Processor" not in owner:
-                return KindInfo(Kind.MODULE, owner, call)
+                return KindInfo(Kind.MODULE, owner, call, model=self)
+        if q is not None and q.split(".")[0] in _KNOWN_LIBRARIES:
+            return None
+        # a factory of ours: `model = build_model(cfg)` is what `build_model` returns
+        ref = self.resolve_function(call)
+        if ref is not None:
+            return ref.model.returned_kind(ref.node, depth + 1)
+        return None
+
+    def returned_kind(self, fn: FunctionNode, depth: int = 0) -> KindInfo | None:
+        """What every call of `fn` (of this file) returns: its `-> X` annotation, else the kind
+        all its `return` values agree on. Generators and functions without a return: unknown."""
+        if depth > 8:
+            return None
+        if fn.returns is not None:
+            return self._annotation_kind(fn.returns)
+        values: list[ast.AST | None] = []
+        for node in _walk_scope(fn):
+            if isinstance(node, (ast.Yield, ast.YieldFrom)):
+                return None
+            if isinstance(node, ast.Return):
+                values.append(node.value)
+        if not values or any(v is None for v in values):
+            return None
+        return self._agree([self.kind(v, depth + 1) for v in values])
+
+    def _annotation_kind(self, ann: ast.AST) -> KindInfo | None:
+        q = self.qualname(ann)
+        if q is not None:
+            k = constructor_kind(q) or (Kind.MODULE if q in MODULE_BASES else None)
+            if q in ("torch.optim.Optimizer",):
+                k = Kind.OPTIMIZER
+            return KindInfo(k, q, model=self) if k else None
+        cls = self.resolve_class(ann)
+        if cls is not None:
+            k = self.class_kind(cls)
+            return KindInfo(k, None, None, cls, model=cls.model) if k else None
         return None
 
     def _name_kind(self, name: ast.Name, depth: int) -> KindInfo | None:
         scope: Scope = self.scope_of(name)
         while True:
-            values = self.assigned_values(scope, name.id)
+            # `model = model.cuda()`, `model = torch.compile(model)`, `model = nn.DataParallel(model)`
+            # (under an `if` or not) keep whatever the other bindings made
+            values = [v for v in self.assigned_values(scope, name.id) if not _rewraps(v, name.id)]
             if values:
                 return self._agree([self.kind(v, depth + 1) if isinstance(v, ast.expr) else None for v in values])
             ann = self.param_annotation(scope, name.id)
             if ann is not None:
-                q = self.qualname(ann)
-                if q is not None:
-                    k = constructor_kind(q) or (Kind.MODULE if q in MODULE_BASES else None)
-                    if q in ("torch.optim.Optimizer",):
-                        k = Kind.OPTIMIZER
-                    return KindInfo(k, q) if k else None
-                cls = self.resolve_class(ann)
-                if cls is not None:
-                    k = self.class_kind(cls)
-                    return KindInfo(k, None, None, cls) if k else None
-                return None
-            if self.is_param(scope, name.id) or scope is self.tree:
+                return self._annotation_kind(ann)
+            if self.is_param(scope, name.id):
+                return self.param_kind(scope, name.id, depth + 1)
+            if scope is self.tree:
                 return None
             scope = self.scope_of(scope)
+
+    def param_kind(self, fn: Scope, name: str, depth: int = 0) -> KindInfo | None:
+        """An unannotated parameter takes the kind its callers pass: every call of `fn` in this
+        file and in the workspace files that import it, all agreeing (at least one call)."""
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or depth > 8:
+            return None
+        key = (id(fn), name)
+        if key in self._param_kinds:
+            return self._param_kinds[key]
+        self._param_kinds[key] = None  # recursion (f calls itself): unknown
+        self._param_kinds[key] = result = self._param_kind(fn, name, depth)
+        return result
+
+    def _param_kind(self, fn: FunctionNode, name: str, depth: int) -> KindInfo | None:
+        pos, kw_ok = _param_index(fn, name)
+        if pos is None and not kw_ok:
+            return None  # *args / **kwargs
+        is_method = isinstance(self.parents.get(fn), ast.ClassDef) and not _is_static(fn)
+        models = [self]
+        if self.workspace is not None and self.functions.get(fn.name) is fn:
+            models += self.workspace.importer_models(self, fn.name)
+        kinds: list[KindInfo | None] = []
+        for m in models:
+            for call in m.nodes_of(ast.Call):
+                if last_name(call.func) != fn.name:
+                    continue
+                ref = m.resolve_function(call)
+                if ref is None or ref.node is not fn:
+                    continue
+                arg = _argument(call, name, pos - 1 if (is_method and pos is not None) else pos, kw_ok)
+                if arg is None:
+                    return None  # a default, *args or **kwargs at some call: unknown
+                kinds.append(m.kind(arg, depth + 1))
+                if kinds[-1] is None or len(kinds) > 50:
+                    return None
+        if not kinds:
+            return None
+        first = kinds[0]
+        if any(k.kind != first.kind for k in kinds):  # type: ignore[union-attr]
+            return None
+        same = all(k.qualname == first.qualname and (k.cls.node if k.cls else None) is (first.cls.node if first.cls else None) for k in kinds)  # type: ignore[union-attr]
+        return first if same else KindInfo(first.kind)  # type: ignore[union-attr]
 
     @staticmethod
     def _agree(kinds: list[KindInfo | None]) -> KindInfo | None:
@@ -471,6 +545,52 @@ class SemanticModel:
                 if found is not None:
                     return found
         return None
+
+
+_WRAPPERS = {"torch.compile", "torch.nn.DataParallel", "torch.nn.parallel.DistributedDataParallel"}
+
+
+def _rewraps(value: ast.AST, name: str) -> bool:
+    """`name = name.to(dev)` / `.cuda()` / `.train()` / `torch.compile(name)` / `nn.DataParallel(name)`."""
+    node = value
+    while isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _PASS_THROUGH_METHODS:
+            node = func.value
+        elif node.args and (last_name(func) in ("compile", "DataParallel", "DistributedDataParallel")):
+            node = node.args[0]
+        else:
+            return False
+    return isinstance(node, ast.Name) and node.id == name and node is not value
+
+
+def _param_index(fn: ast.AST, name: str) -> tuple[int | None, bool]:
+    """(positional index, can be passed by keyword) of parameter `name` of `fn`."""
+    a = fn.args  # type: ignore[attr-defined]
+    for i, p in enumerate([*a.posonlyargs, *a.args]):
+        if p.arg == name:
+            return i, p not in a.posonlyargs
+    if any(p.arg == name for p in a.kwonlyargs):
+        return None, True
+    return None, False
+
+
+def _argument(call: ast.Call, name: str, pos: int | None, kw_ok: bool) -> ast.AST | None:
+    """The expression a call passes for a parameter, None when it cannot be told."""
+    for k in call.keywords:
+        if k.arg is None:
+            return None  # **kwargs may hold it
+        if k.arg == name and kw_ok:
+            return k.value
+    if pos is not None and pos >= 0 and pos < len(call.args):
+        if any(isinstance(a, ast.Starred) for a in call.args[: pos + 1]):
+            return None
+        return call.args[pos]
+    return None
+
+
+def _is_static(fn: FunctionNode) -> bool:
+    return any(last_name(d) == "staticmethod" for d in fn.decorator_list)
 
 
 def statement_index(stmt: ast.stmt) -> tuple[list[list[ast.AST]], dict[ast.AST, ast.AST]]:

@@ -476,7 +476,7 @@ def activation_of(
         return None
     if info.qualname in _MODULE_ACTIVATIONS and info.node is not None:
         return Activation(_MODULE_ACTIVATIONS[info.qualname], expr, model, "module_call", f"`{dotted(func) or 'the module'}` output (line {line}; a `{info.qualname.rsplit('.', 1)[-1]}`)", arg=_first_arg(expr), ctor=info.node)
-    owner = model
+    owner = info.model or model  # a factory may have built it in another file
     if info.qualname == "torch.nn.Sequential" and isinstance(info.node, ast.Call):
         seq = info.node
         if seq.args and not seq.keywords and not isinstance(seq.args[-1], ast.Starred):
