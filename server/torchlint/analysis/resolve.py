@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Iterator
 
 from .source import SourceFile
 from .torchapi import (
-    DATASET_BASES, ITERABLE_DATASET_BASES, MODULE_BASES, Kind, canonical,
-    constructor_kind,
+    CONTAINERS, DATASET_BASES, DROPOUT_BY_DEFAULT, DROPOUT_IF_ASKED, ITERABLE_DATASET_BASES, MODE_DEPENDENT_FUNCTIONS,
+    MODE_DEPENDENT_LAYERS, MODULE_BASES, RUNNING_STATS_IF_ASKED, Kind, canonical, constructor_kind,
 )
 
 if TYPE_CHECKING:
@@ -491,6 +491,101 @@ class SemanticModel:
         first = known[0]
         return first if all(k.kind == first.kind for k in known) else None
 
+    # -- does the mode matter? ---------------------------------------------------------
+    def mode_dependence(self, info: KindInfo | None, _seen: frozenset = frozenset()) -> bool | None:
+        """Whether a module behaves differently in train() and eval() mode: True when it holds
+        Dropout, BatchNorm and the like (or reads `self.training`), False when every layer it
+        holds is known and none does, None when that cannot be told (third-party models)."""
+        if info is None or info.kind != Kind.MODULE:
+            return None
+        owner = info.model or self
+        if info.cls is not None and not info.qualname:
+            return info.cls.model._class_mode(info.cls, _seen)
+        if info.qualname and info.qualname.startswith("torch.nn.") and isinstance(info.node, ast.Call):
+            return owner._layer_mode(info.qualname, info.node, _seen)
+        if info.qualname and info.qualname.startswith("torch.nn."):
+            last = info.qualname.rsplit(".", 1)[-1]
+            return True if last in MODE_DEPENDENT_LAYERS or last in DROPOUT_BY_DEFAULT else None
+        return None
+
+    def _layer_mode(self, q: str, call: ast.Call, seen: frozenset) -> bool | None:
+        last = q.rsplit(".", 1)[-1]
+        if last in MODE_DEPENDENT_LAYERS:
+            return True
+        if last in DROPOUT_BY_DEFAULT:
+            return _zero_arg(call, "dropout") is not True
+        if last in DROPOUT_IF_ASKED:
+            return _zero_arg(call, "dropout", default_zero=True) is not True
+        if last in RUNNING_STATS_IF_ASKED:
+            return _false_arg(call, "track_running_stats") is not True
+        if last in CONTAINERS:
+            return self._nodes_mode(list(ast.walk(call))[1:], None, seen)
+        return False if last[:1].isupper() else None
+
+    def _class_mode(self, info: ClassInfo, seen: frozenset) -> bool | None:
+        key = (self.source.path, info.node.lineno)
+        if key in seen:
+            return None
+        seen = seen | {key}
+        results: list[bool | None] = []
+        for base in info.node.bases:
+            sub = self.resolve_class(base)
+            if sub is not None:
+                results.append(sub.model._class_mode(sub, seen))
+            elif self.qualname(base) not in MODULE_BASES:
+                return None  # a library base class (timm, torchvision...): its layers are unknown
+        results.append(self._nodes_mode(list(ast.walk(info.node)), info.node, seen))
+        if True in results:
+            return True
+        return None if None in results else False
+
+    def _nodes_mode(self, nodes: list[ast.AST], cls: ast.ClassDef | None, seen: frozenset) -> bool | None:
+        unknown = False
+        called_attrs: set[str] = set()
+        for node in nodes:
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+                if node.attr == "training":
+                    return True
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+                called_attrs.add(func.attr)
+            q = self.call_qualname(node)
+            if q is not None:
+                last = q.rsplit(".", 1)[-1]
+                if q.startswith("torch.nn.functional.") and last in MODE_DEPENDENT_FUNCTIONS:
+                    if _false_arg(node, "training") is not True:
+                        return True
+                    continue
+                if q.startswith("torch.nn."):
+                    mode = self._layer_mode(q, node, seen)
+                    if mode is True:
+                        return True
+                    unknown = unknown or (mode is None and constructor_kind(q) == Kind.MODULE)
+                    continue
+                if constructor_kind(q) == Kind.MODULE or q.startswith(("torchvision.", "timm.", "transformers.")):
+                    unknown = True  # a library model: its layers are not ours to see
+                    continue
+            cls_info = self.resolve_class(func)
+            if cls_info is not None and self.class_kind(cls_info) == Kind.MODULE:
+                mode = cls_info.model._class_mode(cls_info, seen)
+                if mode is True:
+                    return True
+                unknown = unknown or mode is None
+        if cls is not None:
+            # a submodule passed in or built elsewhere (`self.encoder = encoder`) must be known too
+            for attr in called_attrs:
+                for value in self.attr_values(cls, attr):
+                    if isinstance(value, ast.Call):
+                        continue  # walked above
+                    info = self.kind(value)
+                    mode = self.mode_dependence(info, seen) if info is not None else None
+                    if mode is True:
+                        return True
+                    unknown = unknown or mode is None
+        return None if unknown else False
+
     # -- callees ---------------------------------------------------------------
     def resolve_function(self, call: ast.Call) -> FunctionRef | None:
         """The function a call runs, when it is defined in this file or the workspace."""
@@ -586,6 +681,30 @@ def _argument(call: ast.Call, name: str, pos: int | None, kw_ok: bool) -> ast.AS
         if any(isinstance(a, ast.Starred) for a in call.args[: pos + 1]):
             return None
         return call.args[pos]
+    return None
+
+
+def _keyword(call: ast.Call, name: str) -> ast.AST | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def _zero_arg(call: ast.Call, name: str, default_zero: bool = False) -> bool | None:
+    """Whether keyword `name` is certainly 0 (True), certainly not (False), or unknown (None)."""
+    value = _keyword(call, name)
+    if value is None:
+        return True if default_zero and not any(k.arg is None for k in call.keywords) else None
+    if isinstance(value, ast.Constant) and isinstance(value.value, (int, float)):
+        return value.value == 0
+    return None
+
+
+def _false_arg(call: ast.Call, name: str) -> bool | None:
+    """Whether keyword `name` is certainly False/absent-with-False-default (True), or not."""
+    value = _keyword(call, name)
+    if value is None:
+        return True if not any(k.arg is None for k in call.keywords) else None
+    if isinstance(value, ast.Constant) and isinstance(value.value, bool):
+        return not value.value
     return None
 
 

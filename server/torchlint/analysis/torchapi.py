@@ -39,6 +39,27 @@ MODULE_BASES = {
 DATASET_BASES = {"torch.utils.data.Dataset", "torch.utils.data.TensorDataset"}
 ITERABLE_DATASET_BASES = {"torch.utils.data.IterableDataset", "torch.utils.data.IterDataPipe"}
 
+# Layers whose forward differs between `train()` and `eval()` (DESIGN: "does the mode matter?").
+MODE_DEPENDENT_LAYERS = {
+    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d",
+    "SyncBatchNorm",
+}
+# Dependent unless built with `dropout=0` (their default is 0.1).
+DROPOUT_BY_DEFAULT = {
+    "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer", "TransformerDecoderLayer",
+}
+# Dependent only when built with a non-zero `dropout` (their default is 0).
+DROPOUT_IF_ASKED = {"RNN", "LSTM", "GRU", "MultiheadAttention"}
+# Dependent only with `track_running_stats=True` (default False: the input's own statistics).
+RUNNING_STATS_IF_ASKED = {
+    "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d",
+}
+MODE_DEPENDENT_FUNCTIONS = {
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout", "batch_norm",
+}
+CONTAINERS = {"Sequential", "ModuleList", "ModuleDict"}
+
 _OPTIM_SUBMODULES = {
     "sgd", "adam", "adamw", "adamax", "adagrad", "adadelta", "asgd", "lbfgs", "nadam", "radam",
     "rmsprop", "rprop", "sparse_adam", "optimizer", "adafactor", "_muon",
