@@ -9,7 +9,7 @@ import pytest
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
-from lsp_harness import BUGGY_TRAIN, CLIENTS, codes, engine_findings, has_rule
+from lsp_harness import BUGGY_TRAIN, CLIENTS, codes, engine_findings
 
 pytestmark = [pytest.mark.timeout(240)]
 
@@ -110,8 +110,7 @@ def _engine_follows_helper(tmp_path) -> bool:
 
 @pytest.mark.parametrize("client_name", CLIENTS)
 async def test_editing_an_imported_file_reanalyses_its_dependants(start, client_name, tmp_path):
-    if not _engine_follows_helper(tmp_path):
-        pytest.skip("the engine does not follow this helper across files")
+    assert _engine_follows_helper(tmp_path), "the engine no longer follows this helper across files"
     s = await start(client_name, files={"helpers.py": HELPER_OK})
     train = s.open("train.py", TRAIN_WITH_HELPER)
     await asyncio.sleep(0.3)
@@ -125,8 +124,7 @@ async def test_editing_an_imported_file_reanalyses_its_dependants(start, client_
 
 async def test_opening_an_unsaved_import_reanalyses_its_dependants(start, tmp_path):
     """A buffer whose text differs from the disk (restored session, unsaved edit) counts from didOpen on."""
-    if not _engine_follows_helper(tmp_path):
-        pytest.skip("the engine does not follow this helper across files")
+    assert _engine_follows_helper(tmp_path), "the engine no longer follows this helper across files"
     s = await start("visual-studio-code", files={"helpers.py": HELPER_OK})
     train = s.open("train.py", TRAIN_WITH_HELPER)
     await asyncio.sleep(0.3)
@@ -137,8 +135,7 @@ async def test_opening_an_unsaved_import_reanalyses_its_dependants(start, tmp_pa
 
 @pytest.mark.parametrize("client_name", CLIENTS)
 async def test_file_changed_on_disk_reanalyses_its_dependants(start, client_name, tmp_path):
-    if not _engine_follows_helper(tmp_path):
-        pytest.skip("the engine does not follow this helper across files")
+    assert _engine_follows_helper(tmp_path), "the engine no longer follows this helper across files"
     s = await start(client_name, files={"helpers.py": HELPER_OK})
     train = s.open("train.py", TRAIN_WITH_HELPER)
     await asyncio.sleep(0.3)
@@ -191,8 +188,6 @@ TRAIN_WITH_EVAL = textwrap.dedent(
 @pytest.mark.parametrize("client_name", CLIENTS)
 async def test_eval_mode_leak_follows_the_imported_helper(start, client_name, tmp_path):
     """train.py imports evaluate from evaluation.py; fixing evaluation.py in the editor fixes train.py."""
-    if not has_rule("TL201"):
-        pytest.skip("TL201 is not implemented yet")
     judged = {}
     for name, helper in (("leaky", EVALUATION_LEAKY), ("restored", EVALUATION_RESTORES)):
         probe = tmp_path / f"probe-{name}"
@@ -200,8 +195,7 @@ async def test_eval_mode_leak_follows_the_imported_helper(start, client_name, tm
         (probe / "evaluation.py").write_text(helper)
         judged[name] = "TL201" in codes(engine_findings(probe / "train.py", TRAIN_WITH_EVAL))
     leaky, restored = judged["leaky"], judged["restored"]
-    if not leaky or restored:
-        pytest.skip(f"the engine does not judge this example as expected (leaky={leaky}, restored={restored})")
+    assert leaky and not restored, f"the engine misjudges this example (leaky={leaky}, restored={restored})"
     s = await start(client_name, files={"evaluation.py": EVALUATION_LEAKY})
     train = s.open("train.py", TRAIN_WITH_EVAL)
     diags = await s.diagnostics(train, until=lambda d: "TL201" in codes(d))
