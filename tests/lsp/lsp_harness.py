@@ -237,9 +237,3 @@ def expected_range(text: str, span, encoding: str) -> types.Range:
         start=types.Position(line=span.start.line, character=units(lines[span.start.line][: span.start.column], encoding)),
         end=types.Position(line=span.end.line, character=units(lines[span.end.line][: span.end.column], encoding)),
     )
-
-
-def has_rule(code: str) -> bool:
-    from torchlint.rules import get_rule
-
-    return get_rule(code) is not None
