@@ -24,3 +24,16 @@ def test_every_rule_has_positive_and_negative_fixtures(rule):
     texts = [p.read_text(encoding="utf-8") for p in files]
     assert any(rule.code in {c for _, c in expected(t)} for t in texts), f"{rule.code} has no positive fixture"
     assert any(rule.code not in {c for _, c in expected(t)} for t in texts), f"{rule.code} has no negative fixture"
+
+
+def test_messages_name_no_line_numbers():
+    """Where something else matters, it is a related location (data that moves with edits),
+    never "line N" in the text: the editor moves findings of untouched code without re-reading them."""
+    import re
+
+    pattern = re.compile(r"\bline \d")
+    for path in rule_fixtures():
+        findings, _ = actual(path)
+        for f in findings:
+            texts = [f.message, *(r.message for r in f.related), *([f.fix.message] if f.fix else [])]
+            assert not any(pattern.search(t) for t in texts), (path.name, texts)

@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import ast
 import bisect
-import re
 from dataclasses import dataclass, field, replace
 
 from .findings import Finding, Position, Span
 from .resolve import statement_index
 from .source import SourceFile, edited_lines, statement_start
 
-# Findings whose text names a line number cannot simply be moved to new lines.
-_LINE_IN_TEXT = re.compile(r"\bline \d")
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _MOSTLY = 0.6  # above this share of the file affected, the full analysis is as cheap
 
@@ -257,13 +254,11 @@ def _line_map(old: list[str], new: list[str]):
 
 
 def _move(findings: list[Finding], loops: list[Span], line_map) -> tuple[list[Finding], list[Span]] | None:
-    """The findings of an untouched statement at their new lines; None when one of them points
-    into the edited lines or names a line number that may have moved."""
+    """The findings of an untouched statement at their new lines (related locations and fixes
+    are positions, moved with them); None when one of them points into the edited lines."""
     delta = line_map.delta
     out = []
     for f in findings:
-        if delta and _names_a_line(f):
-            return None
         span = _move_span(f.span, line_map)
         if span is None:
             return None
@@ -293,13 +288,6 @@ def _move(findings: list[Finding], loops: list[Span], line_map) -> tuple[list[Fi
             return None
         moved_loops.append(ms)
     return out, moved_loops
-
-
-def _names_a_line(f: Finding) -> bool:
-    texts = [f.message, *(r.message for r in f.related)]
-    if f.fix is not None:
-        texts.append(f.fix.message)
-    return any(_LINE_IN_TEXT.search(t) for t in texts)
 
 
 def _move_span(span: Span, line_map) -> Span | None:

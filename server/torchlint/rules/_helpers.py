@@ -456,12 +456,12 @@ def activation_of(
     q = model.call_qualname(expr)
     if q in _FUNCTION_ACTIVATIONS:
         arg = _first_arg(expr)
-        return Activation(_FUNCTION_ACTIVATIONS[q], expr, model, "call", f"`{dotted(func)}` output (line {line})", arg=arg)
+        return Activation(_FUNCTION_ACTIVATIONS[q], expr, model, "call", f"`{dotted(func)}` output", arg=arg)
     if q is not None and q.startswith("torch."):
         return None  # another torch function: unknown effect
     if isinstance(func, ast.Attribute) and q is None:
         if func.attr in _TENSOR_METHODS and not (isinstance(func.value, ast.Name) and func.value.id == "self"):
-            return Activation(func.attr, expr, model, "call", f"`.{func.attr}()` output (line {line})", arg=func.value)
+            return Activation(func.attr, expr, model, "call", f"`.{func.attr}()` output", arg=func.value)
         if func.attr in _KEEPING_METHODS and not (isinstance(func.value, ast.Name) and func.value.id == "self"):
             inner_kind = model.kind(func.value)
             if inner_kind is None:  # a tensor, not a module being moved
@@ -470,12 +470,12 @@ def activation_of(
     # a module called: nn.Softmax()(x), self.softmax(x), sm(x), model(x), self.net(x)
     ctor = _module_ctor_activation(model, func)
     if ctor:
-        return Activation(ctor, expr, model, "module_call", f"`{ast.unparse(func)}` output (line {line})", arg=_first_arg(expr), ctor=func)
+        return Activation(ctor, expr, model, "module_call", f"`{ast.unparse(func)}` output", arg=_first_arg(expr), ctor=func)
     info = kind_of(model, func)
     if info is None or info.kind != Kind.MODULE:
         return None
     if info.qualname in _MODULE_ACTIVATIONS and info.node is not None:
-        return Activation(_MODULE_ACTIVATIONS[info.qualname], expr, model, "module_call", f"`{dotted(func) or 'the module'}` output (line {line}; a `{info.qualname.rsplit('.', 1)[-1]}`)", arg=_first_arg(expr), ctor=info.node)
+        return Activation(_MODULE_ACTIVATIONS[info.qualname], expr, model, "module_call", f"`{dotted(func) or 'the module'}` output (a `{info.qualname.rsplit('.', 1)[-1]}`)", arg=_first_arg(expr), ctor=info.node)
     owner = info.model or model  # a factory may have built it in another file
     if info.qualname == "torch.nn.Sequential" and isinstance(info.node, ast.Call):
         seq = info.node
@@ -484,7 +484,7 @@ def activation_of(
             kind = _module_ctor_activation(owner, last)
             if kind:
                 name = dotted(func) or "the model"
-                return Activation(kind, last, owner, "ctor", f"the output of `{name}`, whose `nn.Sequential` ends with `{ast.unparse(last.func)}` (line {last.lineno})", sequential=seq)
+                return Activation(kind, last, owner, "ctor", f"the output of `{name}`, whose `nn.Sequential` ends with `{ast.unparse(last.func)}`", sequential=seq)
         return None
     if info.cls is not None and not info.qualname:
         found = _forward_returns_activation(info, lambda v: v, _depth, _seen)

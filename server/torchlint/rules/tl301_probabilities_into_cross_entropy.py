@@ -24,7 +24,7 @@ def remove_activation_fix(ctx, act) -> Fix | None:
         prev = seq.args[idx - 1]
         span = src.span(act.node)
         start = src.span(prev).end
-        return Fix(f"Remove `{src.segment(act.node)}` from the `nn.Sequential` (line {act.node.lineno})", (Edit(type(span)(start, span.end), ""),), "unsafe")
+        return Fix(f"Remove `{src.segment(act.node)}` from the `nn.Sequential`", (Edit(type(span)(start, span.end), ""),), "unsafe")
     text = unwrap_activation_text(act)
     if text is None:
         return None
@@ -33,7 +33,7 @@ def remove_activation_fix(ctx, act) -> Fix | None:
     if isinstance(func, ast.Attribute) and act.model.qualname(func) is None and act.how == "call":
         name = None  # a tensor method: `x.softmax(1)`
     shown = f"`{name}`" if name else f"the `.{act.kind}()`"
-    return Fix(f"Remove {shown} (line {act.node.lineno}) and pass the logits", (Edit(src.span(act.node), text),), "unsafe")
+    return Fix(f"Remove {shown} and pass the logits", (Edit(src.span(act.node), text),), "unsafe")
 
 
 @register

@@ -71,8 +71,8 @@ def _loader_iter(model: SemanticModel, it: ast.AST) -> bool:
     return name_hint(dotted(it) and dotted(it).rsplit(".", 1)[-1]) == Kind.DATALOADER
 
 
-def label_side(model: SemanticModel, expr: ast.AST, depth: int = 0) -> str | None:
-    """Why `expr` is the label side of a batch (text for the message), else None."""
+def label_side(model: SemanticModel, expr: ast.AST, depth: int = 0) -> tuple[str, ast.AST | None] | None:
+    """Why `expr` is the label side of a batch (text for the message, and where it is bound), else None."""
     if depth > 6:
         return None
     expr = _strip(expr)
@@ -90,7 +90,7 @@ def label_side(model: SemanticModel, expr: ast.AST, depth: int = 0) -> str | Non
             isinstance(target, ast.Tuple) and len(target.elts) >= 2 and isinstance(target.elts[-1], ast.Name)
             and target.elts[-1].id == expr.id and _loader_iter(model, b.stmt.iter)
         ):
-            return f"`{expr.id}` is the label half of the batch (line {b.stmt.lineno})"
+            return f"`{expr.id}` is the label half of the batch", target.elts[-1]
     if b is not None and isinstance(b.value, ast.expr):
         if model_output(model, b.value) is not None:
             return None
@@ -101,7 +101,7 @@ def label_side(model: SemanticModel, expr: ast.AST, depth: int = 0) -> str | Non
             if found:
                 return found
     if _LABEL_NAME.match(expr.id):
-        return f"`{expr.id}` is named like a label"
+        return f"`{expr.id}` is named like a label", None
     return None
 
 
@@ -157,14 +157,17 @@ class LossArgumentsSwapped(Rule):
             producer = model_output(ctx.model, second)
             if producer is None or model_output(ctx.model, first) is not None:
                 continue
-            why = label_side(ctx.model, first)
-            if why is None:
+            found = label_side(ctx.model, first)
+            if found is None:
                 continue
+            why, bound = found
             a, b = ctx.source.segment(first), ctx.source.segment(second)
             msg = (
                 f"Loss arguments look swapped: losses take `(input, target)`, but {why} and "
                 f"`{b}` is the output of `{producer}`"
             )
             fix = Fix(f"Swap to `({b}, {a})`", (Edit(ctx.source.span(first), b), Edit(ctx.source.span(second), a)), "safe")
-            related = [ctx.related(ctx.model, lc.defined, "the loss is built here")] if lc.defined is not None else []
+            related = [ctx.related(ctx.model, bound, f"`{ctx.source.segment(bound)}` is bound from the batch here")] if bound is not None else []
+            if lc.defined is not None:
+                related.append(ctx.related(ctx.model, lc.defined, "the loss is built here"))
             yield ctx.finding(self, call, msg, fix, related)

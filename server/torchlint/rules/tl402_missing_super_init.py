@@ -174,7 +174,7 @@ class MissingSuperInit(Rule):
             if moved is not None:
                 fix = Fix(f"Move `{ctx.source.segment(call_stmt.value)}` before the first submodule assignment", moved, "safe")
         msg = (
-            f"`{cls.name}.__init__` assigns `{ctx.source.segment(target)}` before calling `super().__init__()` "
-            f"(line {call_stmt.lineno}): this raises `AttributeError: cannot assign module before Module.__init__() call`"
+            f"`{cls.name}.__init__` assigns `{ctx.source.segment(target)}` before calling `super().__init__()`: "
+            f"this raises `AttributeError: cannot assign module before Module.__init__() call`"
         )
         return ctx.finding(self, stmt, msg, fix, [ctx.related(ctx.model, call_stmt, "`super().__init__()` is called here")])

@@ -193,20 +193,22 @@ class TrainingLoaderNotShuffled(Rule):
             if name is not None and _replaced_later(model, call, name):
                 continue  # e.g. opacus' make_private returns a loader with its own sampler
             why = None
+            related: list = []
             returned = isinstance(model.parent(call), ast.Return)
             if short and (_TRAIN_NAME.match(short) or short == "train_dataloader"):
                 why = "it is returned by `train_dataloader()`" if returned else f"`{name}` is a training loader"
             if why is None and name is not None:
                 if loops is None:
                     loops = self._training_loop_iters(ctx)
-                line = self._feeds(model, call, name, loops)
-                if line is not None:
-                    why = f"`{name}` feeds the training loop at line {line}"
+                fed = self._feeds(model, call, name, loops)
+                if fed is not None:
+                    why = f"`{name}` feeds a training loop"
+                    related = [ctx.related(model, fed.iter, f"`{name}` feeds this training loop")]
             if why is None:
                 continue
             what = "`shuffle=False`" if isinstance(shuffle, ast.AST) else "no `shuffle=True`, `sampler` or `batch_sampler`"
             msg = f"Training data is not shuffled: {why}, but the `DataLoader` has {what}; every epoch sees the batches in the same order"
-            yield ctx.finding(self, call, msg, self._fix(ctx, call, shuffle))
+            yield ctx.finding(self, call, msg, self._fix(ctx, call, shuffle), related)
 
     @staticmethod
     def _shuffle_arg(call: ast.Call):
@@ -238,10 +240,10 @@ class TrainingLoaderNotShuffled(Rule):
         return found
 
     @staticmethod
-    def _training_loop_iters(ctx) -> dict[tuple[int, str], int]:
-        """(id of scope, iterated name) -> line of a training loop over it."""
+    def _training_loop_iters(ctx) -> dict[tuple[int, str], ast.AST]:
+        """(id of scope, iterated name) -> a training loop over it."""
         model = ctx.model
-        out: dict[tuple[int, str], int] = {}
+        out: dict[tuple[int, str], ast.AST] = {}
         loops: list[ast.AST] = []
         try:
             loops = [l.node for l in ctx.flow.training_loops()]
@@ -259,11 +261,11 @@ class TrainingLoaderNotShuffled(Rule):
                 continue
             it = dotted(_strip_iter(node.iter))
             if it:
-                out.setdefault((id(model.scope_of(node)), it), node.lineno)
+                out.setdefault((id(model.scope_of(node)), it), node)
         return out
 
     @staticmethod
-    def _feeds(model: SemanticModel, call: ast.Call, name: str, loops: dict[tuple[int, str], int]) -> int | None:
+    def _feeds(model: SemanticModel, call: ast.Call, name: str, loops: dict[tuple[int, str], ast.AST]) -> ast.AST | None:
         scope = model.scope_of(call)
         if (id(scope), name) in loops:
             return loops[(id(scope), name)]
