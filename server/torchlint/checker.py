@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .analysis.engine import analyze
-from .analysis.findings import Finding, Span, not_analysed
+from .analysis.findings import Finding, Position, Span, not_analysed
+from .analysis.source import lone_surrogate
 from .analysis.workspace import Workspace
 from .config import Config
 from .rules import all_rules, get_rule
@@ -63,6 +64,13 @@ class Checker:
         if len(text) > MAX_ANALYSED_CHARS:
             # keeps an editor responsive on generated or data-like files: say so instead
             note = not_analysed(path, f"the file has {len(text):,} characters (torchlint analyses files up to {MAX_ANALYSED_CHARS:,})")
+            return FileReport([note] if self.config.is_enabled(note.code, path) else [])
+        surrogate = lone_surrogate(text)
+        if surrogate is not None:
+            # an editor's buffer may hold one (a file on disk cannot: decode() says it is not text);
+            # Python's parser refuses the whole text, and no encoding can save it
+            at = surrogate.at
+            note = not_analysed(path, f"the text is not valid Unicode: {surrogate}", Span(at, Position(at.line, at.column + 1)))
             return FileReport([note] if self.config.is_enabled(note.code, path) else [])
         codes = {r.code for r in all_rules() if self.config.is_enabled(r.code, path)}
         result = analyze(path, text, self.workspace, codes, self.incremental)

@@ -9,7 +9,10 @@ import tokenize
 from .analysis.findings import Finding
 
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z0-9-]+(?:[,\s]+[A-Za-z0-9-]+)*))?", re.I)
-_FILE_NOQA = re.compile(r"^\s*#\s*torchlint\s*:\s*noqa\b", re.I | re.M)
+# at the start of a line: after \n, \r\n or a lone \r (re.M's `^` knows only \n)
+_FILE_NOQA = re.compile(r"(?:\A|(?<=[\r\n]))[ \t\f]*#\s*torchlint\s*:\s*noqa\b", re.I)
+# lines break where `ast` breaks them (str.splitlines also breaks on \f, \x1c, U+2028...)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class Suppressions:
@@ -49,11 +52,13 @@ def _comments(text: str):
     """(line, comment) for real comments; falls back to a line scan when tokenizing fails."""
     if "noqa" not in text.lower():
         return []  # tokenizing is the slow part: skip it when there is nothing to find
+    # tokenize reads lines up to \n only: a file with \r (old Mac) endings would be one line
+    lf = text if "\r" not in text else _LINE_BREAK.sub("\n", text)
     try:
         return [
             (tok.start[0] - 1, tok.string)
-            for tok in tokenize.generate_tokens(io.StringIO(text).readline)
+            for tok in tokenize.generate_tokens(io.StringIO(lf).readline)
             if tok.type == tokenize.COMMENT
         ]
     except (tokenize.TokenError, SyntaxError, IndentationError):
-        return [(i, line[line.index("#"):]) for i, line in enumerate(text.splitlines()) if "#" in line]
+        return [(i, line[line.index("#"):]) for i, line in enumerate(lf.split("\n")) if "#" in line]

@@ -4,13 +4,19 @@ respects the file's indentation and line endings the same way)."""
 from __future__ import annotations
 
 import ast
+import re
 
 from .findings import Edit, Position, Span
 from .source import SourceFile
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
 
 def newline(source: SourceFile) -> str:
-    return "\r\n" if "\r\n" in source.text else "\n"
+    """The file's line ending: its first line break (\\n, \\r\\n or a lone \\r, as `ast`
+    counts them), "\\n" for a file of one line."""
+    m = _LINE_BREAK.search(source.text)
+    return m.group() if m else "\n"
 
 
 def replace(source: SourceFile, node: ast.AST, text: str) -> Edit:

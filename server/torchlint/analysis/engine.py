@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..rules import all_rules
 from .context import FileContext
-from .findings import Finding, Severity, Span
+from .findings import Finding, Severity, Span, not_analysed
 from .incremental import merge, snapshot
 from .incremental import plan as incremental_plan
 from .resolve import SemanticModel
@@ -48,20 +48,30 @@ def analyze(
     key = frozenset(codes) if codes is not None else None
     prev = workspace.take_snapshot(path) if incremental else None
     part = None
-    if prev is not None and workspace.unchanged_since(prev.deps, prev.files):
-        part = incremental_plan(prev, source, key)
-    if part is None:
-        model = workspace.model_for_text(path, text, fresh=True)
-        findings, loops, result.rule_errors = _run_rules(path, model.source, model, workspace, codes)
-        deps: dict[str, object] = {}
-        files = None
-    else:
-        subset = SourceFile(path, text, part.subset, None, source.lines)
-        # the whole file's model is built only if another file asks for it
-        sub = SemanticModel(subset, workspace, workspace.module_name(Path(path).resolve()))
-        findings, loops, result.rule_errors = _run_rules(path, subset, sub, workspace, codes)
-        findings, loops = merge(part, source, findings, loops)
-        deps, files = prev.deps, prev.files  # the findings kept still rest on what they read
+    too_deep: list[str] = []  # rules that gave up on code nested deeper than Python's stack
+    try:
+        if prev is not None and workspace.unchanged_since(prev.deps, prev.files):
+            part = incremental_plan(prev, source, key)
+        if part is None:
+            model = workspace.model_for_text(path, text, fresh=True)
+            findings, loops, result.rule_errors, too_deep = _run_rules(path, model.source, model, workspace, codes)
+            deps: dict[str, object] = {}
+            files = None
+        else:
+            subset = SourceFile(path, text, part.subset, None, source.lines)
+            # the whole file's model is built only if another file asks for it
+            sub = SemanticModel(subset, workspace, workspace.module_name(Path(path).resolve()))
+            findings, loops, result.rule_errors, too_deep = _run_rules(path, subset, sub, workspace, codes)
+            findings, loops = merge(part, source, findings, loops)
+            deps, files = prev.deps, prev.files  # the findings kept still rest on what they read
+    except RecursionError:  # the semantic model of code nested deeper than the stack allows
+        result.findings.append(_too_deep_note(path, ["every rule"]))
+        return result
+    if too_deep:
+        # a note, not an internal error (valid code can nest this deep); nothing is kept for the
+        # next edit, whose analysis is then a full one and says so again
+        findings.append(_too_deep_note(path, too_deep))
+        incremental = False
     if incremental:
         workspace.add_dependencies(path, deps)
         scanned = workspace.scanned_files()
@@ -74,8 +84,10 @@ def analyze(
 
 
 def _run_rules(path: str, source: SourceFile, model: SemanticModel, workspace: Workspace, codes: set[str] | None):
+    """(findings, training loops, internal errors, codes of the rules the nesting defeated)"""
     findings: list[Finding] = []
     errors: list[str] = []
+    too_deep: list[str] = []
     ctx = FileContext(source, model, workspace)
     for rule_cls in all_rules():
         if codes is not None and rule_cls.code not in codes:
@@ -83,13 +95,19 @@ def _run_rules(path: str, source: SourceFile, model: SemanticModel, workspace: W
         try:
             findings.extend(rule_cls().check(ctx))
         except RecursionError:
-            errors.append(f"{rule_cls.code}: the file is nested too deeply to analyse")
+            too_deep.append(rule_cls.code)
         except Exception as exc:  # one broken rule must not take the others down
             log.exception("rule %s crashed on %s", rule_cls.code, path)
             errors.append(f"{rule_cls.code}: internal error: {type(exc).__name__}: {exc}")
     loops: list[Span] = []
     try:
         loops = [source.span(loop.node) for loop in ctx.flow.training_loops()]
+    except RecursionError:
+        pass  # the rules that need the loops said so
     except Exception:
         log.exception("training loop detection failed on %s", path)
-    return findings, loops, errors
+    return findings, loops, errors, too_deep
+
+
+def _too_deep_note(path: str, rules: list[str]) -> Finding:
+    return not_analysed(path, f"the code is nested too deeply to analyse (deeper than Python's stack allows): {', '.join(rules)} skipped")

@@ -11,11 +11,18 @@ import ast
 import io
 import re
 import tokenize
+import warnings
 from dataclasses import dataclass, field
 
 from .findings import Position, Span
 
 _MAX_RECOVERY_ATTEMPTS = 25
+# The name the parser sees for every text we parse. Never a real path: given a file name,
+# CPython (3.11) reads a SyntaxError's line from that file on disk, not from the text it was
+# given, and computes the error's column from it (wrong for an editor's unsaved buffer). No
+# file can be named "" (a made-up "<name>" could exist in the working directory). The path
+# we show is the SourceFile's own.
+_PARSER_FILENAME = ""
 _BLOCK_CONTINUATION = re.compile(r"(else|elif|except|finally|case)\b|[)\]}]")
 
 
@@ -88,25 +95,66 @@ def decode(data: bytes) -> str:
         raise UnreadableFile(str(exc)) from None
     try:
         text = data.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise UnreadableFile(
-            f"file is not valid {encoding}: {exc.reason} at byte {getattr(exc, 'start', '?')}"
-        ) from None
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"file is not valid {encoding}: {exc.reason} at byte {exc.start}") from None
+    except Exception as exc:  # noqa: BLE001 - the file names the codec: `undefined`, `rot13`, `punycode`...
+        raise UnreadableFile(f"cannot decode the file as {encoding}: {exc}") from None
+    if encoding not in ("utf-8", "utf-8-sig"):  # strict UTF-8 never yields a surrogate
+        surrogate = lone_surrogate(text)  # e.g. `# coding: unicode_escape` and "\\ud800" in a string
+        if surrogate is not None:
+            raise UnreadableFile(f"decoded as {encoding}, {surrogate}") from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return text
 
 
+@dataclass(frozen=True)
+class LoneSurrogate:
+    """A code point no encoding can write (U+D800..U+DFFF on its own), e.g. in an editor's
+    buffer: Python's parser refuses the whole text."""
+
+    code_point: int
+    at: Position
+
+    def __str__(self) -> str:
+        return f"it holds a lone surrogate (U+{self.code_point:04X}) at line {self.at.line + 1}, column {self.at.column + 1}"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def lone_surrogate(text: str) -> LoneSurrogate | None:
+    """The first lone surrogate in `text`, or None."""
+    if text.isascii():
+        return None
+    m = _SURROGATE.search(text)
+    if m is None:
+        return None
+    before = text[: m.start()]
+    line_start = max(before.rfind("\n"), before.rfind("\r")) + 1
+    return LoneSurrogate(ord(m.group()), Position(len(_LINE_BREAK.findall(before)), m.start() - line_start))
+
+
 def _split_lines(text: str) -> list[str]:
     # ast counts lines on \n, \r\n and \r; so do we.
-    return re.split(r"\r\n|\r|\n", text)
+    return _LINE_BREAK.split(text)
+
+
+def _parse(text: str) -> ast.Module:
+    """`ast.parse`, every time this module parses: positions come from `text` alone. The
+    parser's warnings (`invalid escape sequence`, `invalid decimal literal`...) are for
+    whoever runs the code: a linter reading it must not print them on stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text, filename=_PARSER_FILENAME)
 
 
 def parse(path: str, text: str) -> SourceFile:
     """Parse `text`; on a syntax error keep the first error and recover the rest."""
     lines = _split_lines(text)
     try:
-        tree = ast.parse(text, filename=path, type_comments=False)
+        tree = _parse(text)
         return SourceFile(path, text, tree, None, lines)
     except (SyntaxError, ValueError) as exc:
         first = _problem(exc, lines)
@@ -115,7 +163,7 @@ def parse(path: str, text: str) -> SourceFile:
         problem = SyntaxProblem("the file is nested too deeply for Python's parser", Span(Position(0, 0), Position(0, 0)))
         return SourceFile(path, text, ast.Module(body=[], type_ignores=[]), problem, lines)
     try:
-        tree = _recover(text, lines, path)
+        tree = _recover(text, lines)
     except (RecursionError, MemoryError):
         tree = ast.Module(body=[], type_ignores=[])
     return SourceFile(path, text, tree, first, lines)
@@ -134,7 +182,7 @@ def reparse(prev: SourceFile | None, path: str, text: str) -> SourceFile:
     if prev is None or not prev.tree.body or (prev.syntax_error is not None and prev.recovered is None):
         return parse(path, text)
     lines = _split_lines(text)
-    spliced = _splice(prev, lines, path, text)
+    spliced = _splice(prev, lines, text)
     if spliced is None:
         return parse(path, text)
     tree, problem, recovered = spliced
@@ -162,7 +210,7 @@ def statement_start(stmt: ast.stmt) -> int:
     return first - 1
 
 
-def _splice(prev: SourceFile, lines: list[str], path: str, text: str):
+def _splice(prev: SourceFile, lines: list[str], text: str):
     """(tree, syntax problem, recovered lines) with only the edited statements parsed again,
     or None when the edit reaches beyond them."""
     body = prev.tree.body
@@ -183,18 +231,19 @@ def _splice(prev: SourceFile, lines: list[str], path: str, text: str):
     region_text = "\n".join(padded)
     problem = recovered = None
     try:
-        region = ast.parse(region_text, filename=path)
-    except (SyntaxError, ValueError) as exc:
+        region = _parse(region_text)
+    except (SyntaxError, ValueError):
         try:  # an edit that swallows what follows (an open bracket or string) fails as a whole
-            ast.parse(text, filename=path)
+            _parse(text)
             return None  # it parses as a whole after all: the boundaries did not hold
-        except (SyntaxError, ValueError):
-            pass
+        except (SyntaxError, ValueError) as whole:
+            # the first error of the whole text, as a full parse reports it (the region's may
+            # differ: "unterminated string literal (detected at line N)" names its last line)
+            problem = _problem(whole, lines)
         except (RecursionError, MemoryError):
             return None
-        problem = _problem(exc, padded)
         try:
-            region = _recover(region_text, padded, path)
+            region = _recover(region_text, padded)
         except (RecursionError, MemoryError):
             return None
         recovered = (r0, r1)
@@ -220,8 +269,8 @@ def _shift(stmt: ast.stmt, delta: int) -> None:
 
 
 def _problem(exc: Exception, lines: list[str]) -> SyntaxProblem:
-    if isinstance(exc, SyntaxError):
-        line0 = max((exc.lineno or 1) - 1, 0)
+    if isinstance(exc, SyntaxError) and exc.lineno is not None:
+        line0 = max(exc.lineno - 1, 0)
         col0 = max((exc.offset or 1) - 1, 0)
         if line0 < len(lines):
             col0 = min(col0, len(lines[line0]))
@@ -233,10 +282,16 @@ def _problem(exc: Exception, lines: list[str]) -> SyntaxProblem:
             end = Position(line0, col0)
         msg = exc.msg or "invalid syntax"
         return SyntaxProblem(f"SyntaxError: {msg}", Span(Position(line0, col0), end))
-    return SyntaxProblem(f"SyntaxError: {exc}", Span(Position(0, 0), Position(0, 0)))
+    # Python 3.11 gives no position for a NUL character (a SyntaxError, or a ValueError)
+    for line0, line in enumerate(lines):
+        col0 = line.find("\0")
+        if col0 >= 0:
+            return SyntaxProblem("SyntaxError: source code cannot contain null bytes", Span.of(line0, col0, line0, col0 + 1))
+    msg = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
+    return SyntaxProblem(f"SyntaxError: {msg}", Span(Position(0, 0), Position(0, 0)))
 
 
-def _recover(text: str, lines: list[str], path: str) -> ast.Module:
+def _recover(text: str, lines: list[str]) -> ast.Module:
     """Blank out broken lines (then broken top-level chunks) until the rest parses.
 
     Line numbers are preserved, so everything recovered keeps its real position.
@@ -244,19 +299,21 @@ def _recover(text: str, lines: list[str], path: str) -> ast.Module:
     work = list(lines)
     for _ in range(_MAX_RECOVERY_ATTEMPTS):
         try:
-            return ast.parse("\n".join(work), filename=path)
+            return _parse("\n".join(work))
         except SyntaxError as exc:
-            line0 = (exc.lineno or 1) - 1
+            if exc.lineno is None:  # e.g. a NUL character: no line to blank out
+                break
+            line0 = exc.lineno - 1
             if not (0 <= line0 < len(work)) or not work[line0].strip() or work[line0].strip() == "pass":
                 break
             indent = work[line0][: len(work[line0]) - len(work[line0].lstrip())]
             work[line0] = indent + "pass"
         except ValueError:
             break
-    return _recover_by_chunks(lines, path)
+    return _recover_by_chunks(lines)
 
 
-def _recover_by_chunks(lines: list[str], path: str) -> ast.Module:
+def _recover_by_chunks(lines: list[str]) -> ast.Module:
     starts = [
         i
         for i, line in enumerate(lines)
@@ -272,11 +329,11 @@ def _recover_by_chunks(lines: list[str], path: str) -> ast.Module:
         # with one simply extends until the next top-level line.
         chunk = lines[a:b]
         try:
-            ast.parse("\n".join(chunk), filename=path)
+            _parse("\n".join(chunk))
         except (SyntaxError, ValueError):
             continue
         kept[a:b] = chunk
     try:
-        return ast.parse("\n".join(kept), filename=path)
+        return _parse("\n".join(kept))
     except (SyntaxError, ValueError):
         return ast.Module(body=[], type_ignores=[])

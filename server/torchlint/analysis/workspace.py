@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("torchlint")
 
 _MAX_MODULE_BYTES = 2_000_000
+_MAX_JEDI_LINE = 3_000  # characters: a file with a longer line is resolved without Jedi
 _MAX_SCANNED_FILES = 5_000
 # Widely used packages whose functions never hold a user's training step.
 _THIRD_PARTY = {"tqdm", "wandb", "tensorboard", "matplotlib", "pandas", "scipy", "sklearn", "PIL", "cv2", "transformers",
@@ -67,7 +68,7 @@ class Workspace:
         self._jedi_project: "jedi.Project | None" = None
         self._jedi_cache: dict[tuple, set[str]] = {}
         self._jedi_fn_cache: dict[tuple, FunctionRef | None] = {}
-        self._jedi_scripts: dict[int, tuple[SemanticModel, "jedi.Script"]] = {}
+        self._jedi_scripts: dict[int, tuple[SemanticModel, "jedi.Script | None"]] = {}
         self.lock = threading.RLock()
 
     # -- documents ---------------------------------------------------------------
@@ -385,11 +386,16 @@ class Workspace:
         try:
             script = self._jedi_scripts.get(id(model))
             if script is None or script[0] is not model:
-                script = (model, jedi.Script(model.source.text, path=model.source.path, project=project))
+                # parso's diff parser (Jedi re-parses an edited file through it) takes time
+                # quadratic in the length of a comment line: 2.5 s at 20,000 characters
+                long_lines = any(len(line) > _MAX_JEDI_LINE for line in model.source.lines)
+                script = (model, None if long_lines else jedi.Script(model.source.text, path=model.source.path, project=project))
                 if len(self._jedi_scripts) > 16:  # edits make new models: keep the recent ones
                     self._jedi_scripts.pop(next(iter(self._jedi_scripts)))
                 self._jedi_scripts[id(model)] = script
             script = script[1]
+            if script is None:
+                return []
             col = len(model.source.lines[node.end_lineno - 1].encode("utf-8")[: node.end_col_offset].decode("utf-8", "ignore"))
             return script.goto(node.end_lineno, max(col - 1, 0), follow_imports=True)
         except Exception as exc:

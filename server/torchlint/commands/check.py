@@ -115,8 +115,9 @@ def _check_files(files: list[Path], setup: tuple) -> _ChunkResult:
                 if args.diff:
                     out.diff += "".join(difflib.unified_diff(
                         text.splitlines(keepends=True), new_text.splitlines(keepends=True), f"a/{path}", f"b/{path}"))
-                else:
-                    _write(path, new_text)
+                elif not _write(path, new_text):  # its encoding cannot write the fixed text
+                    out.fixed -= n
+                    file_findings = report.findings
         out.findings.extend(file_findings)
     return out
 
@@ -173,7 +174,9 @@ def _fix(checker: Checker, path: Path, text: str, findings: list[Finding], unsaf
     return text, findings, applied
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str) -> bool:
+    """False (the file left alone) when the file's encoding cannot write `text`: a codec that
+    reads anything but writes little (`# coding: idna`)."""
     raw = path.read_bytes()
     # keep the file's encoding declaration (decode() honoured it)
     import io
@@ -181,5 +184,9 @@ def _write(path: Path, text: str) -> None:
 
     encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
     bom = raw.startswith(b"\xef\xbb\xbf")
-    data = text.encode("utf-8" if encoding == "utf-8-sig" else encoding)
+    try:
+        data = text.encode("utf-8" if encoding == "utf-8-sig" else encoding)
+    except (UnicodeError, LookupError):
+        return False
     path.write_bytes((b"\xef\xbb\xbf" if bom and not data.startswith(b"\xef\xbb\xbf") else b"") + data)
+    return True

@@ -7,19 +7,36 @@
   `initialize`: logged, answered where a request needs an answer, never a popup, and no open
   document is lost.
 - Errors outside requests go to the log (`window/logMessage`), not to error popups.
+- A document's lines break where the LSP breaks them (\\r\\n, \\r, \\n), not where
+  `str.splitlines` does (pygls's `TextDocument.lines`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
+from pygls.workspace.text_document import TextDocument
 
 log = logging.getLogger("torchlint.lsp")
+
+_LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def _lsp_lines(doc: TextDocument) -> tuple[str, ...]:
+    """The document's lines (with their ends) as the LSP counts them. pygls 2.1.1 splits them
+    with `str.splitlines`, which also breaks at form feeds, \\x0b, \\x1c-\\x1e, \\x85, U+2028 and
+    U+2029: an editor's incremental change below such a character went to the wrong line, and
+    the server analysed a text the editor did not have."""
+    return tuple(_LINE_WITH_END.findall(doc.source))
+
+
+TextDocument.lines = property(_lsp_lines)  # type: ignore[assignment]
 
 
 class _Dropped:
