@@ -23,12 +23,14 @@ class FileContext:
     model: SemanticModel
     workspace: "Workspace"
     findings: list[Finding] = field(default_factory=list)
+    # functions whose analysis budget ran out in an earlier attempt (flow.BudgetExhausted)
+    exhausted: dict[ast.AST, int] = field(default_factory=dict)
 
     @cached_property
     def flow(self) -> "FlowModel":
         from .flow import FlowModel
 
-        return FlowModel(self.model)
+        return FlowModel(self.model, self.exhausted)
 
     @property
     def path(self) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..rules import all_rules
 from .context import FileContext
+from .flow import BudgetExhausted
 from .findings import Finding, Severity, Span, not_analysed
 from .incremental import merge, snapshot
 from .incremental import plan as incremental_plan
@@ -84,11 +85,25 @@ def analyze(
 
 
 def _run_rules(path: str, source: SourceFile, model: SemanticModel, workspace: Workspace, codes: set[str] | None):
+    exhausted: dict = {}  # functions whose analysis budget ran out
+    while True:
+        try:
+            return _run_rules_once(path, source, model, workspace, codes, exhausted)
+        except BudgetExhausted as exc:
+            # ran out while a rule asked about it: analyse again with that function left out,
+            # so that no finding rests on part of its analysis (a function out of budget while
+            # its graph is built is left out on the spot, without starting again)
+            exhausted[exc.scope] = exc.budget
+
+
+def _run_rules_once(
+    path: str, source: SourceFile, model: SemanticModel, workspace: Workspace, codes: set[str] | None, exhausted: dict
+):
     """(findings, training loops, internal errors, codes of the rules the nesting defeated)"""
     findings: list[Finding] = []
     errors: list[str] = []
     too_deep: list[str] = []
-    ctx = FileContext(source, model, workspace)
+    ctx = FileContext(source, model, workspace, exhausted=exhausted)
     for rule_cls in all_rules():
         if codes is not None and rule_cls.code not in codes:
             continue
@@ -106,6 +121,7 @@ def _run_rules(path: str, source: SourceFile, model: SemanticModel, workspace: W
         pass  # the rules that need the loops said so
     except Exception:
         log.exception("training loop detection failed on %s", path)
+    findings.extend(ctx.flow.budget_notes())  # one TL001 note per function left out
     return findings, loops, errors, too_deep
 
 

@@ -13,19 +13,41 @@ never passes a `train()`?") rather than matching statement lists.
 from __future__ import annotations
 
 import ast
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable, Iterable, Iterator
 
+from .findings import Finding, Position, Span, not_analysed
 from .resolve import FunctionNode, FunctionRef, SemanticModel, dotted, last_name
 from .torchapi import Kind, name_hint
 
 LoopNode = ast.For | ast.AsyncFor | ast.While
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_DEF_NAME = re.compile(r"(?:async\s+)?def\s+\w+")
 # Imports from these never hide a user's training step.
 _LIBRARY_TOPS = {"torch", "torchvision", "numpy", "os", "sys", "math", "time", "argparse", "random", "json", "typing",
                  "collections", "itertools", "functools", "pathlib", "logging", "dataclasses", "tqdm", "matplotlib", "PIL"}
 _MAX_SUMMARY_DEPTH = 4
+# Work allowed per function (and for the module-level code), in steps: a CFG node or edge
+# built, a statement or call whose events are read, a node visited by a dataflow or a path
+# search. A count, not a clock: whether a function is analysed does not depend on the machine.
+# The largest real training functions take under 20,000 (timm's train.py `main`, 740 lines:
+# 17,000; yolov5's `train`: 2,000); a loop of generated if/else branches about 30 per branch,
+# so about 8,000 branches fit.
+FUNCTION_BUDGET = 250_000
+
+
+class BudgetExhausted(BaseException):
+    """A function's analysis ran out of its budget. A BaseException, so that a rule's
+    `except Exception` cannot swallow it: the engine must see it to analyse the file again
+    with that function left out (see `engine._run_rules`)."""
+
+    def __init__(self, scope: ast.AST, budget: int):
+        super().__init__(scope, budget)
+        self.scope = scope
+        self.budget = budget
 
 
 class Ev(str, Enum):
@@ -73,45 +95,126 @@ class Node:
         )
 
 
-@dataclass
+@dataclass(eq=False)
 class Loop:
     node: LoopNode
     header: int
     body: set[int]  # node ids of the body (nested loops included), header excluded
     cfg: "CFG"
+    _index: dict[Ev, list[tuple[Node, Event]]] | None = field(default=None, repr=False)
+
+    def _by_kind(self) -> dict[Ev, list[tuple[Node, Event]]]:
+        # one pass over the body for every question: rules ask per event, not per loop
+        if self._index is None:
+            nodes = self.cfg.nodes
+            self.cfg.charge(len(self.body))
+            index: dict[Ev, list[tuple[Node, Event]]] = {}
+            for i in sorted(self.body):
+                for e in nodes[i].events:
+                    index.setdefault(e.kind, []).append((nodes[i], e))
+            self._index = index
+        return self._index
 
     def events(self, kind: Ev, direct_only: bool = False) -> list[tuple[Node, Event]]:
-        return [
-            (self.cfg.nodes[i], e)
-            for i in sorted(self.body)
-            for e in self.cfg.nodes[i].events
-            if e.kind == kind and (e.direct or not direct_only)
-        ]
+        found = self._by_kind().get(kind, ())
+        return [x for x in found if x[1].direct or not direct_only]
 
     def has(self, kind: Ev, direct_only: bool = False) -> bool:
-        return any(self.cfg.nodes[i].has(kind, direct_only=direct_only) for i in self.body)
+        return any(e.direct or not direct_only for _, e in self._by_kind().get(kind, ()))
 
     @property
     def is_training(self) -> bool:
         return self.has(Ev.BACKWARD) or self.has(Ev.STEP)
 
 
+class Iteration:
+    """The nodes of one iteration of a loop (its body, without the back edge), or outside
+    loops the function's straight-line statements; its direct backward and step nodes; and
+    the path questions of TL102/TL104, answered for every node of it at once."""
+
+    def __init__(self, cfg: "CFG", region: set[int], leave: set[int]):
+        self.cfg = cfg
+        self.region = region
+        self.leave = leave  # edges into these leave the iteration
+        cfg.charge(len(region))
+        self.backs = cfg.event_nodes(region, Ev.BACKWARD)
+        self.steps = cfg.event_nodes(region, Ev.STEP)
+        self._sets = {"backward": self.backs, "step": self.steps}
+        self._answers: dict[tuple, dict[int, int]] = {}
+        self._first: dict[str, int] = {}
+
+    def reached_from(self, sources: str, blocked: tuple[str, ...] = ()) -> dict[int, int]:
+        """node -> the first node (in source order) of `sources` ("backward" or "step")
+        from which `cfg.reachable` reaches it, not passing the `blocked` kinds of node."""
+        return self._answer(sources, blocked, False)
+
+    def reaching(self, targets: str, blocked: tuple[str, ...] = ()) -> dict[int, int]:
+        """node -> the first node (in source order) of `targets` that `cfg.reachable`
+        reaches from it, not passing the `blocked` kinds of node."""
+        return self._answer(targets, blocked, True)
+
+    def first(self, kind: str) -> int:
+        """The first node of `kind` ("backward" or "step") in source order."""
+        if kind not in self._first:
+            self._first[kind] = self.cfg.in_source_order(self._sets[kind])[0]
+        return self._first[kind]
+
+    def _answer(self, ends: str, blocked: tuple[str, ...], backward: bool) -> dict[int, int]:
+        key = (ends, blocked, backward)
+        hit = self._answers.get(key)
+        if hit is None:
+            stop = set().union(*(self._sets[b] for b in blocked)) if blocked else set()
+            cfg = self.cfg
+            hit = self._answers[key] = cfg.first_reaching(
+                cfg.in_source_order(self._sets[ends]), self.region, self.leave, stop, backward
+            )
+        return hit
+
+
 class CFG:
-    def __init__(self, scope: FunctionNode | ast.Module, flow: "FlowModel"):
+    def __init__(self, scope: FunctionNode | ast.Module, flow: "FlowModel", dry: bool = False):
         self.scope = scope
         self.flow = flow
         self.nodes: list[Node] = []
         self.by_stmt: dict[ast.AST, Node] = {}
         self.loops: dict[ast.AST, Loop] = {}
         self.mode_cache: dict[str, dict[int, frozenset[str]]] = {}  # mode_states per target
+        self.budget = FUNCTION_BUDGET
+        self.steps = 0  # work done on this graph so far (see FUNCTION_BUDGET)
+        self._iterations: dict[int | None, Iteration] = {}
         self.entry = self._new(None, ())
         self.exit = self._new(None, ())
+        if scope is None:
+            return  # the empty graph of a function left out
         body = scope.body
         ends = self._block(body, [self.entry.id], ())
         self._link(ends, self.exit.id)
+        # Events last, charged first (a statement and each of its calls): resolving calls and
+        # summarising callees is the dearest part, and an oversized function is given up
+        # before any of it. `dry`: only find out whether the graph fits.
+        stmts = [n for n in self.nodes if n.stmt is not None]
+        calls = flow.model.calls_in_statement
+        self.charge(sum(1 + len(calls(n.stmt)) for n in stmts))
+        if not dry:
+            for node in stmts:  # in the order the statements were met, as before
+                node.events = flow.events_of(node.stmt, self)
+
+    @classmethod
+    def empty(cls, scope: FunctionNode | ast.Module, flow: "FlowModel") -> "CFG":
+        """Entry to exit, nothing between: what rules see of a function left out."""
+        cfg = cls(None, flow)  # type: ignore[arg-type]
+        cfg.scope = scope
+        cfg._link([cfg.entry.id], cfg.exit.id)
+        return cfg
+
+    def charge(self, steps: int) -> None:
+        self.steps += steps
+        if self.steps > self.budget:
+            raise BudgetExhausted(self.scope, self.budget)
 
     # -- construction ------------------------------------------------------
     def _new(self, stmt: ast.AST | None, loops: tuple) -> Node:
+        self.charge(1)
         node = Node(len(self.nodes), stmt, loops=loops)
         self.nodes.append(node)
         if stmt is not None:
@@ -119,9 +222,12 @@ class CFG:
         return node
 
     def _link(self, preds: Iterable[int], succ: int) -> None:
+        nodes = self.nodes
+        s = nodes[succ]
         for p in preds:
-            self.nodes[p].succ.add(succ)
-            self.nodes[succ].pred.add(p)
+            self.charge(1)
+            nodes[p].succ.add(succ)
+            s.pred.add(p)
 
     def _block(self, stmts: list[ast.stmt], preds: list[int], loops: tuple, ctx: dict | None = None) -> list[int]:
         ctx = ctx or {}
@@ -132,13 +238,13 @@ class CFG:
     def _stmt(self, stmt: ast.stmt, preds: list[int], loops: tuple, ctx: dict) -> list[int]:
         node = self._new(stmt, loops)
         self._link(preds, node.id)
-        node.events = self.flow.events_of(stmt, self)
         if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
             inner = loops + (stmt,)
             first = len(self.nodes)
             loop_ctx = {**ctx, "continue": node.id, "break": []}
             ends = self._block(stmt.body, [node.id], inner, loop_ctx)
             self._link(ends, node.id)
+            self.charge(len(self.nodes) - first)
             self.loops[stmt] = Loop(stmt, node.id, set(range(first, len(self.nodes))), self)
             after = [node.id]
             if isinstance(stmt, ast.While) and isinstance(stmt.test, ast.Constant) and stmt.test.value:
@@ -146,9 +252,24 @@ class CFG:
             after = self._block(stmt.orelse, after, loops, ctx) if stmt.orelse else after
             return after + loop_ctx["break"]
         if isinstance(stmt, ast.If):
-            a = self._block(stmt.body, [node.id], loops, ctx)
-            b = self._block(stmt.orelse, [node.id], loops, ctx) if stmt.orelse else [node.id]
-            return a + b
+            # an elif chain is one If nested in the orelse of the one before: follow it in a
+            # loop (thousands of elifs would exhaust Python's recursion, and `a + b` of the
+            # ends of each level would copy the ends of every later one)
+            ends: list[int] = []
+            while True:
+                ends += self._block(stmt.body, [node.id], loops, ctx)
+                orelse = stmt.orelse
+                if len(orelse) == 1 and isinstance(orelse[0], ast.If):
+                    stmt = orelse[0]
+                    cond = self._new(stmt, loops)
+                    self._link([node.id], cond.id)
+                    node = cond
+                    continue
+                if orelse:
+                    ends += self._block(orelse, [node.id], loops, ctx)
+                else:
+                    ends.append(node.id)
+                return ends
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             return self._block(stmt.body, [node.id], loops, ctx)
         if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
@@ -165,7 +286,7 @@ class CFG:
                 ends = self._block(stmt.finalbody, ends + body_nodes, loops, ctx)
             return ends
         if isinstance(stmt, ast.Match):
-            ends: list[int] = []
+            ends = []
             for case in stmt.cases:
                 ends += self._block(case.body, [node.id], loops, ctx)
             return ends + [node.id]
@@ -196,33 +317,89 @@ class CFG:
             n = queue.popleft()
             if n in seen or n in avoid_edges_to or (within is not None and n not in within):
                 continue
+            self.charge(1)
             seen.add(n)
             if blocked(self.nodes[n]):
                 continue
             queue.extend(self.nodes[n].succ)
         return seen
 
+    def first_reaching(
+        self, ends: list[int], within: set[int], avoid_edges_to: set[int], blocked: set[int], backward: bool = False
+    ) -> dict[int, int]:
+        """`reachable([s], within, blocked, avoid_edges_to)` for every s of `ends` in one pass.
+
+        Forward: node -> the first s (in the order of `ends`) that reaches it. Backward:
+        node -> the first s that it reaches. A node found from an earlier s is not searched
+        again from a later one (all it leads to was found then): each node is visited once
+        per direction, instead of once per start."""
+        nodes = self.nodes
+        first: dict[int, int] = {}
+        if not backward:
+            for s in ends:
+                stack = list(nodes[s].succ)
+                while stack:
+                    n = stack.pop()
+                    if n in first or n in avoid_edges_to or n not in within:
+                        continue
+                    self.charge(1)
+                    first[n] = s
+                    if n not in blocked:
+                        stack.extend(nodes[n].succ)
+            return first
+        for s in ends:
+            if s in avoid_edges_to or s not in within:
+                continue  # never reached, from anywhere
+            # `s` itself is passed through even when blocked: it is where paths end
+            stack = [s]
+            while stack:
+                c = stack.pop()
+                self.charge(1)
+                for p in nodes[c].pred:
+                    if p in first:
+                        continue
+                    first[p] = s
+                    if p in within and p not in avoid_edges_to and p not in blocked:
+                        stack.append(p)
+        return first
+
+    def in_source_order(self, ids: Iterable[int]) -> list[int]:
+        nodes = self.nodes
+        return sorted(ids, key=lambda i: (nodes[i].stmt.lineno, nodes[i].stmt.col_offset, i))
+
     def innermost_loop(self, node: Node) -> Loop | None:
         return self.loops.get(node.loops[-1]) if node.loops else None
+
+    def iteration(self, node: Node) -> Iteration:
+        """The iteration that holds `node` (shared by all nodes of it)."""
+        loop = self.innermost_loop(node)
+        key = loop.header if loop is not None else None
+        it = self._iterations.get(key)
+        if it is None:
+            if loop is not None:
+                it = Iteration(self, loop.body, {loop.header})
+            else:
+                self.charge(len(self.nodes))
+                it = Iteration(self, {n.id for n in self.nodes if not n.loops}, set())
+            self._iterations[key] = it
+        return it
 
     def iteration_of(self, node: Node) -> tuple[set[int], set[int]]:
         """The nodes of "the same iteration" as `node` and the edges that would leave it:
         the body of its innermost loop without the back edge, or, outside loops, the
         function's straight-line statements."""
-        loop = self.innermost_loop(node)
-        if loop is not None:
-            return loop.body, {loop.header}
-        return {n.id for n in self.nodes if not n.loops}, set()
+        it = self.iteration(node)
+        return it.region, set(it.leave)
 
     def training_step_around(self, node: Node) -> tuple[set[int], set[int], set[int], set[int]] | None:
         """(iteration, edges leaving it, backward nodes, step nodes) of the iteration that
         holds `node`, when that iteration runs both a backward and an optimizer step."""
-        region, leave = self.iteration_of(node)
-        backs = self.event_nodes(region, Ev.BACKWARD) - {node.id}
-        steps = self.event_nodes(region, Ev.STEP) - {node.id}
+        it = self.iteration(node)
+        backs = it.backs - {node.id}
+        steps = it.steps - {node.id}
         if not backs or not steps:
             return None
-        return region, leave, backs, steps
+        return it.region, set(it.leave), backs, steps
 
     def event_nodes(self, ids: Iterable[int], kind: Ev, direct_only: bool = True) -> set[int]:
         return {i for i in ids if self.nodes[i].has(kind, direct_only=direct_only)}
@@ -246,8 +423,14 @@ class Summary:
 
 
 class FlowModel:
-    def __init__(self, model: SemanticModel):
+    def __init__(self, model: SemanticModel, exhausted: dict[ast.AST, int] | None = None):
         self.model = model
+        # functions (of any file this analysis reads) whose budget ran out -> the budget:
+        # analysed as if empty, called as opaque functions
+        self._exhausted: dict[ast.AST, int] = {} if exhausted is None else exhausted
+        self._texts: dict[ast.AST, str] = {}
+        self._finders: dict[int, tuple[tuple[str, ...], _SubstringFinder]] = {}
+        self._no_grad: dict[ast.AST, bool] = {}  # node -> in_no_grad of its children
         self._cfgs: dict[ast.AST, CFG] = {}
         self._summaries: dict[tuple, Summary | None] = {}
         self._in_progress: set[tuple] = set()
@@ -256,14 +439,89 @@ class FlowModel:
         self._training_loops: list[Loop] | None = None
         self._training_words: tuple[str, ...] | None = None
         self._evaluation_loops: list[tuple[Loop, Node, Event]] | None = None
-        self._call_sites: dict[ast.AST, list[tuple["FlowModel", CFG, Node, ast.Call]]] = {}
+        self._call_sites: dict[ast.AST, list[tuple["FlowModel", CFG, Node | None, ast.Call]]] = {}
         self._others: dict[int, FlowModel] = {id(model): self}  # flows of every file this analysis reads
+
+    def in_no_grad(self, node: ast.AST) -> bool:
+        """`in_no_grad(self.model, node)`, remembered for every ancestor it passes: an elif
+        chain nests each branch one level deeper, so walking to the root for every call of a
+        long chain is quadratic."""
+        memo = self._no_grad
+        path = []
+        a = self.model.parent(node)
+        found = False
+        while a is not None:
+            hit = memo.get(a)
+            if hit is not None:
+                found = hit
+                break
+            path.append(a)
+            if _disables_grad(self.model, a):
+                found = True
+                break
+            a = self.model.parent(a)
+        for a in path:
+            memo[a] = found
+        return found
 
     # -- graphs ----------------------------------------------------------------
     def cfg(self, scope: FunctionNode | ast.Module) -> CFG:
-        if scope not in self._cfgs:
-            self._cfgs[scope] = CFG(scope, self)
-        return self._cfgs[scope]
+        cfg = self._cfgs.get(scope)
+        if cfg is None:
+            if scope in self._exhausted:
+                cfg = CFG.empty(scope, self)
+            else:
+                try:
+                    cfg = CFG(scope, self)
+                except BudgetExhausted as exc:
+                    if exc.scope is not scope:
+                        raise  # a callee's, while summarising it: not this graph's to handle
+                    # given up while building: nothing has used this graph yet
+                    self._exhausted[scope] = exc.budget
+                    cfg = CFG.empty(scope, self)
+            self._cfgs[scope] = cfg
+        return cfg
+
+    def exhausted(self) -> list[FunctionNode | ast.Module]:
+        """This file's scopes whose analysis budget ran out: those a rule built, and those
+        none did whose graph alone is over the budget (so that a function too large to build
+        is noted whichever rules ran)."""
+        out = []
+        for scope in self.scopes():
+            if scope not in self._exhausted and scope not in self._cfgs:
+                try:
+                    CFG(scope, self, dry=True)
+                except BudgetExhausted as exc:
+                    self._exhausted[scope] = exc.budget
+            if scope in self._exhausted:
+                out.append(scope)
+        return out
+
+    def budget_notes(self) -> list[Finding]:
+        """One TL001 note per scope of this file left out, at its `def` line (module-level
+        code: at its first statement that is not a def, class or import)."""
+        source = self.model.source
+        out = []
+        for scope in self.exhausted():
+            if isinstance(scope, ast.Module):
+                code = [s for s in scope.body if not isinstance(s, (*_DEFS, ast.Import, ast.ImportFrom))]
+                at = (code or scope.body)[0]
+                start = source.start(at)
+                span = Span(start, source.line_end(start.line))
+                what = "the module-level code"
+            else:
+                start = source.start(scope)
+                m = _DEF_NAME.match(source.lines[start.line], start.column)
+                span = Span(start, Position(start.line, m.end()) if m else source.line_end(start.line))
+                what = f"`{scope.name}`"
+            budget = self._exhausted[scope]
+            reason = f"{what} has too many branches to analyse (budget of {budget:,} steps exhausted); its training-loop checks were skipped"
+            out.append(not_analysed(source.path, reason, span))
+        return out
+
+    def steps(self) -> int:
+        """The work done on this file's graphs (see FUNCTION_BUDGET)."""
+        return sum(cfg.steps for cfg in self._cfgs.values())
 
     def scopes(self) -> list[FunctionNode | ast.Module]:
         return self.model.scopes
@@ -274,9 +532,22 @@ class FlowModel:
         for scope in self.scopes():
             if with_loops and not self._has_loop(scope):
                 continue
-            if mentioning and not any(word in self._scope_text(scope) for word in mentioning):
+            if mentioning and not self._mentions(scope, mentioning):
                 continue
             yield self.cfg(scope)
+
+    def _mentions(self, scope: ast.AST, words: tuple[str, ...]) -> bool:
+        """Does the scope's text contain one of `words` (as a substring)?"""
+        text = self._scope_text(scope)
+        if len(words) <= 16:
+            return any(word in text for word in words)
+        # Training words include the name of every function that steps: thousands in a
+        # generated file, and a search per word and scope is quadratic. A word made of word
+        # characters can only occur inside a run of them: look its run's pieces up instead.
+        hit = self._finders.get(id(words))
+        if hit is None:
+            hit = self._finders[id(words)] = (words, _SubstringFinder(words))  # keeps `words` (and its id)
+        return hit[1].found(text)
 
     def _has_loop(self, scope: ast.AST) -> bool:
         if self._loop_scopes is None:
@@ -286,8 +557,11 @@ class FlowModel:
     def _scope_text(self, scope: ast.AST) -> str:
         if isinstance(scope, ast.Module):
             return self.model.source.text
-        lines = self.model.source.lines
-        return "\n".join(lines[scope.lineno - 1 : scope.end_lineno or scope.lineno])
+        text = self._texts.get(scope)
+        if text is None:
+            lines = self.model.source.lines
+            text = self._texts[scope] = "\n".join(lines[scope.lineno - 1 : scope.end_lineno or scope.lineno])
+        return text
 
     def loops(self) -> Iterator[Loop]:
         for cfg in self.all_cfgs(with_loops=True):
@@ -414,10 +688,13 @@ class FlowModel:
             return []  # a library function: neither a user helper, nor a forward, nor a mode switch
         ref = m.resolve_function(call)
         if ref is not None:
-            return self._callee_events(call, ref)
+            events = self._callee_events(call, ref)
+            if ref.node not in self._exhausted:
+                return events
+            # a function left out (over its budget) is as opaque as one we cannot resolve
         out = []
         if isinstance(func, (ast.Name, ast.Attribute)) and self._is_model(func):
-            out.append(Event(Ev.FORWARD, call, dotted(func), no_grad=in_no_grad(m, call)))
+            out.append(Event(Ev.FORWARD, call, dotted(func), no_grad=self.in_no_grad(call)))
         # An opaque call that receives a model may switch its mode: remember it so mode
         # questions stay silent rather than guess.
         for arg in [*call.args, *(k.value for k in call.keywords)]:
@@ -458,7 +735,7 @@ class FlowModel:
             target = _substitute(e.target, mapping) if e.target else None
             if e.target and target is None:
                 continue  # the effect is on something the caller cannot name
-            no_grad = e.no_grad or in_no_grad(self.model, call)
+            no_grad = e.no_grad or self.in_no_grad(call)
             out.append(Event(e.kind, call, target, ref, e.origin or e.call, e.origin_model or ref.model, no_grad))
         return out
 
@@ -482,16 +759,20 @@ class FlowModel:
             s = self._summarise(ref)
         finally:
             read = ws.stop_recording()
-        ws.keep_summary(ref, s, read)
+        if s is not None:
+            ws.keep_summary(ref, s, read)
         return s
 
-    def _summarise(self, ref: FunctionRef) -> Summary:
+    def _summarise(self, ref: FunctionRef) -> Summary | None:
         key = ref.key
         self._in_progress.add(key)
         self._depth += 1
         try:
             flow = self if ref.model is self.model else _flow_for(ref.model, self)
             cfg = flow.cfg(ref.node)
+            if ref.node in self._exhausted:
+                self._summaries[key] = None  # unknown, like recursion
+                return None
             events: list[Event] = []
             seen: set[tuple] = set()
             for node in cfg.nodes:
@@ -512,14 +793,14 @@ class FlowModel:
             self._depth -= 1
 
     # -- callers in this file -------------------------------------------------------
-    def call_sites(self, fn: ast.AST) -> list[tuple["FlowModel", CFG, Node, ast.Call]]:
+    def call_sites(self, fn: ast.AST) -> list[tuple["FlowModel", CFG, Node | None, ast.Call]]:
         """Calls of `fn` in this file and in the workspace files that import it (TL202 and
         TL203 both ask, and the importer scan reads files: computed once per function)."""
         if fn not in self._call_sites:
             self._call_sites[fn] = self._find_call_sites(fn)
         return self._call_sites[fn]
 
-    def _find_call_sites(self, fn: ast.AST) -> list[tuple["FlowModel", CFG, Node, ast.Call]]:
+    def _find_call_sites(self, fn: ast.AST) -> list[tuple["FlowModel", CFG, Node | None, ast.Call]]:
         out = []
         flows = [self]
         ws = self.model.workspace
@@ -532,7 +813,11 @@ class FlowModel:
                 ref = flow.model.resolve_function(call)
                 if ref is None or ref.node is not fn:
                     continue
-                cfg = flow.cfg(flow.model.scope_of(call))
+                scope = flow.model.scope_of(call)
+                cfg = flow.cfg(scope)
+                if scope in self._exhausted:
+                    out.append((flow, cfg, None, call))  # a caller left out: no node to ask about
+                    continue
                 stmt = next((a for a in [call, *flow.model.ancestors(call)] if a in cfg.by_stmt), None)
                 if stmt is not None:
                     out.append((flow, cfg, cfg.by_stmt[stmt], call))
@@ -553,7 +838,7 @@ class FlowModel:
             return rest | {"unknown"}
         for flow, ccfg, cnode, call in sites:
             ref = flow.model.resolve_function(call)
-            if ref is None:
+            if ref is None or cnode is None:
                 return rest | {"unknown"}
             caller_target = _substitute(target, _argument_mapping(call, ref))
             if caller_target is None:
@@ -568,7 +853,7 @@ class FlowModel:
             return False
         sites = self.call_sites(fn)
         return bool(sites) and all(
-            in_no_grad(flow.model, call) or flow.grad_disabled_on_entry(ccfg, depth + 1) for flow, ccfg, _, call in sites
+            flow.in_no_grad(call) or flow.grad_disabled_on_entry(ccfg, depth + 1) for flow, ccfg, _, call in sites
         )
 
     # -- evaluation loops ---------------------------------------------------------
@@ -607,6 +892,44 @@ class FlowModel:
         return name_hint(last_name(expr)) == Kind.DATALOADER
 
 
+_WORD = re.compile(r"\w+")
+
+
+class _SubstringFinder:
+    """`any(w in text for w in words)` for many words, in time linear in the text: each
+    distinct run of word characters is cut into the pieces as long as some word, and the
+    pieces are looked up (answers per run are kept: runs repeat from scope to scope)."""
+
+    def __init__(self, words: tuple[str, ...]):
+        self.idents = {w for w in words if _WORD.fullmatch(w)}
+        self.others = [w for w in words if w not in self.idents]
+        self.lengths = sorted({len(w) for w in self.idents})
+        self.runs: dict[str, bool] = {}
+
+    def found(self, text: str) -> bool:
+        if any(w in text for w in self.others):
+            return True
+        runs = self.runs
+        for run in set(_WORD.findall(text)):
+            hit = runs.get(run)
+            if hit is None:
+                hit = runs[run] = self._in_run(run)
+            if hit:
+                return True
+        return False
+
+    def _in_run(self, run: str) -> bool:
+        idents = self.idents
+        n = len(run)
+        for size in self.lengths:
+            if size > n:
+                break
+            for i in range(n - size + 1):
+                if run[i : i + size] in idents:
+                    return True
+        return False
+
+
 def _flow_for(model: SemanticModel, parent: FlowModel) -> FlowModel:
     """The flow of another file, shared by everything this analysis asks about it.
 
@@ -619,6 +942,7 @@ def _flow_for(model: SemanticModel, parent: FlowModel) -> FlowModel:
         parent._others[id(model)] = flow
     flow._depth = parent._depth
     flow._in_progress = parent._in_progress
+    flow._exhausted = parent._exhausted
     return flow
 
 
@@ -647,6 +971,7 @@ def mode_states(cfg: CFG, target: str) -> dict[int, frozenset[str]]:
 def _mode_masks(cfg: CFG, target: str) -> dict[int, int]:
     """The least fixpoint of the mode equations, as bit masks (a worklist over the graph)."""
     nodes = cfg.nodes
+    cfg.charge(len(nodes))
     effect: dict[int, int] = {}  # a node that switches `target` sets its mode, whatever came before
     for node in nodes:
         for e in node.events:
@@ -661,10 +986,14 @@ def _mode_masks(cfg: CFG, target: str) -> dict[int, int]:
     entry = cfg.entry.id
     before: dict[int, int] = {entry: _ENTRY}
     after: dict[int, int] = {}
+    # header -> the modes its back edges bring: kept up to date as they grow (`after` only
+    # grows), not re-collected from every back edge each time the header is visited
+    back_of: dict[int, int] = {}
     queue, queued = deque([entry]), {entry}
     while queue:
         n = queue.popleft()
         queued.discard(n)
+        cfg.charge(1 + len(nodes[n].succ))
         out = effect.get(n, before.get(n, 0))
         changed = after.get(n) != out
         after[n] = out
@@ -672,9 +1001,7 @@ def _mode_masks(cfg: CFG, target: str) -> dict[int, int]:
         for s in nodes[n].succ:
             if body is not None and s not in body:
                 # leaving the loop: the state the last iteration left, seen through the header
-                back = 0
-                for p in back_preds[n]:
-                    back |= after.get(p, 0)
+                back = back_of.get(n, 0)
                 if not back:
                     continue
                 flow = effect.get(n, back)
@@ -689,6 +1016,7 @@ def _mode_masks(cfg: CFG, target: str) -> dict[int, int]:
                     queued.add(s)
         if changed:
             for h in headers_of.get(n, ()):
+                back_of[h] = back_of.get(h, 0) | out
                 if h not in queued:
                     queue.append(h)
                     queued.add(h)
@@ -812,11 +1140,14 @@ def _is_pure_builtin(q: str, func: ast.AST) -> bool:
 def in_no_grad(model: SemanticModel, node: ast.AST) -> bool:
     """Is `node` inside `with torch.no_grad()` / `inference_mode()` / `set_grad_enabled(False)`,
     or a function decorated with one of them?"""
-    for a in model.ancestors(node):
-        if isinstance(a, (ast.With, ast.AsyncWith)) and any(_is_no_grad(model, i.context_expr) for i in a.items):
-            return True
-        if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(_is_no_grad(model, d) for d in a.decorator_list):
-            return True
+    return any(_disables_grad(model, a) for a in model.ancestors(node))
+
+
+def _disables_grad(model: SemanticModel, a: ast.AST) -> bool:
+    if isinstance(a, (ast.With, ast.AsyncWith)) and any(_is_no_grad(model, i.context_expr) for i in a.items):
+        return True
+    if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(_is_no_grad(model, d) for d in a.decorator_list):
+        return True
     return False
 
 

@@ -95,6 +95,7 @@ class SemanticModel:
         self._stmt_calls: dict[ast.AST, list[ast.Call]] | None = None
         self._attr_index: dict[int, dict[str, list[ast.AST]]] = {}
         self._kind_cache: dict[int, KindInfo | None] = {}
+        self._function_of: dict[ast.AST, FunctionNode | None] = {}  # enclosing_function, by node
         self._param_kinds: dict[tuple[int, str], KindInfo | None] = {}
         # summaries of this file's functions made for other files' analyses (Workspace.keep_summary)
         self.kept_summaries: dict[int, tuple] = {}
@@ -198,10 +199,24 @@ class SemanticModel:
             node = self.parents.get(node)
 
     def enclosing_function(self, node: ast.AST) -> FunctionNode | None:
-        for a in self.ancestors(node):
+        # remembered for every node passed on the way up: each branch of an elif chain is one
+        # level deeper, so walking to the function from every name in a long chain is quadratic
+        memo = self._function_of
+        path = []
+        a = self.parents.get(node)
+        found = None
+        while a is not None:
             if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                return a
-        return None
+                found = a
+                break
+            if a in memo:
+                found = memo[a]
+                break
+            path.append(a)
+            a = self.parents.get(a)
+        for a in path:
+            memo[a] = found
+        return found
 
     def enclosing_class(self, node: ast.AST) -> ast.ClassDef | None:
         """The class whose method (directly) contains `node`."""
@@ -616,15 +631,16 @@ class SemanticModel:
 
     def _nested_function(self, node: ast.AST, name: str) -> FunctionNode | None:
         """A `def name` local to a function enclosing `node` (closures like `run_validate`)."""
-        for scope in self.ancestors(node):
-            if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                defs = self._nested.get(id(scope))
-                if defs is None:
-                    defs = self._nested[id(scope)] = {
-                        n.name: n for n in _walk_scope(scope) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                    }
-                if name in defs:
-                    return defs[name]
+        scope = self.enclosing_function(node)
+        while scope is not None:
+            defs = self._nested.get(id(scope))
+            if defs is None:
+                defs = self._nested[id(scope)] = {
+                    n.name: n for n in _walk_scope(scope) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                }
+            if name in defs:
+                return defs[name]
+            scope = self.enclosing_function(scope)
         return None
 
     def find_method(self, info: ClassInfo | None, name: str, _depth: int = 0) -> FunctionRef | None:

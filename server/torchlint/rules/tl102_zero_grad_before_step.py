@@ -50,21 +50,37 @@ class ZeroGradBeforeStep(Rule):
     severity = Severity.ERROR
     fix = "safe"
 
+    @staticmethod
+    def _between(cfg, z_node) -> tuple[list[int], list[int]] | None:
+        """(backward nodes, step nodes): a backward reaches this zero_grad with no step in
+        between, and the zero_grad reaches a step before any new backward; None if not."""
+        it = cfg.iteration(z_node)
+        z = z_node.id
+        if z in it.backs or z in it.steps:
+            # the zero_grad's own statement also runs a backward or a step (rare): ask for it alone
+            around = cfg.training_step_around(z_node)
+            if around is None:
+                return None
+            region, leave, backs, steps = around
+            stop = lambda n: n.id in steps or n.id in backs  # noqa: E731
+            before = [b for b in backs if z in cfg.reachable([b], region, stop, leave)]
+            after = cfg.reachable([z], region, stop, leave) & steps
+            return (before, list(after)) if before and after else None
+        if not it.backs or not it.steps:
+            return None
+        # the same questions for every zero_grad of the iteration at once (one pass each)
+        b = it.reached_from("backward", ("backward", "step")).get(z)
+        s = it.reaching("step", ("backward", "step")).get(z)
+        return ([b], [s]) if b is not None and s is not None else None
+
     def check(self, ctx):
         for cfg in ctx.flow.all_cfgs(mentioning=("zero_grad", ".grad")):
             for z_node, z_event in cfg.direct_events(Ev.ZERO_GRAD):
-                around = cfg.training_step_around(z_node)
-                if around is None:
+                found = self._between(cfg, z_node)
+                if found is None:
                     continue
-                region, leave, backs, steps = around
-                # a backward reaches this zero_grad with no step in between ...
-                before = [b for b in backs if z_node.id in cfg.reachable([b], region, lambda n: n.id in steps or n.id in backs, leave)]
-                # ... and the zero_grad reaches a step before any new backward.
-                after = cfg.reachable([z_node.id], region, lambda n: n.id in backs or n.id in steps, leave) & steps
-                if not before or not after:
-                    continue
-                b_node, b_event = cfg.first_event(before, Ev.BACKWARD)
-                s_node, s_event = cfg.first_event(after, Ev.STEP)
+                b_node, b_event = cfg.first_event(found[0], Ev.BACKWARD)
+                s_node, s_event = cfg.first_event(found[1], Ev.STEP)
                 fix = None
                 if isinstance(z_node.stmt, ast.Expr):
                     moved = edits.move_before(ctx.source, z_node.stmt, b_node.stmt)

@@ -46,24 +46,45 @@ class ClipOutsideBackwardStep(Rule):
     severity = Severity.ERROR
     fix = "safe"
 
+    @staticmethod
+    def _where(cfg, c_node) -> tuple[str, list[int]] | None:
+        """Where the clip runs when not between a backward and a step, and the step nodes."""
+        it = cfg.iteration(c_node)
+        c = c_node.id
+        if c in it.backs or c in it.steps:
+            # the clip's own statement also runs a backward or a step (rare): ask for it alone
+            around = cfg.training_step_around(c_node)
+            if around is None:
+                return None
+            region, leave, backs, steps = around
+            between = cfg.reachable([c], region, lambda n: n.id in backs, leave) & steps and any(
+                c in cfg.reachable([b], region, lambda n: n.id in steps, leave) for b in backs
+            )
+            if between:
+                return None
+            if cfg.reachable([c], region, lambda n: False, leave) & backs:
+                return "before `backward()`", list(steps)
+            if any(c in cfg.reachable([s], region, lambda n: False, leave) for s in steps):
+                return "after the optimizer step", list(steps)
+            return None
+        if not it.backs or not it.steps:
+            return None
+        # the same questions for every clip of the iteration at once (one pass each)
+        if c in it.reaching("step", ("backward",)) and c in it.reached_from("backward", ("step",)):
+            return None
+        if c in it.reaching("backward"):
+            return "before `backward()`", [it.first("step")]
+        if c in it.reached_from("step"):
+            return "after the optimizer step", [it.first("step")]
+        return None
+
     def check(self, ctx):
         for cfg in ctx.flow.all_cfgs(mentioning=("clip",)):
             for c_node, c_event in cfg.direct_events(Ev.CLIP):
-                around = cfg.training_step_around(c_node)
-                if around is None:
+                found = self._where(cfg, c_node)
+                if found is None:
                     continue
-                region, leave, backs, steps = around
-                between = cfg.reachable([c_node.id], region, lambda n: n.id in backs, leave) & steps and any(
-                    c_node.id in cfg.reachable([b], region, lambda n: n.id in steps, leave) for b in backs
-                )
-                if between:
-                    continue
-                if cfg.reachable([c_node.id], region, lambda n: False, leave) & backs:
-                    where = "before `backward()`"
-                elif any(c_node.id in cfg.reachable([s], region, lambda n: False, leave) for s in steps):
-                    where = "after the optimizer step"
-                else:
-                    continue
+                where, steps = found
                 s_node, s_event = cfg.first_event(steps, Ev.STEP)
                 fix = None
                 if isinstance(c_node.stmt, ast.Expr):

@@ -66,6 +66,7 @@ class EvalModeLeaksIntoTraining(Rule):
                     continue
                 region = loop.body | {loop.header}
                 steps = {i for i in loop.body if cfg.nodes[i].has(Ev.BACKWARD) or cfg.nodes[i].has(Ev.STEP)}
+                paths: dict[str, tuple[dict[int, int], dict[int, int]] | None] = {}  # per target
                 for i in sorted(loop.body):
                     node = cfg.nodes[i]
                     for idx, e in enumerate(node.events):
@@ -74,15 +75,32 @@ class EvalModeLeaksIntoTraining(Rule):
                         later = node.events[idx + 1 :]
                         if any(x.target == e.target and x.kind in (Ev.TRAIN, Ev.MODE_UNKNOWN) for x in later):
                             continue
-                        if not self._trained_here(loop, e.target):
-                            continue  # e.g. a frozen teacher kept in eval on purpose
-                        restores = lambda n, t=e.target: any(x.target == t and x.kind in (Ev.TRAIN, Ev.MODE_UNKNOWN) for x in n.events)
-                        reach = cfg.reachable([node.id], region, restores)
-                        hit = sorted(reach & steps, key=lambda j: cfg.nodes[j].stmt.lineno)
-                        if not hit or any(restores(cfg.nodes[j]) for j in hit):
+                        if e.target not in paths:
+                            paths[e.target] = self._paths(cfg, loop, region, steps, e.target)
+                        found = paths[e.target]
+                        if found is None:
+                            continue  # not trained here: e.g. a frozen teacher kept in eval on purpose
+                        first_step, restoring_step = found
+                        # a step is reached before any train() ... and none that is reached restores
+                        if node.id not in first_step or node.id in restoring_step:
                             continue
                         reported.add(id(e.call))
-                        yield self._finding(ctx, node, e, cfg.nodes[hit[0]])
+                        yield self._finding(ctx, node, e, cfg.nodes[first_step[node.id]])
+
+    def _paths(self, cfg, loop, region, steps, target):
+        """For every node of the loop at once: the first training step (in source order) it
+        reaches before a `target.train()`, and whether it reaches a step that itself restores
+        the mode; None when `target` is not trained in this loop."""
+        if not self._trained_here(loop, target):
+            return None
+        cfg.charge(len(region))
+        restores = {
+            i for i in region if any(x.target == target and x.kind in (Ev.TRAIN, Ev.MODE_UNKNOWN) for x in cfg.nodes[i].events)
+        }
+        ordered = cfg.in_source_order(steps)
+        first_step = cfg.first_reaching(ordered, region, set(), restores, backward=True)
+        restoring = cfg.first_reaching([j for j in ordered if j in restores], region, set(), restores, backward=True)
+        return first_step, restoring
 
     @staticmethod
     def _trained_here(loop, target: str) -> bool:
