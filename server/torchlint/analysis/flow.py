@@ -431,6 +431,7 @@ class FlowModel:
         self._texts: dict[ast.AST, str] = {}
         self._finders: dict[int, tuple[tuple[str, ...], _SubstringFinder]] = {}
         self._no_grad: dict[ast.AST, bool] = {}  # node -> in_no_grad of its children
+        self._calls_by_name: dict[str | None, list[ast.Call]] | None = None
         self._cfgs: dict[ast.AST, CFG] = {}
         self._summaries: dict[tuple, Summary | None] = {}
         self._in_progress: set[tuple] = set()
@@ -597,16 +598,15 @@ class FlowModel:
 
     def _find_training_loops(self) -> list[Loop]:
         out = []
-        for loop in self.training_candidate_loops():
-            if not (loop.has(Ev.BACKWARD) and loop.has(Ev.STEP)):
-                continue
-            inner = [
-                l for l in loop.cfg.loops.values()
-                if l is not loop and l.header in loop.body and l.has(Ev.BACKWARD) and l.has(Ev.STEP)
-            ]
-            if inner or self._trains_only_through_looping_helpers(loop):
-                continue  # the loop that really steps is elsewhere (and is reported there)
-            out.append(loop)
+        for cfg in self.all_cfgs(mentioning=self.training_scope_words(), with_loops=True):
+            steps = [l for l in cfg.loops.values() if l.has(Ev.BACKWARD) and l.has(Ev.STEP)]
+            # the loops around one that steps (each loop names the loops around it: not a
+            # scan of every loop for every loop)
+            around = {outer for l in steps for outer in cfg.nodes[l.header].loops}
+            for loop in steps:
+                if loop.node in around or self._trains_only_through_looping_helpers(loop):
+                    continue  # the loop that really steps is elsewhere (and is reported there)
+                out.append(loop)
         return sorted(out, key=lambda l: l.node.lineno)
 
     def _trains_only_through_looping_helpers(self, loop: Loop) -> bool:
@@ -807,9 +807,7 @@ class FlowModel:
         if ws is not None and isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             flows += [_flow_for(m, self) for m in ws.importer_models(self.model, fn.name)]
         for flow in flows:
-            for call in flow.model.nodes_of(ast.Call):
-                if last_name(call.func) != getattr(fn, "name", None):
-                    continue
+            for call in flow._calls_named(getattr(fn, "name", None)):
                 ref = flow.model.resolve_function(call)
                 if ref is None or ref.node is not fn:
                     continue
@@ -822,6 +820,16 @@ class FlowModel:
                 if stmt is not None:
                     out.append((flow, cfg, cfg.by_stmt[stmt], call))
         return out
+
+    def _calls_named(self, name: str | None) -> list[ast.Call]:
+        """The calls of this file whose callee's last name is `name`, in `nodes_of` order
+        (indexed once: scanning every call for every function asked about is quadratic)."""
+        if self._calls_by_name is None:
+            index: dict[str | None, list[ast.Call]] = {}
+            for call in self.model.nodes_of(ast.Call):
+                index.setdefault(last_name(call.func), []).append(call)
+            self._calls_by_name = index
+        return self._calls_by_name.get(name, [])
 
     def mode_on_entry(self, cfg: CFG, node: Node, target: str, depth: int = 0) -> frozenset[str]:
         """Modes `target` may be in when `node` runs, following "entry" into the callers

@@ -4,7 +4,7 @@ import ast
 import re
 
 from ..analysis.findings import Edit, Fix, Position, Severity, Span
-from ..analysis.flow import Ev, in_no_grad
+from ..analysis.flow import Ev
 from . import register
 from .base import Rule
 
@@ -57,7 +57,7 @@ class MissingNoGrad(Rule):
             return  # parameters are frozen somewhere: the forward may build no graph at all
         for loop, node, event in ctx.flow.evaluation_loops():
             forwards = [e for _, e in loop.events(Ev.FORWARD, direct_only=True)]
-            if all(e.no_grad for e in forwards) or in_no_grad(ctx.model, loop.node):
+            if all(e.no_grad for e in forwards) or ctx.flow.in_no_grad(loop.node):
                 continue
             if ctx.flow.grad_disabled_on_entry(loop.cfg):
                 continue
