@@ -38,6 +38,16 @@ _BRANCHES = [
 ]
 
 
+_STEPS = [
+    "loss.backward()",
+    "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)",
+    "opt.step()",
+    "opt.zero_grad()",
+    "model.eval()",
+    "out = model(x)",
+]
+
+
 def _indent(lines: list[str], ind: str) -> list[str]:
     return [ind + s for s in lines]
 
@@ -60,6 +70,9 @@ def body(kind: str, n: int, ind: str) -> list[str]:
             out += [f"{ind}for j in range({k}):", *_indent(branch, inner)]
         elif kind == "straight":
             out += _indent(branch, ind)
+        elif kind == "steps":  # every branch a piece of a training step: many backward, step, clip nodes
+            step = _STEPS[k % len(_STEPS)]
+            out += [f"{ind}if i == {k}:", f"{inner}{step}", f"{ind}else:", f"{inner}out = out + {k}"]
         elif kind == "compact":  # two lines a branch: many branches in few characters
             out += [f"{ind}if i == {k}: out = model(x)", f"{ind}else: out = out + 1"]
         else:
@@ -134,7 +147,7 @@ def unlimited(monkeypatch):
 # -- the work grows linearly ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["if_else", "elif", "try_finally", "try_except", "small_loops", "straight"])
+@pytest.mark.parametrize("kind", ["if_else", "elif", "try_finally", "try_except", "small_loops", "straight", "steps"])
 def test_flow_work_grows_linearly_with_the_branches(kind, tmp_path, unlimited):
     small = flow_steps(tmp_path, HEAD + train_function(kind, 500))
     large = flow_steps(tmp_path, HEAD + train_function(kind, 1000))
