@@ -36,7 +36,8 @@ def user_env(tmp_path_factory) -> tuple[Path, Path]:
     pkg.mkdir()
     (pkg / "__init__.py").write_text("from .nets import Backbone\n")
     (pkg / "nets.py").write_text(
-        "import torch.nn as nn\n\n\nclass Block(nn.Module):\n    pass\n\n\nclass Backbone(Block):\n    def forward(self, x):\n        return x\n"
+        "import torch.nn as nn\n\n\nclass Block(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.drop = nn.Dropout(0.1)\n\n\nclass Backbone(Block):\n    def forward(self, x):\n        return self.drop(x)\n"
     )
     ws = base / "ws"
     ws.mkdir()

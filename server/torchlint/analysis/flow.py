@@ -431,7 +431,6 @@ class FlowModel:
         self._texts: dict[ast.AST, str] = {}
         self._finders: dict[int, tuple[tuple[str, ...], _SubstringFinder]] = {}
         self._no_grad: dict[ast.AST, bool] = {}  # node -> in_no_grad of its children
-        self._calls_by_name: dict[str | None, list[ast.Call]] | None = None
         self._cfgs: dict[ast.AST, CFG] = {}
         self._summaries: dict[tuple, Summary | None] = {}
         self._in_progress: set[tuple] = set()
@@ -807,7 +806,7 @@ class FlowModel:
         if ws is not None and isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             flows += [_flow_for(m, self) for m in ws.importer_models(self.model, fn.name)]
         for flow in flows:
-            for call in flow._calls_named(getattr(fn, "name", None)):
+            for call in flow.model.calls_named(getattr(fn, "name", None)):
                 ref = flow.model.resolve_function(call)
                 if ref is None or ref.node is not fn:
                     continue
@@ -820,16 +819,6 @@ class FlowModel:
                 if stmt is not None:
                     out.append((flow, cfg, cfg.by_stmt[stmt], call))
         return out
-
-    def _calls_named(self, name: str | None) -> list[ast.Call]:
-        """The calls of this file whose callee's last name is `name`, in `nodes_of` order
-        (indexed once: scanning every call for every function asked about is quadratic)."""
-        if self._calls_by_name is None:
-            index: dict[str | None, list[ast.Call]] = {}
-            for call in self.model.nodes_of(ast.Call):
-                index.setdefault(last_name(call.func), []).append(call)
-            self._calls_by_name = index
-        return self._calls_by_name.get(name, [])
 
     def mode_on_entry(self, cfg: CFG, node: Node, target: str, depth: int = 0) -> frozenset[str]:
         """Modes `target` may be in when `node` runs, following "entry" into the callers
@@ -1032,18 +1021,20 @@ def _mode_masks(cfg: CFG, target: str) -> dict[int, int]:
 
 
 def _mode_entry_events(cfg: CFG, model: SemanticModel) -> list[Event]:
-    """A function that puts a model in train mode before each of its own training steps
-    (`model.train()` at the top of `train_one_epoch`) ensures training runs in train
-    mode, whatever mode it was called in: say so before its step events."""
+    """A function that puts a model in a mode before each of its own training steps
+    (`model.train()` at the top of `train_one_epoch`, or `model.eval()` in a linear probe
+    that trains a frozen backbone in eval mode on purpose) chooses the mode its training runs
+    in, whatever mode it was called in: say so before its step events."""
     steps = [n for n in cfg.nodes if n.has(Ev.BACKWARD) or n.has(Ev.STEP)]
     if not steps:
         return []
     out = []
-    for target in {e.target for n in cfg.nodes for e in n.events if e.kind == Ev.TRAIN and e.target}:
-        states = mode_states(cfg, target)
-        if all(_mode_before_step(n, target, states.get(n.id, frozenset())) == {"train"} for n in steps):
-            first = next(e for n in cfg.nodes for e in n.events if e.kind == Ev.TRAIN and e.target == target)
-            out.append(Event(Ev.TRAIN, first.call, target, None, first.origin or first.call, model))
+    for kind, mode in ((Ev.TRAIN, "train"), (Ev.EVAL, "eval")):
+        for target in sorted({e.target for n in cfg.nodes for e in n.events if e.kind == kind and e.target}):
+            states = mode_states(cfg, target)
+            if all(_mode_before_step(n, target, states.get(n.id, frozenset())) == {mode} for n in steps):
+                first = next(e for n in cfg.nodes for e in n.events if e.kind == kind and e.target == target)
+                out.append(Event(kind, first.call, target, None, first.origin or first.call, model))
     return out
 
 

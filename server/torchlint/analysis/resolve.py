@@ -93,6 +93,7 @@ class SemanticModel:
         self.functions: dict[str, FunctionNode] = {}
         self._scope_assignments: dict[int, dict[str, list[ast.AST]]] = {}
         self._stmt_calls: dict[ast.AST, list[ast.Call]] | None = None
+        self._calls_by_name: dict[str | None, list[ast.Call]] | None = None
         self._attr_index: dict[int, dict[str, list[ast.AST]]] = {}
         self._kind_cache: dict[int, KindInfo | None] = {}
         self._function_of: dict[ast.AST, FunctionNode | None] = {}  # enclosing_function, by node
@@ -150,6 +151,15 @@ class SemanticModel:
         if len(types) == 1:
             return self._by_type.get(types[0], [])
         return [n for n in self.nodes if isinstance(n, types)]
+
+    def calls_named(self, name: str | None) -> list[ast.Call]:
+        """Calls whose callee's last name is `name` (`f(...)`, `obj.f(...)`): one index per file."""
+        if self._calls_by_name is None:
+            index: dict[str | None, list[ast.Call]] = {}
+            for call in self.nodes_of(ast.Call):
+                index.setdefault(last_name(call.func), []).append(call)
+            self._calls_by_name = index
+        return self._calls_by_name.get(name, [])
 
     def calls_in_statement(self, stmt: ast.AST) -> list[ast.Call]:
         """Calls a statement evaluates itself: not those of its nested blocks or of lambdas."""
@@ -478,9 +488,7 @@ class SemanticModel:
             models += self.workspace.importer_models(self, fn.name)
         kinds: list[KindInfo | None] = []
         for m in models:
-            for call in m.nodes_of(ast.Call):
-                if last_name(call.func) != fn.name:
-                    continue
+            for call in m.calls_named(fn.name):
                 ref = m.resolve_function(call)
                 if ref is None or ref.node is not fn:
                     continue
@@ -507,60 +515,73 @@ class SemanticModel:
         return first if all(k.kind == first.kind for k in known) else None
 
     # -- does the mode matter? ---------------------------------------------------------
-    def mode_dependence(self, info: KindInfo | None, _seen: frozenset = frozenset()) -> bool | None:
+    def mode_dependence(self, info: KindInfo | None) -> bool | None:
         """Whether a module behaves differently in train() and eval() mode: True when it holds
         Dropout, BatchNorm and the like (or reads `self.training`), False when every layer it
         holds is known and none does, None when that cannot be told (third-party models)."""
+        layers = self.mode_layers(info)
+        if layers is None:
+            return None
+        return bool(layers)
+
+    def mode_layers(self, info: KindInfo | None) -> frozenset[str] | None:
+        """The mode-dependent layers a module holds (`Dropout`, `BatchNorm2d`, `self.training`...):
+        empty when it certainly holds none, None when that cannot be told."""
         if info is None or info.kind != Kind.MODULE:
             return None
+        found: set[str] = set()
         owner = info.model or self
         if info.cls is not None and not info.qualname:
-            return info.cls.model._class_mode(info.cls, _seen)
-        if info.qualname and info.qualname.startswith("torch.nn.") and isinstance(info.node, ast.Call):
-            return owner._layer_mode(info.qualname, info.node, _seen)
-        if info.qualname and info.qualname.startswith("torch.nn."):
-            last = info.qualname.rsplit(".", 1)[-1]
-            return True if last in MODE_DEPENDENT_LAYERS or last in DROPOUT_BY_DEFAULT else None
-        return None
+            unknown = info.cls.model._class_layers(info.cls, found, frozenset())
+        elif info.qualname and info.qualname.startswith("torch.nn.") and isinstance(info.node, ast.Call):
+            unknown = owner._layer_layers(info.qualname, info.node, found, frozenset())
+        else:
+            return None
+        if found:
+            return frozenset(found)
+        return None if unknown else frozenset()
 
-    def _layer_mode(self, q: str, call: ast.Call, seen: frozenset) -> bool | None:
+    def _layer_layers(self, q: str, call: ast.Call, found: set[str], seen: frozenset) -> bool:
+        """Add the mode-dependent layers a `torch.nn` constructor call builds; True when unknown."""
         last = q.rsplit(".", 1)[-1]
         if last in MODE_DEPENDENT_LAYERS:
+            found.add(last)
+        elif last in DROPOUT_BY_DEFAULT:
+            if _zero_arg(call, "dropout") is not True:
+                found.add(last)
+        elif last in DROPOUT_IF_ASKED:
+            if _zero_arg(call, "dropout", default_zero=True) is not True:
+                found.add(last)
+        elif last in RUNNING_STATS_IF_ASKED:
+            if _false_arg(call, "track_running_stats") is not True:
+                found.add(last)
+        elif last in CONTAINERS:
+            return self._nodes_layers(list(ast.walk(call))[1:], None, found, seen)
+        elif not last[:1].isupper():
             return True
-        if last in DROPOUT_BY_DEFAULT:
-            return _zero_arg(call, "dropout") is not True
-        if last in DROPOUT_IF_ASKED:
-            return _zero_arg(call, "dropout", default_zero=True) is not True
-        if last in RUNNING_STATS_IF_ASKED:
-            return _false_arg(call, "track_running_stats") is not True
-        if last in CONTAINERS:
-            return self._nodes_mode(list(ast.walk(call))[1:], None, seen)
-        return False if last[:1].isupper() else None
+        return False
 
-    def _class_mode(self, info: ClassInfo, seen: frozenset) -> bool | None:
+    def _class_layers(self, info: ClassInfo, found: set[str], seen: frozenset) -> bool:
         key = (self.source.path, info.node.lineno)
         if key in seen:
-            return None
+            return True
         seen = seen | {key}
-        results: list[bool | None] = []
+        unknown = False
         for base in info.node.bases:
             sub = self.resolve_class(base)
             if sub is not None:
-                results.append(sub.model._class_mode(sub, seen))
+                unknown |= sub.model._class_layers(sub, found, seen)
             elif self.qualname(base) not in MODULE_BASES:
-                return None  # a library base class (timm, torchvision...): its layers are unknown
-        results.append(self._nodes_mode(list(ast.walk(info.node)), info.node, seen))
-        if True in results:
-            return True
-        return None if None in results else False
+                unknown = True  # a library base class (timm, torchvision...): its layers are unknown
+        return self._nodes_layers(list(ast.walk(info.node)), info.node, found, seen) or unknown
 
-    def _nodes_mode(self, nodes: list[ast.AST], cls: ast.ClassDef | None, seen: frozenset) -> bool | None:
+    def _nodes_layers(self, nodes: list[ast.AST], cls: ast.ClassDef | None, found: set[str], seen: frozenset) -> bool:
         unknown = False
         called_attrs: set[str] = set()
         for node in nodes:
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
                 if node.attr == "training":
-                    return True
+                    found.add("self.training")
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
@@ -571,35 +592,30 @@ class SemanticModel:
                 last = q.rsplit(".", 1)[-1]
                 if q.startswith("torch.nn.functional.") and last in MODE_DEPENDENT_FUNCTIONS:
                     if _false_arg(node, "training") is not True:
-                        return True
+                        found.add(f"F.{last}")
                     continue
                 if q.startswith("torch.nn."):
-                    mode = self._layer_mode(q, node, seen)
-                    if mode is True:
-                        return True
-                    unknown = unknown or (mode is None and constructor_kind(q) == Kind.MODULE)
+                    if self._layer_layers(q, node, found, seen) and constructor_kind(q) == Kind.MODULE:
+                        unknown = True
                     continue
                 if constructor_kind(q) == Kind.MODULE or q.startswith(("torchvision.", "timm.", "transformers.")):
                     unknown = True  # a library model: its layers are not ours to see
                     continue
             cls_info = self.resolve_class(func)
             if cls_info is not None and self.class_kind(cls_info) == Kind.MODULE:
-                mode = cls_info.model._class_mode(cls_info, seen)
-                if mode is True:
-                    return True
-                unknown = unknown or mode is None
+                unknown |= cls_info.model._class_layers(cls_info, found, seen)
         if cls is not None:
             # a submodule passed in or built elsewhere (`self.encoder = encoder`) must be known too
-            for attr in called_attrs:
+            for attr in sorted(called_attrs):
                 for value in self.attr_values(cls, attr):
                     if isinstance(value, ast.Call):
                         continue  # walked above
-                    info = self.kind(value)
-                    mode = self.mode_dependence(info, seen) if info is not None else None
-                    if mode is True:
-                        return True
-                    unknown = unknown or mode is None
-        return None if unknown else False
+                    layers = self.mode_layers(self.kind(value))
+                    if layers is None:
+                        unknown = True
+                    else:
+                        found |= layers
+        return unknown
 
     # -- callees ---------------------------------------------------------------
     def resolve_function(self, call: ast.Call) -> FunctionRef | None:

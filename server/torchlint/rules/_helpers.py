@@ -518,3 +518,97 @@ def contains_backward(node: ast.AST) -> bool:
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "backward":
             return True
     return False
+
+
+# -- train/eval mode ----------------------------------------------------------------
+
+
+def event_target_expr(event) -> ast.AST | None:
+    """The expression of the analysed file that an event's target names: the receiver of
+    `model.eval()` / `model(x)`, or the argument a helper call passes (`validate(model)`)."""
+    call = event.call
+    if not isinstance(call, ast.Call) or not event.target:
+        return None
+    candidates = [call.func.value] if isinstance(call.func, ast.Attribute) else []
+    candidates += [call.func, *call.args, *(k.value for k in call.keywords)]
+    return next((c for c in candidates if dotted(c) == event.target), None)
+
+
+def mode_is_irrelevant(model: SemanticModel, expr: ast.AST | None) -> bool:
+    """The model's class is known and holds no layer whose behaviour depends on the mode
+    (no Dropout, BatchNorm...): a missing `train()`/`eval()` changes nothing yet."""
+    return mode_layers(model, expr) == frozenset()
+
+
+def mode_layers(model: SemanticModel, expr: ast.AST | None) -> frozenset[str] | None:
+    """The mode-dependent layers of the model `expr` names, None when unknown."""
+    return None if expr is None else model.mode_layers(model.kind(expr))
+
+
+def mode_layers_text(layers: frozenset[str] | None) -> str:
+    """"its `Dropout` and `BatchNorm2d` layers" / "dropout and batch norm" (unknown model)."""
+    if not layers:
+        return "dropout and batch norm"
+    names = sorted(f"`{n}`" if n != "self.training" else "`self.training` branches" for n in layers)
+    shown = ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
+    return f"its {shown}" + ("" if names == ["`self.training` branches"] else " layers")
+
+
+def only_running_stats_norm(layers: frozenset[str] | None) -> bool:
+    """Every mode-dependent layer is an InstanceNorm with running statistics: `eval()` makes it
+    use statistics gathered in training, known to break some generators (yunjey/stargan#102)."""
+    return bool(layers) and all(l.startswith(("InstanceNorm", "LazyInstanceNorm")) for l in layers)
+
+
+def guards(model: SemanticModel, node: ast.AST) -> set[str]:
+    """The conditions (as text) of the `if`s whose body holds `node`, in its function."""
+    out: set[str] = set()
+    child = node
+    for a in model.ancestors(node):
+        if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            break
+        if isinstance(a, ast.If) and any(child is s for s in a.body):
+            out.add(ast.dump(a.test))
+        child = a
+    return out
+
+
+def repaired(model: SemanticModel, scope: ast.AST) -> bool:
+    """Part of `scope` did not parse and was blanked out (syntax-error recovery leaves `pass`
+    where the broken lines were): what it lacks may be there, in code we cannot read. Rules
+    that report something *missing* stay silent in such scopes."""
+    if model.source.syntax_error is None:
+        return False
+    lines = model.source.lines
+    for n in walk_scope(scope):
+        if isinstance(n, ast.Pass) and 0 < n.lineno <= len(lines) and not lines[n.lineno - 1].strip().startswith("pass"):
+            return True
+    return False
+
+
+def frozen_models(model: SemanticModel) -> set[str]:
+    """Receivers whose every parameter is frozen: `m.requires_grad_(False)`,
+    `for p in m.parameters(): p.requires_grad = False` (not `m.features.parameters()`: the rest of
+    `m` still builds a graph)."""
+    out: set[str] = set()
+    for call in model.nodes_of(ast.Call):
+        f = call.func
+        if isinstance(f, ast.Attribute) and f.attr == "requires_grad_" and call.args:
+            a = call.args[0]
+            if isinstance(a, ast.Constant) and a.value is False and dotted(f.value):
+                out.add(dotted(f.value))
+    for loop in model.nodes_of(ast.For):
+        it = loop.iter
+        if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in ("parameters", "named_parameters")):
+            continue
+        owner = dotted(it.func.value)
+        var = loop.target.elts[-1] if isinstance(loop.target, ast.Tuple) and loop.target.elts else loop.target
+        if owner is None or not isinstance(var, ast.Name):
+            continue
+        for n in ast.walk(loop):
+            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant) and n.value.value is False and any(
+                isinstance(t, ast.Attribute) and t.attr == "requires_grad" and isinstance(t.value, ast.Name) and t.value.id == var.id
+                for t in n.targets
+            ):
+                out.add(owner)
+    return out

@@ -6,6 +6,7 @@ from ..analysis import edits
 from ..analysis.findings import Fix, Severity
 from ..analysis.flow import Ev, Loop
 from . import register
+from ._helpers import repaired
 from .base import Rule
 
 
@@ -57,7 +58,7 @@ class MissingZeroGrad(Rule):
 
     def check(self, ctx):
         for loop in ctx.flow.training_loops():
-            if loop.has(Ev.ZERO_GRAD) or loop.has(Ev.NEW_MODEL):
+            if loop.has(Ev.ZERO_GRAD) or loop.has(Ev.NEW_MODEL) or repaired(ctx.model, loop.cfg.scope):
                 continue
             backward = loop.events(Ev.BACKWARD)
             steps = loop.events(Ev.STEP)

@@ -6,9 +6,21 @@ from ..analysis import edits
 from ..analysis.findings import Fix, Severity
 from ..analysis.flow import Ev
 from . import register
+from ._helpers import event_target_expr, mode_layers, mode_layers_text
 from .base import Rule
 
-_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.Match, ast.FunctionDef, ast.ClassDef)
+
+
+def _sets_mode_first(node, target: str) -> bool:
+    """The node puts `target` in a mode of its own choosing: `train()` (or a mode unknown to
+    us), or a step whose own code calls `eval()` first (a linear probe training a frozen
+    backbone in eval mode on purpose): eval mode from earlier does not leak into it."""
+    for x in node.events:
+        if x.target == target and x.kind in (Ev.TRAIN, Ev.MODE_UNKNOWN):
+            return True
+        if x.target == target and x.kind == Ev.EVAL:
+            return any(y.kind in (Ev.BACKWARD, Ev.STEP) for y in node.events[node.events.index(x) + 1 :])
+    return False
 
 
 @register
@@ -75,6 +87,9 @@ class EvalModeLeaksIntoTraining(Rule):
                         later = node.events[idx + 1 :]
                         if any(x.target == e.target and x.kind in (Ev.TRAIN, Ev.MODE_UNKNOWN) for x in later):
                             continue
+                        layers = mode_layers(ctx.model, event_target_expr(e))
+                        if layers == frozenset():
+                            continue  # no Dropout/BatchNorm in the model: the mode changes nothing
                         if e.target not in paths:
                             paths[e.target] = self._paths(cfg, loop, region, steps, e.target)
                         found = paths[e.target]
@@ -85,7 +100,7 @@ class EvalModeLeaksIntoTraining(Rule):
                         if node.id not in first_step or node.id in restoring_step:
                             continue
                         reported.add(id(e.call))
-                        yield self._finding(ctx, node, e, cfg.nodes[first_step[node.id]])
+                        yield self._finding(ctx, loop, node, e, cfg.nodes[first_step[node.id]], layers)
 
     def _paths(self, cfg, loop, region, steps, target):
         """For every node of the loop at once: the first training step (in source order) it
@@ -94,9 +109,7 @@ class EvalModeLeaksIntoTraining(Rule):
         if not self._trained_here(loop, target):
             return None
         cfg.charge(len(region))
-        restores = {
-            i for i in region if any(x.target == target and x.kind in (Ev.TRAIN, Ev.MODE_UNKNOWN) for x in cfg.nodes[i].events)
-        }
+        restores = {i for i in region if _sets_mode_first(cfg.nodes[i], target)}
         ordered = cfg.in_source_order(steps)
         first_step = cfg.first_reaching(ordered, region, set(), restores, backward=True)
         restoring = cfg.first_reaching([j for j in ordered if j in restores], region, set(), restores, backward=True)
@@ -106,7 +119,7 @@ class EvalModeLeaksIntoTraining(Rule):
     def _trained_here(loop, target: str) -> bool:
         return any(e.target == target and not e.no_grad for _, e in loop.events(Ev.FORWARD))
 
-    def _finding(self, ctx, node, e, step_node):
+    def _finding(self, ctx, loop, node, e, step_node, layers):
         target = e.target
         if e.via is not None:
             what = f"`{ctx.source.segment(e.call)}` leaves `{target}` in eval mode"
@@ -116,16 +129,43 @@ class EvalModeLeaksIntoTraining(Rule):
             related = []
         step_event = next(x for x in step_node.events if x.kind in (Ev.BACKWARD, Ev.STEP))
         related.append(ctx.related(ctx.model, step_event.call, "the next training step runs in eval mode"))
-        fix = None
-        if isinstance(node.stmt, ast.stmt) and not isinstance(node.stmt, _COMPOUND):
-            edit = edits.insert_line_after(ctx.source, node.stmt, f"{target}.train()")
-            if edit is not None:
-                fix = Fix(f"Insert `{target}.train()` after this call", (edit,), "safe")
         return ctx.finding(
             self,
             e.call,
-            f"{what} and training continues without `{target}.train()`: dropout and batch norm "
+            f"{what} and training continues without `{target}.train()`: {mode_layers_text(layers)} "
             f"stay in inference behaviour for the following training steps",
-            fix=fix,
+            fix=self._fix(ctx, loop, node, step_node, target),
             related=related,
         )
+
+    @staticmethod
+    def _fix(ctx, loop, eval_node, step_node, target: str) -> Fix | None:
+        """`target.train()` where the next training phase starts: before the first statement of
+        the loop body, after the evaluation (or from the top, when training resumes in the next
+        iteration), that runs a training forward or step. Never right after the `eval()`: that
+        would cancel the evaluation it was written for."""
+        body = getattr(loop.node, "body", None)
+        if not body:
+            return None
+        at = {id(s): i for i, s in enumerate(body)}
+
+        def index(stmt) -> int | None:
+            for a in [stmt, *ctx.model.ancestors(stmt)]:
+                if id(a) in at and a in body:
+                    return at[id(a)]
+            return None
+
+        e_at, s_at = index(eval_node.stmt), index(step_node.stmt)
+        if e_at is None or s_at is None or s_at == e_at:
+            return None  # the evaluation and the step share one statement: no place between them
+        training = {s_at}
+        for n, ev in loop.events(Ev.FORWARD):
+            if ev.target == target and not ev.no_grad and index(n.stmt) is not None:
+                training.add(index(n.stmt))
+        span = range(e_at + 1, s_at + 1) if s_at > e_at else range(0, s_at + 1)
+        first = next(i for i in span if i in training)
+        edit = edits.insert_line_before(ctx.source, body[first], f"{target}.train()")
+        if edit is None:
+            return None
+        where = "before training resumes" if s_at > e_at else "at the top of the training loop"
+        return Fix(f"Insert `{target}.train()` {where}", (edit,), "safe")

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from ..analysis import edits
 from ..analysis.findings import Fix, Severity
+from ..analysis.flow import Ev
 from . import register
+from ._helpers import event_target_expr, guards, mode_layers, mode_layers_text, only_running_stats_norm, repaired
 from .base import Rule
 
 
@@ -53,19 +55,52 @@ class MissingEval(Rule):
     def check(self, ctx):
         for loop, node, event in ctx.flow.evaluation_loops():
             target = event.target
-            if not target:
+            if not target or repaired(ctx.model, loop.cfg.scope):
                 continue
+            layers = mode_layers(ctx.model, event_target_expr(event))
+            if layers == frozenset():
+                continue  # no Dropout/BatchNorm in the model: the mode changes nothing
             modes = ctx.flow.mode_on_entry(loop.cfg, node, target)
             if "unknown" in modes or "train" not in modes:
                 continue
-            fix = None
-            edit = edits.insert_line_before(ctx.source, loop.node, f"{target}.eval()")
-            if edit is not None:
-                fix = Fix(f"Insert `{target}.eval()` before the loop", (edit,), "safe")
+            if self._chosen_here(ctx, loop, node, event):
+                continue
+            fix, caveat = None, ""
+            if only_running_stats_norm(layers):
+                # eval() would switch InstanceNorm to running statistics, which some GANs never
+                # trained for: a real choice, not a quick fix
+                caveat = " (`eval()` makes InstanceNorm use its running statistics: check the outputs before switching)"
+            else:
+                edit = edits.insert_line_before(ctx.source, loop.node, f"{target}.eval()")
+                if edit is not None:
+                    fix = Fix(f"Insert `{target}.eval()` before the loop", (edit,), "safe")
             yield ctx.finding(
                 self,
                 event.call,
                 f"`{ctx.source.segment(event.call)}` runs in training mode: this evaluation loop is "
-                f"reached without `{target}.eval()`, so dropout and batch norm behave as in training",
+                f"reached without `{target}.eval()`, so {mode_layers_text(layers)} behave as in training{caveat}",
                 fix=fix,
             )
+
+    @staticmethod
+    def _chosen_here(ctx, loop, node, event) -> bool:
+        """The mode of this loop is chosen on purpose: an explicit `model.train()` reaches it
+        with no training step in between (`if train: model.train() else: model.eval()`), or the
+        only `eval()` and the forward sit under the same condition (`if enc is not None:`), so
+        the path that skips one skips the other."""
+        cfg, target = loop.cfg, event.target
+        switches = [(n, e) for n in cfg.nodes for e in n.events if e.target == target and e.kind in (Ev.TRAIN, Ev.EVAL) and e.direct]
+        trains = [n.id for n, e in switches if e.kind == Ev.TRAIN]
+        if trains:
+            is_step = lambda n: n.has(Ev.BACKWARD) or n.has(Ev.STEP)  # noqa: E731
+            # no training step may lie between: `model.train()` then training then evaluation
+            # is the usual script, where train() was meant for the training
+            steps_after = [i for i in cfg.reachable(trains) if is_step(cfg.nodes[i])]
+            if node.id in cfg.reachable(trains, None, is_step) and not (steps_after and node.id in cfg.reachable(steps_after)):
+                return True
+        evals = [e for _, e in switches if e.kind == Ev.EVAL]
+        if evals and not trains:
+            at_forward = guards(ctx.model, event.call)
+            if at_forward and all(guards(ctx.model, e.call) and guards(ctx.model, e.call) <= at_forward for e in evals):
+                return True
+        return False

@@ -6,6 +6,7 @@ import re
 from ..analysis.findings import Edit, Fix, Position, Severity, Span
 from ..analysis.flow import Ev
 from . import register
+from ._helpers import frozen_models, repaired
 from .base import Rule
 
 _FROZEN = re.compile(r"requires_grad_\(\s*False\s*\)|\.requires_grad\s*=\s*False")
@@ -53,9 +54,11 @@ class MissingNoGrad(Rule):
     fix = "safe"
 
     def check(self, ctx):
-        if _FROZEN.search(ctx.source.text):
-            return  # parameters are frozen somewhere: the forward may build no graph at all
+        # a model whose parameters are all frozen builds no graph: nothing to save
+        frozen = frozen_models(ctx.model) if _FROZEN.search(ctx.source.text) else set()
         for loop, node, event in ctx.flow.evaluation_loops():
+            if event.target in frozen or repaired(ctx.model, loop.cfg.scope):
+                continue
             forwards = [e for _, e in loop.events(Ev.FORWARD, direct_only=True)]
             if all(e.no_grad for e in forwards) or ctx.flow.in_no_grad(loop.node):
                 continue
