@@ -60,8 +60,9 @@ class Ev(str, Enum):
     TRAIN = "train"  # model.train()
     EVAL = "eval"  # model.eval() / model.train(False)
     MODE_UNKNOWN = "mode_unknown"  # model.train(flag), or an opaque call that receives the model
-    FORWARD = "forward"  # model(x)
+    FORWARD = "forward"  # model(x), model.forward(x)
     NEW_MODEL = "new_model"  # a module is (re)built here
+    ALIAS = "alias"  # `net = g`: `net` names the same module as `g` (in `g`'s mode); `call` is the statement
 
 
 @dataclass
@@ -179,6 +180,7 @@ class CFG:
         self.by_stmt: dict[ast.AST, Node] = {}
         self.loops: dict[ast.AST, Loop] = {}
         self.mode_cache: dict[str, dict[int, frozenset[str]]] = {}  # mode_states per target
+        self.aliasing: set[str] = set()  # targets whose modes are being computed through an alias
         self.budget = FUNCTION_BUDGET
         self.steps = 0  # work done on this graph so far (see FUNCTION_BUDGET)
         self._iterations: dict[int | None, Iteration] = {}
@@ -643,6 +645,16 @@ class FlowModel:
                 k = self.model.kind(value)
                 if k is not None and k.kind == Kind.MODULE:
                     out.append(Event(Ev.NEW_MODEL, stmt))
+            names = [dotted(t) for t in targets if isinstance(t, (ast.Name, ast.Attribute))]
+            mode = _mode_chain(value) if value is not None else None
+            if mode is not None:
+                # `net = Net().eval()`, `net = g.to(dev).eval()`: the bound module is in that mode
+                call, attr = mode
+                ev = self._mode_of(call, attr)
+                out.extend(Event(ev, stmt, n) for n in names if n)
+            elif isinstance(value, (ast.Name, ast.Attribute)) and self._is_model(value):
+                source = dotted(value)
+                out.extend(Event(Ev.ALIAS, stmt, n, origin=value) for n in names if n and n != source)
         return out
 
     def _call_events(self, call: ast.Call, cfg: CFG) -> list[Event]:
@@ -685,6 +697,9 @@ class FlowModel:
                 return []
         if q and q.split(".")[0] in _LIBRARY_TOPS:
             return []  # a library function: neither a user helper, nor a forward, nor a mode switch
+        if attr == "forward" and recv is not None and not _is_self_or_super(recv) and self._is_model(recv):
+            # `model.forward(x)` runs the model like `model(x)` (minus hooks: TL403's business)
+            return [Event(Ev.FORWARD, call, recv_text, no_grad=self.in_no_grad(call))]
         ref = m.resolve_function(call)
         if ref is not None:
             events = self._callee_events(call, ref)
@@ -776,7 +791,7 @@ class FlowModel:
             seen: set[tuple] = set()
             for node in cfg.nodes:
                 for e in node.events:
-                    if e.kind in (Ev.TRAIN, Ev.EVAL, Ev.MODE_UNKNOWN, Ev.NEW_MODEL):
+                    if e.kind in (Ev.TRAIN, Ev.EVAL, Ev.MODE_UNKNOWN, Ev.NEW_MODEL, Ev.ALIAS):
                         continue  # mode effects are summarised below, by exit state
                     k = (e.kind, e.target, e.no_grad)
                     if k not in seen:
@@ -839,7 +854,11 @@ class FlowModel:
                 return rest | {"unknown"}
             caller_target = _substitute(target, _argument_mapping(call, ref))
             if caller_target is None:
-                return rest | {"unknown"}
+                fresh = _fresh_module_mode(flow.model, _argument_expr(call, ref, target))
+                if fresh is None:
+                    return rest | {"unknown"}
+                rest |= {fresh}  # `evaluate(Net(), loader)`: a module built for the call
+                continue
             rest |= flow.mode_on_entry(ccfg, cnode, caller_target, depth + 1)
         return rest
 
@@ -951,6 +970,21 @@ _MODE_SETS = [
 ]
 
 
+def _alias_mode(cfg: CFG, node: Node, e: Event, target: str) -> int:
+    """`target = source`: the mode `source` is in when the assignment runs. Its "entry" (the
+    caller's mode of *another* name) and alias cycles are unknown."""
+    source = dotted(e.origin) if e.origin is not None else None
+    if not source or source in cfg.aliasing:
+        return _UNKNOWN
+    cfg.aliasing.add(target)
+    try:
+        states = mode_states(cfg, source).get(node.id, frozenset({"entry"}))
+    finally:
+        cfg.aliasing.discard(target)
+    mask = sum(bit for bit, name in ((_TRAIN, "train"), (_EVAL, "eval"), (_UNKNOWN, "unknown")) if name in states)
+    return mask | (_UNKNOWN if "entry" in states else 0) or _UNKNOWN
+
+
 def mode_states(cfg: CFG, target: str) -> dict[int, frozenset[str]]:
     """For each node, the modes `target` may be in *before* it runs:
     "entry" (untouched since the function started), "train", "eval", "unknown".
@@ -974,6 +1008,8 @@ def _mode_masks(cfg: CFG, target: str) -> dict[int, int]:
         for e in node.events:
             if e.target == target and e.kind in _MODE_BITS:
                 effect[node.id] = _MODE_BITS[e.kind]
+            elif e.target == target and e.kind == Ev.ALIAS:
+                effect[node.id] = _alias_mode(cfg, node, e, target)
     bodies = {loop.header: loop.body for loop in cfg.loops.values()}
     back_preds = {h: [p for p in nodes[h].pred if p in body] for h, body in bodies.items()}
     headers_of: dict[int, list[int]] = {}  # node -> the headers whose exit state it feeds
@@ -1091,7 +1127,58 @@ def _argument_mapping(call: ast.Call, ref: FunctionRef) -> dict[str, str | None]
     return mapping
 
 
+def _argument_expr(call: ast.Call, ref: FunctionRef, target: str) -> ast.AST | None:
+    """The expression a call passes for the parameter `target` names (`model` of `model.enc`
+    only when `target` is the parameter itself)."""
+    fn = ref.node
+    params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args]]
+    if ref.cls is not None and params and not _is_static(fn):
+        params = params[1:]
+    for k in call.keywords:
+        if k.arg == target:
+            return k.value
+    if target in params:
+        i = params.index(target)
+        if i < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args[: i + 1]):
+            return call.args[i]
+    return None
+
+
+def _fresh_module_mode(model: SemanticModel, expr: ast.AST | None) -> str | None:
+    """"train" for a module constructed in the argument itself (modules start in train mode),
+    "eval"/"train" for `Net().eval()` / `.train()`; None for anything else."""
+    if not isinstance(expr, ast.Call):
+        return None
+    chain = _mode_chain(expr)
+    if chain is not None:
+        return "eval" if chain[1] == "eval" else None
+    base = expr
+    while isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) and base.func.attr in _PASS_THROUGH:
+        base = base.func.value
+    k = model.kind(base)
+    if k is not None and k.kind == Kind.MODULE and k.node is base:  # built right here, not by a factory
+        return "train"
+    return None
+
+
 _PASS_THROUGH = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_"}
+
+
+def _mode_chain(value: ast.AST) -> tuple[ast.Call, str] | None:
+    """(the call, "train"|"eval") when `value` ends in `.eval()` / `.train(...)`, possibly followed
+    by pass-through calls (`.eval().to(dev)`)."""
+    node = value
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _PASS_THROUGH:
+        if node.func.attr in ("train", "eval"):
+            return node, node.func.attr
+        node = node.func.value
+    return None
+
+
+def _is_self_or_super(expr: ast.AST) -> bool:
+    return (isinstance(expr, ast.Name) and expr.id == "self") or (
+        isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "super"
+    )
 
 
 def receiver_text(expr: ast.AST) -> str | None:
