@@ -30,6 +30,11 @@ class EvalModeLeaksIntoTraining(Rule):
     by a helper such as `validate(model)`, also one imported from another file) and the
     next training step runs without `model.train()` in between.
 
+    Only models whose mode matters are reported: when the model's class is known and holds no
+    Dropout, BatchNorm or other mode-dependent layer, the switch changes nothing (yet). A
+    training function that puts the model in eval mode itself before its own steps (a linear
+    probe on a frozen backbone) chooses that mode on purpose and is not reported.
+
     ## Why is this bad?
     `model.eval()` turns dropout off and makes batch norm use (and stop updating) its
     running statistics. If training resumes without `model.train()`, the rest of the run
@@ -58,7 +63,11 @@ class EvalModeLeaksIntoTraining(Rule):
     ```
 
     ## Fix safety
-    Safe: inserts `model.train()` right after the call that switched the mode.
+    Safe: inserts `model.train()` where training resumes: before the first statement of the
+    loop body, after the evaluation, that runs a training forward or step (or at the top of the
+    loop body when training resumes in the next iteration). It is never put right after the
+    `eval()`, which would cancel the evaluation that follows it. No fix is offered when the
+    evaluation and the training step share one statement.
 
     ## References
     - [torch.nn.Module.train / eval](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval)

@@ -17,6 +17,11 @@ class MissingEval(Rule):
     call `model.eval()` first is fine; a function nobody in the file calls is judged on
     its own body.
 
+    Only models whose mode matters are reported (a known class without Dropout, BatchNorm or
+    other mode-dependent layers is not), and a mode chosen for the loop on purpose is respected:
+    an explicit `model.train()` right before it, or `eval()` under the same condition as the
+    forward (`if encoder is not None:`).
+
     ## Why is this bad?
     In training mode, dropout randomly zeroes activations and batch norm normalises with
     the statistics of the current batch (and updates its running averages with test
@@ -41,7 +46,10 @@ class MissingEval(Rule):
 
     ## Fix safety
     Safe: inserts `model.eval()` just before the loop. If the caller then resumes training,
-    it needs `model.train()` afterwards (TL201 reports that).
+    it needs `model.train()` afterwards (TL201 reports that, and its fix puts it where training
+    resumes, so the two fixes converge). No fix is offered for a model whose only mode-dependent
+    layers are InstanceNorm with running statistics: `eval()` switches them to statistics some
+    generators never trained for (yunjey/stargan#102), a choice to make by looking at outputs.
 
     ## References
     - [torch.nn.Module.eval](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval)
