@@ -655,6 +655,12 @@ class FlowModel:
             elif isinstance(value, (ast.Name, ast.Attribute)) and self._is_model(value):
                 source = dotted(value)
                 out.extend(Event(Ev.ALIAS, stmt, n, origin=value) for n in names if n and n != source)
+            elif isinstance(value, ast.Call) and last_name(value.func) == "from_pretrained":
+                # transformers' from_pretrained returns the model in eval mode (documented);
+                # other libraries' loaders may or may not: unknown
+                owner = self.model.qualname(value.func.value) if isinstance(value.func, ast.Attribute) else None
+                ev = Ev.EVAL if (owner or "").startswith("transformers.") else Ev.MODE_UNKNOWN
+                out.extend(Event(ev, stmt, n) for n in names if n)
         return out
 
     def _call_events(self, call: ast.Call, cfg: CFG) -> list[Event]:

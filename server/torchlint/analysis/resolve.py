@@ -27,6 +27,7 @@ Scope = FunctionNode | ast.Module | ast.Lambda
 
 # Their classes are known by name (torchapi); never ask Jedi about them.
 _KNOWN_LIBRARIES = {"torch", "torchvision", "torchaudio", "torchtext", "lightning", "pytorch_lightning", "numpy", "builtins", "typing", "dataclasses", "abc", "enum"}
+_MODULE_FACTORY_METHODS = {"from_pretrained", "from_name", "from_config", "load_from_checkpoint"}
 _PASS_THROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_", "share_memory"}
 
 
@@ -411,6 +412,12 @@ class SemanticModel:
             owner = self.qualname(func.value) or ""
             if owner.startswith("transformers.") and "Tokenizer" not in owner and "Config" not in owner and "Processor" not in owner:
                 return KindInfo(Kind.MODULE, owner, call, model=self)
+        if isinstance(func, ast.Attribute) and func.attr in _MODULE_FACTORY_METHODS:
+            # `LitModel.load_from_checkpoint(path)`, `EfficientNet.from_pretrained(name)`: classmethods
+            # that build an instance of their class
+            owner_cls = self.resolve_class(func.value)
+            if owner_cls is not None and self.class_kind(owner_cls) == Kind.MODULE:
+                return KindInfo(Kind.MODULE, None, call, owner_cls, model=self)
         if q is not None and q.split(".")[0] in _KNOWN_LIBRARIES:
             return None
         # a factory of ours: `model = build_model(cfg)` is what `build_model` returns
