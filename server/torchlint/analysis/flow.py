@@ -652,7 +652,9 @@ class FlowModel:
                 call, attr = mode
                 ev = self._mode_of(call, attr)
                 out.extend(Event(ev, stmt, n) for n in names if n)
-            elif isinstance(value, (ast.Name, ast.Attribute)) and self._is_model(value):
+            elif isinstance(value, (ast.Name, ast.Attribute)):
+                # any plain rebinding: asking whether it is a model costs more than the event,
+                # which only matters when `source`'s mode is switched in this function
                 source = dotted(value)
                 out.extend(Event(Ev.ALIAS, stmt, n, origin=value) for n in names if n and n != source)
             elif isinstance(value, ast.Call) and last_name(value.func) == "from_pretrained":
@@ -987,6 +989,8 @@ def _alias_mode(cfg: CFG, node: Node, e: Event, target: str) -> int:
         states = mode_states(cfg, source).get(node.id, frozenset({"entry"}))
     finally:
         cfg.aliasing.discard(target)
+    if states == {"entry"}:
+        return _ENTRY  # `source` is never switched here: as if `target` were untouched
     mask = sum(bit for bit, name in ((_TRAIN, "train"), (_EVAL, "eval"), (_UNKNOWN, "unknown")) if name in states)
     return mask | (_UNKNOWN if "entry" in states else 0) or _UNKNOWN
 
