@@ -21,14 +21,11 @@ from typing import Callable, Iterable, Iterator
 
 from .findings import Finding, Position, Span, not_analysed
 from .resolve import FunctionNode, FunctionRef, SemanticModel, dotted, last_name
-from .torchapi import Kind, name_hint
+from .torchapi import MODULE_PASS_THROUGH_METHODS, STEPLESS_LIBRARIES, Kind, name_hint
 
 LoopNode = ast.For | ast.AsyncFor | ast.While
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _DEF_NAME = re.compile(r"(?:async\s+)?def\s+\w+")
-# Imports from these never hide a user's training step.
-_LIBRARY_TOPS = {"torch", "torchvision", "numpy", "os", "sys", "math", "time", "argparse", "random", "json", "typing",
-                 "collections", "itertools", "functools", "pathlib", "logging", "dataclasses", "tqdm", "matplotlib", "PIL"}
 _MAX_SUMMARY_DEPTH = 4
 # Work allowed per function (and for the module-level code), in steps: a CFG node or edge
 # built, a statement or call whose events are read, a node visited by a dataflow or a path
@@ -588,7 +585,7 @@ class FlowModel:
                     if "backward" in t or "step" in t:
                         words.add(scope.name)
             for local, q in self.model.imports.items():
-                if q.split(".")[0] not in _LIBRARY_TOPS:
+                if q.split(".")[0] not in STEPLESS_LIBRARIES:
                     words.add(local)
             self._training_words = tuple(words)
         return self._training_words
@@ -703,7 +700,7 @@ class FlowModel:
                 if self._kind_or_hint(recv) in (Kind.MODULE, None) and not _looks_like_non_module(recv):
                     return [Event(self._mode_of(call, attr), call, recv_text)]
                 return []
-        if q and q.split(".")[0] in _LIBRARY_TOPS:
+        if q and q.split(".")[0] in STEPLESS_LIBRARIES:
             return []  # a library function: neither a user helper, nor a forward, nor a mode switch
         if attr == "forward" and recv is not None and not _is_self_or_super(recv) and self._is_model(recv):
             # `model.forward(x)` runs the model like `model(x)` (minus hooks: TL403's business)
@@ -1163,7 +1160,7 @@ def _fresh_module_mode(model: SemanticModel, expr: ast.AST | None) -> str | None
     if chain is not None:
         return "eval" if chain[1] == "eval" else None
     base = expr
-    while isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) and base.func.attr in _PASS_THROUGH:
+    while isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) and base.func.attr in MODULE_PASS_THROUGH_METHODS:
         base = base.func.value
     k = model.kind(base)
     if k is not None and k.kind == Kind.MODULE and k.node is base:  # built right here, not by a factory
@@ -1171,14 +1168,13 @@ def _fresh_module_mode(model: SemanticModel, expr: ast.AST | None) -> str | None
     return None
 
 
-_PASS_THROUGH = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_"}
 
 
 def _mode_chain(value: ast.AST) -> tuple[ast.Call, str] | None:
     """(the call, "train"|"eval") when `value` ends in `.eval()` / `.train(...)`, possibly followed
     by pass-through calls (`.eval().to(dev)`)."""
     node = value
-    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _PASS_THROUGH:
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MODULE_PASS_THROUGH_METHODS:
         if node.func.attr in ("train", "eval"):
             return node, node.func.attr
         node = node.func.value
@@ -1193,7 +1189,7 @@ def _is_self_or_super(expr: ast.AST) -> bool:
 
 def receiver_text(expr: ast.AST) -> str | None:
     """`model` for `model`, `model.to(device)`, `model.eval().cpu()` (these return the module)."""
-    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _PASS_THROUGH:
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in MODULE_PASS_THROUGH_METHODS:
         expr = expr.func.value
     return dotted(expr)
 

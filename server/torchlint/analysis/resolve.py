@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Iterator
 from .source import SourceFile
 from .torchapi import (
     CONTAINERS, DATASET_BASES, DROPOUT_BY_DEFAULT, DROPOUT_IF_ASKED, ITERABLE_DATASET_BASES, MODE_DEPENDENT_FUNCTIONS,
-    MODE_DEPENDENT_LAYERS, MODULE_BASES, RUNNING_STATS_IF_ASKED, Kind, canonical, constructor_kind,
+    MODE_DEPENDENT_LAYERS, MODULE_BASES, MODULE_PASS_THROUGH_METHODS, NAMED_LIBRARIES, RUNNING_STATS_IF_ASKED, Kind,
+    canonical, constructor_kind,
 )
 
 if TYPE_CHECKING:
@@ -26,9 +27,7 @@ FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 Scope = FunctionNode | ast.Module | ast.Lambda
 
 # Their classes are known by name (torchapi); never ask Jedi about them.
-_KNOWN_LIBRARIES = {"torch", "torchvision", "torchaudio", "torchtext", "lightning", "pytorch_lightning", "numpy", "builtins", "typing", "dataclasses", "abc", "enum"}
 _MODULE_FACTORY_METHODS = {"from_pretrained", "from_name", "from_config", "load_from_checkpoint"}
-_PASS_THROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_", "share_memory"}
 
 
 @dataclass
@@ -286,7 +285,7 @@ class SemanticModel:
             last = q.rsplit(".", 1)[-1]
             top = q.split(".")[0]
             # Jedi only for class-like names from third-party packages: it is slow (DESIGN.md)
-            if found is None and last[:1].isupper() and top not in _KNOWN_LIBRARIES and top not in sys.stdlib_module_names:
+            if found is None and last[:1].isupper() and top not in NAMED_LIBRARIES and top not in sys.stdlib_module_names:
                 found = self.workspace.jedi_class(self, expr, q)
             return found
         return None
@@ -388,7 +387,7 @@ class SemanticModel:
 
     def _call_kind(self, call: ast.Call, depth: int) -> KindInfo | None:
         func = call.func
-        if isinstance(func, ast.Attribute) and func.attr in _PASS_THROUGH_METHODS:
+        if isinstance(func, ast.Attribute) and func.attr in MODULE_PASS_THROUGH_METHODS:
             inner = self.kind(func.value, depth + 1)
             if inner is not None and inner.kind == Kind.MODULE:
                 return inner
@@ -418,7 +417,7 @@ class SemanticModel:
             owner_cls = self.resolve_class(func.value)
             if owner_cls is not None and self.class_kind(owner_cls) == Kind.MODULE:
                 return KindInfo(Kind.MODULE, None, call, owner_cls, model=self)
-        if q is not None and q.split(".")[0] in _KNOWN_LIBRARIES:
+        if q is not None and q.split(".")[0] in NAMED_LIBRARIES:
             return None
         # a factory of ours: `model = build_model(cfg)` is what `build_model` returns
         ref = self.resolve_function(call)
@@ -689,7 +688,7 @@ def _rewraps(value: ast.AST, name: str) -> bool:
     node = value
     while isinstance(node, ast.Call):
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr in _PASS_THROUGH_METHODS:
+        if isinstance(func, ast.Attribute) and func.attr in MODULE_PASS_THROUGH_METHODS:
             node = func.value
         elif node.args and (last_name(func) in ("compile", "DataParallel", "DistributedDataParallel")):
             node = node.args[0]

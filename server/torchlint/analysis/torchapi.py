@@ -60,6 +60,42 @@ MODE_DEPENDENT_FUNCTIONS = {
 }
 CONTAINERS = {"Sequential", "ModuleList", "ModuleDict"}
 
+# Methods that return the module itself (`model.to(dev).train()`): a value keeps its kind through them.
+MODULE_PASS_THROUGH_METHODS = {
+    "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_", "share_memory",
+}
+# The subset that only moves a value (device, dtype): a loss stays a loss through them.
+MOVE_METHODS = {"to", "cuda", "cpu", "float", "double", "half"}
+# Tensor methods that keep what a tensor holds (probabilities stay probabilities, labels stay labels).
+VALUE_KEEPING_METHODS = {
+    "view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "float", "double", "half", "to",
+    "cpu", "cuda", "permute", "transpose", "view_as", "reshape_as", "type", "clone", "detach",
+}
+# Activations whose output is probabilities (or log-probabilities): function, module, tensor method.
+ACTIVATION_FUNCTIONS = {
+    "torch.nn.functional.softmax": "softmax",
+    "torch.softmax": "softmax",
+    "torch.special.softmax": "softmax",
+    "torch.nn.functional.log_softmax": "log_softmax",
+    "torch.log_softmax": "log_softmax",
+    "torch.special.log_softmax": "log_softmax",
+    "torch.sigmoid": "sigmoid",
+    "torch.nn.functional.sigmoid": "sigmoid",
+    "torch.special.expit": "sigmoid",
+}
+ACTIVATION_MODULES = {"torch.nn.Softmax": "softmax", "torch.nn.LogSoftmax": "log_softmax", "torch.nn.Sigmoid": "sigmoid"}
+ACTIVATION_METHODS = {"softmax", "log_softmax", "sigmoid"}
+# Libraries whose public classes we know by name: Jedi is never asked about them.
+NAMED_LIBRARIES = {
+    "torch", "torchvision", "torchaudio", "torchtext", "lightning", "pytorch_lightning", "numpy", "builtins", "typing",
+    "dataclasses", "abc", "enum",
+}
+# Libraries whose functions never hide a user's training step, forward or mode switch.
+STEPLESS_LIBRARIES = {
+    "torch", "torchvision", "numpy", "os", "sys", "math", "time", "argparse", "random", "json", "typing", "collections",
+    "itertools", "functools", "pathlib", "logging", "dataclasses", "tqdm", "matplotlib", "PIL",
+}
+
 _OPTIM_SUBMODULES = {
     "sgd", "adam", "adamw", "adamax", "adagrad", "adadelta", "asgd", "lbfgs", "nadam", "radam",
     "rmsprop", "rprop", "sparse_adam", "optimizer", "adafactor", "_muon",

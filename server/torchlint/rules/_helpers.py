@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from ..analysis.resolve import SemanticModel, dotted, walk_scope
-from ..analysis.torchapi import Kind, is_functional_loss, loss_name
+from ..analysis.torchapi import (
+    ACTIVATION_FUNCTIONS, ACTIVATION_METHODS, ACTIVATION_MODULES, MOVE_METHODS, VALUE_KEEPING_METHODS, Kind,
+    is_functional_loss, loss_name,
+)
 
 # -- aliases -------------------------------------------------------------------
 
@@ -204,7 +207,6 @@ def _param_index(fn: ast.AST, name: str) -> tuple[int | None, bool]:
     return None, False
 
 
-_MOVES = {"to", "cuda", "cpu", "float", "double", "half"}
 
 
 def _kind_loose(model: SemanticModel, expr: ast.AST, depth: int = 0):
@@ -212,7 +214,7 @@ def _kind_loose(model: SemanticModel, expr: ast.AST, depth: int = 0):
     info = model.kind(expr)
     if info is not None or depth > 4:
         return info
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _MOVES:
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in MOVE_METHODS:
         inner = _kind_loose(model, expr.func.value, depth + 1)
         return inner if inner is not None and inner.kind == Kind.LOSS else None
     if isinstance(expr, ast.Name):
@@ -338,26 +340,6 @@ def loss_input(lc: LossCall) -> ast.AST | None:
 
 # -- activations ---------------------------------------------------------------
 
-_FUNCTION_ACTIVATIONS = {
-    "torch.nn.functional.softmax": "softmax",
-    "torch.softmax": "softmax",
-    "torch.special.softmax": "softmax",
-    "torch.nn.functional.log_softmax": "log_softmax",
-    "torch.log_softmax": "log_softmax",
-    "torch.special.log_softmax": "log_softmax",
-    "torch.sigmoid": "sigmoid",
-    "torch.nn.functional.sigmoid": "sigmoid",
-    "torch.special.expit": "sigmoid",
-}
-_MODULE_ACTIVATIONS = {"torch.nn.Softmax": "softmax", "torch.nn.LogSoftmax": "log_softmax", "torch.nn.Sigmoid": "sigmoid"}
-_TENSOR_METHODS = {"softmax", "log_softmax", "sigmoid"}
-# Methods that keep what a tensor holds (probabilities stay probabilities).
-_KEEPING_METHODS = {
-    "view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "float", "double", "half", "to",
-    "cpu", "cuda", "permute", "transpose", "view_as", "reshape_as", "type", "clone",
-}
-
-
 @dataclass
 class Activation:
     kind: str  # softmax | log_softmax | sigmoid
@@ -373,8 +355,8 @@ class Activation:
 def _module_ctor_activation(model: SemanticModel, expr: ast.AST) -> str | None:
     if isinstance(expr, ast.Call):
         q = model.call_qualname(expr)
-        if q in _MODULE_ACTIVATIONS:
-            return _MODULE_ACTIVATIONS[q]
+        if q in ACTIVATION_MODULES:
+            return ACTIVATION_MODULES[q]
     return None
 
 
@@ -433,7 +415,6 @@ def activation_of(
     methods, and into the model's `forward` / `nn.Sequential`), else None."""
     if _depth > 10:
         return None
-    line = getattr(expr, "lineno", 0)
     if isinstance(expr, ast.Name):
         b = reaching_binding(model, expr)
         if b is None:
@@ -454,15 +435,15 @@ def activation_of(
         return _forward_element(model, expr, _element, _depth, _seen)
     func = expr.func
     q = model.call_qualname(expr)
-    if q in _FUNCTION_ACTIVATIONS:
+    if q in ACTIVATION_FUNCTIONS:
         arg = _first_arg(expr)
-        return Activation(_FUNCTION_ACTIVATIONS[q], expr, model, "call", f"`{dotted(func)}` output", arg=arg)
+        return Activation(ACTIVATION_FUNCTIONS[q], expr, model, "call", f"`{dotted(func)}` output", arg=arg)
     if q is not None and q.startswith("torch."):
         return None  # another torch function: unknown effect
     if isinstance(func, ast.Attribute) and q is None:
-        if func.attr in _TENSOR_METHODS and not (isinstance(func.value, ast.Name) and func.value.id == "self"):
+        if func.attr in ACTIVATION_METHODS and not (isinstance(func.value, ast.Name) and func.value.id == "self"):
             return Activation(func.attr, expr, model, "call", f"`.{func.attr}()` output", arg=func.value)
-        if func.attr in _KEEPING_METHODS and not (isinstance(func.value, ast.Name) and func.value.id == "self"):
+        if func.attr in VALUE_KEEPING_METHODS and not (isinstance(func.value, ast.Name) and func.value.id == "self"):
             inner_kind = model.kind(func.value)
             if inner_kind is None:  # a tensor, not a module being moved
                 return activation_of(model, func.value, _depth + 1, _seen)
@@ -474,8 +455,8 @@ def activation_of(
     info = kind_of(model, func)
     if info is None or info.kind != Kind.MODULE:
         return None
-    if info.qualname in _MODULE_ACTIVATIONS and info.node is not None:
-        return Activation(_MODULE_ACTIVATIONS[info.qualname], expr, model, "module_call", f"`{dotted(func) or 'the module'}` output (a `{info.qualname.rsplit('.', 1)[-1]}`)", arg=_first_arg(expr), ctor=info.node)
+    if info.qualname in ACTIVATION_MODULES and info.node is not None:
+        return Activation(ACTIVATION_MODULES[info.qualname], expr, model, "module_call", f"`{dotted(func) or 'the module'}` output (a `{info.qualname.rsplit('.', 1)[-1]}`)", arg=_first_arg(expr), ctor=info.node)
     owner = info.model or model  # a factory may have built it in another file
     if info.qualname == "torch.nn.Sequential" and isinstance(info.node, ast.Call):
         seq = info.node

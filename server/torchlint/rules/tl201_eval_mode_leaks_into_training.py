@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import ast
-
 from ..analysis import edits
 from ..analysis.findings import Fix, Severity
 from ..analysis.flow import Ev

@@ -5,7 +5,7 @@ import re
 
 from ..analysis.findings import Edit, Fix, Severity
 from ..analysis.resolve import SemanticModel, dotted
-from ..analysis.torchapi import Kind, name_hint
+from ..analysis.torchapi import ACTIVATION_FUNCTIONS, ACTIVATION_METHODS, VALUE_KEEPING_METHODS, Kind, name_hint
 from . import register
 from ._helpers import kind_of, loss_calls, reaching_binding
 from .base import Rule
@@ -24,13 +24,8 @@ _LABEL_NAME = re.compile(
     re.I,
 )
 _NOT_LABEL = re.compile(r"pred|out|logit|score|prob|hat|emb|feat|recon|fake|gen", re.I)
-_KEEPING = {"detach", "to", "cuda", "cpu", "long", "float", "view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "type", "double"}
+_KEEPING = VALUE_KEEPING_METHODS | {"long"}  # a label cast to long is still the label
 
-_ACTIVATION_METHODS = {"softmax", "log_softmax", "sigmoid"}
-_ACTIVATION_FUNCTIONS = {
-    "torch.nn.functional.softmax", "torch.softmax", "torch.nn.functional.log_softmax", "torch.log_softmax",
-    "torch.sigmoid", "torch.nn.functional.sigmoid",
-}
 
 
 def _strip(expr: ast.AST) -> ast.AST:
@@ -50,9 +45,9 @@ def model_output(model: SemanticModel, expr: ast.AST, depth: int = 0) -> str | N
             return None
         return model_output(model, b.value, depth + 1)
     if isinstance(expr, ast.Call):
-        if isinstance(expr.func, ast.Attribute) and expr.func.attr in _ACTIVATION_METHODS and model.qualname(expr.func) is None:
+        if isinstance(expr.func, ast.Attribute) and expr.func.attr in ACTIVATION_METHODS and model.qualname(expr.func) is None:
             return model_output(model, expr.func.value, depth + 1)
-        if model.call_qualname(expr) in _ACTIVATION_FUNCTIONS and expr.args:
+        if model.call_qualname(expr) in ACTIVATION_FUNCTIONS and expr.args:
             return model_output(model, expr.args[0], depth + 1)
         info = kind_of(model, expr.func)
         if info is not None and info.kind == Kind.MODULE:
