@@ -389,7 +389,7 @@ class SemanticModel:
         func = call.func
         if isinstance(func, ast.Attribute) and func.attr in MODULE_PASS_THROUGH_METHODS:
             inner = self.kind(func.value, depth + 1)
-            if inner is not None and inner.kind == Kind.MODULE:
+            if inner is not None and inner.kind in (Kind.MODULE, Kind.LOSS):  # losses are modules too
                 return inner
         q = self.call_qualname(call)
         if q is not None:

@@ -195,20 +195,6 @@ def reaching_binding(model: SemanticModel, use: ast.Name) -> Binding | None:
     return Binding(node, value)
 
 
-def _param_index(fn: ast.AST, name: str) -> tuple[int | None, bool]:
-    """(positional index, is keyword-capable) of parameter `name` of `fn`."""
-    a = fn.args  # type: ignore[attr-defined]
-    pos = [*a.posonlyargs, *a.args]
-    for i, p in enumerate(pos):
-        if p.arg == name:
-            return i, True
-    if any(p.arg == name for p in a.kwonlyargs):
-        return None, True
-    return None, False
-
-
-
-
 def _kind_loose(model: SemanticModel, expr: ast.AST, depth: int = 0):
     """`model.kind`, also seeing through `.to(device)` on losses (`nn.CrossEntropyLoss().to(device)`)."""
     info = model.kind(expr)
@@ -225,59 +211,9 @@ def _kind_loose(model: SemanticModel, expr: ast.AST, depth: int = 0):
 
 
 def kind_of(model: SemanticModel, expr: ast.AST):
-    """`model.kind(expr)`, and for a plain function's parameter: the kind every call of the
-    function in this file passes (all calls must agree, at least one call)."""
-    info = _kind_loose(model, expr)
-    if info is not None or not isinstance(expr, ast.Name):
-        return info
-    scope = model.scope_of(expr)
-    if not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) or not model.is_param(scope, expr.id):
-        return None
-    if model.functions.get(scope.name) is not scope:
-        return None  # only top-level functions: their callers are easy to find
-    if any(b is not None for b in _bindings_names(scope, expr.id)):
-        return None  # rebound inside the function
-    idx, kw_ok = _param_index(scope, expr.id)
-    kinds = []
-    for call in _calls_by_name(model).get(scope.name, ()):
-        arg = None
-        for k in call.keywords:
-            if k.arg == expr.id and kw_ok:
-                arg = k.value
-            elif k.arg is None:
-                return None
-        if arg is None and idx is not None and idx < len(call.args):
-            if any(isinstance(a, ast.Starred) for a in call.args[: idx + 1]):
-                return None
-            arg = call.args[idx]
-        if arg is None:
-            return None
-        kinds.append(_kind_loose(model, arg))
-    if not kinds or any(k is None for k in kinds):
-        return None
-    first = kinds[0]
-    if all(k.kind == first.kind and k.cls is not None and first.cls is not None and k.cls.node is first.cls.node and k.qualname == first.qualname for k in kinds):
-        return first
-    if all(k.kind == first.kind and k.cls is None and first.cls is None and k.qualname == first.qualname for k in kinds):
-        return first
-    return None
-
-
-def _calls_by_name(model: SemanticModel) -> dict[str, list[ast.Call]]:
-    """Calls of plain names (`f(...)`), by name; one pass per file."""
-    index = getattr(model, "_tl_calls_by_name", None)
-    if index is None:
-        index = {}
-        for call in model.nodes_of(ast.Call):
-            if isinstance(call.func, ast.Name):
-                index.setdefault(call.func.id, []).append(call)
-        model._tl_calls_by_name = index  # type: ignore[attr-defined]
-    return index
-
-
-def _bindings_names(scope: ast.AST, name: str):
-    for node, _ in _bindings(scope, name):
-        yield node
+    """`model.kind(expr)` (parameters take the kind their callers pass), also seeing through
+    `.to(device)` on losses."""
+    return _kind_loose(model, expr)
 
 
 # -- losses --------------------------------------------------------------------
