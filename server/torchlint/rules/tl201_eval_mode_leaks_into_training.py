@@ -86,6 +86,8 @@ class EvalModeLeaksIntoTraining(Rule):
                 region = loop.body | {loop.header}
                 steps = {i for i in loop.body if cfg.nodes[i].has(Ev.BACKWARD) or cfg.nodes[i].has(Ev.STEP)}
                 paths: dict[str, tuple[dict[int, int], dict[int, int]] | None] = {}  # per target
+                layers_of: dict[str, frozenset[str] | None] = {}  # per target (thousands of evals in generated code)
+                body = _Body(ctx.model, loop)
                 for i in sorted(loop.body):
                     node = cfg.nodes[i]
                     for idx, e in enumerate(node.events):
@@ -94,7 +96,9 @@ class EvalModeLeaksIntoTraining(Rule):
                         later = node.events[idx + 1 :]
                         if any(x.target == e.target and x.kind in (Ev.TRAIN, Ev.MODE_UNKNOWN) for x in later):
                             continue
-                        layers = mode_layers(ctx.model, event_target_expr(e))
+                        if e.target not in layers_of:
+                            layers_of[e.target] = mode_layers(ctx.model, event_target_expr(e))
+                        layers = layers_of[e.target]
                         if layers == frozenset():
                             continue  # no Dropout/BatchNorm in the model: the mode changes nothing
                         if e.target not in paths:
@@ -107,7 +111,7 @@ class EvalModeLeaksIntoTraining(Rule):
                         if node.id not in first_step or node.id in restoring_step:
                             continue
                         reported.add(id(e.call))
-                        yield self._finding(ctx, loop, node, e, cfg.nodes[first_step[node.id]], layers)
+                        yield self._finding(ctx, body, node, e, cfg.nodes[first_step[node.id]], layers)
 
     def _paths(self, cfg, loop, region, steps, target):
         """For every node of the loop at once: the first training step (in source order) it
@@ -126,7 +130,7 @@ class EvalModeLeaksIntoTraining(Rule):
     def _trained_here(loop, target: str) -> bool:
         return any(e.target == target and not e.no_grad for _, e in loop.events(Ev.FORWARD))
 
-    def _finding(self, ctx, loop, node, e, step_node, layers):
+    def _finding(self, ctx, body, node, e, step_node, layers):
         target = e.target
         if e.via is not None:
             what = f"`{ctx.source.segment(e.call)}` leaves `{target}` in eval mode"
@@ -141,38 +145,60 @@ class EvalModeLeaksIntoTraining(Rule):
             e.call,
             f"{what} and training continues without `{target}.train()`: {mode_layers_text(layers)} "
             f"stay in inference behaviour for the following training steps",
-            fix=self._fix(ctx, loop, node, step_node, target),
+            fix=self._fix(ctx, body, node, step_node, target),
             related=related,
         )
 
     @staticmethod
-    def _fix(ctx, loop, eval_node, step_node, target: str) -> Fix | None:
+    def _fix(ctx, body: "_Body", eval_node, step_node, target: str) -> Fix | None:
         """`target.train()` where the next training phase starts: before the first statement of
         the loop body, after the evaluation (or from the top, when training resumes in the next
         iteration), that runs a training forward or step. Never right after the `eval()`: that
         would cancel the evaluation it was written for."""
-        body = getattr(loop.node, "body", None)
-        if not body:
+        if not body.stmts:
             return None
-        at = {id(s): i for i, s in enumerate(body)}
-
-        def index(stmt) -> int | None:
-            for a in [stmt, *ctx.model.ancestors(stmt)]:
-                if id(a) in at and a in body:
-                    return at[id(a)]
-            return None
-
-        e_at, s_at = index(eval_node.stmt), index(step_node.stmt)
+        e_at, s_at = body.index(eval_node.stmt), body.index(step_node.stmt)
         if e_at is None or s_at is None or s_at == e_at:
             return None  # the evaluation and the step share one statement: no place between them
-        training = {s_at}
-        for n, ev in loop.events(Ev.FORWARD):
-            if ev.target == target and not ev.no_grad and index(n.stmt) is not None:
-                training.add(index(n.stmt))
+        training = body.training(target) | {s_at}
         span = range(e_at + 1, s_at + 1) if s_at > e_at else range(0, s_at + 1)
         first = next(i for i in span if i in training)
-        edit = edits.insert_line_before(ctx.source, body[first], f"{target}.train()")
+        edit = edits.insert_line_before(ctx.source, body.stmts[first], f"{target}.train()")
         if edit is None:
             return None
         where = "before training resumes" if s_at > e_at else "at the top of the training loop"
         return Fix(f"Insert `{target}.train()` {where}", (edit,), "safe")
+
+
+class _Body:
+    """The statements of a training loop's body, indexed once per loop: which one holds a
+    node, and which hold a training forward of a model."""
+
+    def __init__(self, model, loop):
+        self.model, self.loop = model, loop
+        self.stmts = list(getattr(loop.node, "body", None) or [])
+        self._at = {id(st): i for i, st in enumerate(self.stmts)}
+        self._index: dict[int, int | None] = {}
+        self._training: dict[str, set[int]] = {}
+
+    def index(self, stmt) -> int | None:
+        key = id(stmt)
+        if key not in self._index:
+            found = None
+            for a in [stmt, *self.model.ancestors(stmt)]:
+                if id(a) in self._at:
+                    found = self._at[id(a)]
+                    break
+            self._index[key] = found
+        return self._index[key]
+
+    def training(self, target: str) -> set[int]:
+        if target not in self._training:
+            out = set()
+            for n, ev in self.loop.events(Ev.FORWARD):
+                if ev.target == target and not ev.no_grad:
+                    i = self.index(n.stmt)
+                    if i is not None:
+                        out.add(i)
+            self._training[target] = out
+        return self._training[target]
