@@ -879,30 +879,242 @@ class FlowModel:
 
     # -- evaluation loops ---------------------------------------------------------
     def evaluation_loops(self) -> list[tuple[Loop, Node, Event]]:
-        """Loops over a data loader that run a model forward and never train:
-        (loop, node of the first forward, its event)."""
+        """Loops that run a model forward and never train it, whatever they iterate:
+        (loop, node of the model's first forward, its event), one entry per model the loop
+        runs (an encoder and a decoder, a generator and a discriminator: each is judged on
+        its own). A forward belongs to the outermost such loop around it that is not a
+        counter (`for x, y in test_loader: for c in conditions: G(x, c)` is one evaluation,
+        of the loader; `for epoch in range(3): for x in test_loader:` too), else to the
+        innermost counter loop (`for di in range(max_length)`)."""
         if self._evaluation_loops is None:
             self._evaluation_loops = self._find_evaluation_loops()
         return self._evaluation_loops
 
     def _find_evaluation_loops(self) -> list[tuple[Loop, Node, Event]]:
-        out = []
-        # decide "iterates a loader" on the AST first: CFGs are built only for those scopes
-        scopes = {
-            self.model.scope_of(n) for n in self.model.nodes_of(ast.For, ast.AsyncFor) if self._iterates_loader(n.iter)
-        }
-        loops = [l for scope in self.scopes() if scope in scopes for l in self.cfg(scope).loops.values()]
-        for loop in loops:
-            if not isinstance(loop.node, (ast.For, ast.AsyncFor)) or not self._iterates_loader(loop.node.iter):
+        out: list[tuple[Loop, Node, Event]] = []
+        # What a loop iterates says little (a generator of batches, `loaders['test']`, a
+        # parameter named `ds`): what it does with a model says more. Decide "a loop calls
+        # something that may be a model" on the AST first: CFGs are built only for those scopes.
+        scopes = self._scopes_with_model_calls_in_loops()
+        for scope in self.scopes():
+            if scope not in scopes:
                 continue
-            if loop.has(Ev.BACKWARD) or loop.has(Ev.STEP) or loop.has(Ev.ZERO_GRAD):
-                continue
-            forwards = [(n, e) for n, e in loop.events(Ev.FORWARD, direct_only=True)]
-            if forwards:
-                out.append((loop, *forwards[0]))
-        return out
+            cfg = self.cfg(scope)
+            chosen: dict[ast.AST, list[tuple[Node, Event]]] = {}
+            for loop in cfg.loops.values():
+                forwards = self._evaluation_forwards(loop)
+                if forwards:
+                    chosen[loop.node] = forwards
+            calls = {stmt: {id(e.call) for _, e in forwards} for stmt, forwards in chosen.items()}
+            for stmt, forwards in chosen.items():
+                firsts: dict[str | None, tuple[Node, Event]] = {}
+                for n, e in forwards:
+                    around = [l for l in n.loops if l in chosen and id(e.call) in calls[l]]
+                    owner = next((l for l in around if not iterates_counter(l.iter)), around[-1])
+                    if owner is stmt:
+                        firsts.setdefault(e.target, (n, e))
+                out.extend((cfg.loops[stmt], n, e) for n, e in firsts.values())
+        return sorted(out, key=lambda x: (x[0].node.lineno, x[1].stmt.lineno, x[1].stmt.col_offset))
 
-    def _iterates_loader(self, expr: ast.AST) -> bool:
+    def _scopes_with_model_calls_in_loops(self) -> set[ast.AST]:
+        m = self.model
+        scopes = set()
+        for call in m.nodes_of(ast.Call):
+            func = call.func
+            if not isinstance(func, (ast.Name, ast.Attribute)):
+                continue
+            scope = m.scope_of(call)
+            if scope in scopes:
+                continue
+            loop = next((a for a in m.ancestors(call) if isinstance(a, (ast.For, ast.AsyncFor, *_DEFS, ast.Lambda))), None)
+            if not isinstance(loop, (ast.For, ast.AsyncFor)):
+                continue
+            recv = func.value if isinstance(func, ast.Attribute) and func.attr == "forward" else func
+            if self._is_model(recv):
+                scopes.add(scope)
+        return scopes
+
+    def _evaluation_forwards(self, loop: Loop) -> list[tuple[Node, Event]]:
+        """The direct forwards of `loop` when it is an evaluation loop, else []."""
+        stmt = loop.node
+        if not isinstance(stmt, (ast.For, ast.AsyncFor)):
+            return []
+        if loop.has(Ev.BACKWARD) or loop.has(Ev.STEP) or loop.has(Ev.ZERO_GRAD):
+            return []
+        forwards = [
+            (n, e) for n, e in loop.events(Ev.FORWARD, direct_only=True)
+            if not _bound_by_loops(e, n, stmt) and not self._stateless_layer(e)
+        ]
+        if not forwards or _runs_once(stmt):
+            return []  # `for x, y in loader: print(model(x).shape); break` looks at one batch
+        cfg = loop.cfg
+        if not self.iterates_loader(stmt.iter):
+            # a loop in a module's own methods is part of its forward (an RNN unrolled over
+            # time steps, blocks applied in turn): its mode and gradients are the caller's
+            cls = self.model.enclosing_class(stmt)
+            if cls is not None and self.model.is_module_class(cls):
+                return []
+            if iterates_counter(stmt.iter):
+                # `for di in range(max_length)`: decoding, but also teacher forcing, unrolled
+                # training, GAN critic steps. Only in a function that never trains at all, and
+                # whose callers do not train in the statement that calls it.
+                if any(n.has(Ev.BACKWARD) or n.has(Ev.STEP) for n in cfg.nodes):
+                    return []
+                if self._called_in_training_statement(cfg):
+                    return []
+            # a model built right here, never trained nor loaded: random weights run to show
+            # how the network works (`decoder_test = AttnDecoderRNN(10, 10, 2)` in `test()`)
+            forwards = [(n, e) for n, e in forwards if not self._smoke_tested(cfg, e)]
+            if not forwards:
+                return []
+        if self._outputs_trained(loop, forwards):
+            return []
+        return forwards
+
+    def _stateless_layer(self, e: Event) -> bool:
+        """`m = nn.Sigmoid(); m(x)` applies a function, it does not run a model."""
+        func = e.call.func if isinstance(e.call, ast.Call) else None
+        if isinstance(func, ast.Attribute) and func.attr == "forward":
+            func = func.value
+        k = self.model.kind(func) if func is not None else None
+        return k is not None and (k.qualname or "").rsplit(".", 1)[-1] in _STATELESS_LAYERS and (k.qualname or "").startswith("torch.nn.")
+
+    def _smoke_tested(self, cfg: CFG, e: Event) -> bool:
+        """The model is built by this scope (every binding of its name here is a call), which
+        neither trains nor loads weights: its outputs come from random weights."""
+        if not e.target or "." in e.target:
+            return False
+        values = self.model.assigned_values(cfg.scope, e.target)
+        if not values or not all(isinstance(v, ast.Call) for v in values):
+            return False
+        if any(isinstance(n, ast.Name) and n.id == e.target for v in values for n in ast.walk(v)):
+            return False  # `model = DataParallel(model)`, `model = model.eval()`: handed in
+        if any(n.has(Ev.BACKWARD) or n.has(Ev.STEP) for n in cfg.nodes):
+            return False
+        return not _LOADS.search(self._scope_text(cfg.scope))
+
+    def _called_in_training_statement(self, cfg: CFG) -> bool:
+        fn = cfg.scope
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return False
+        return any(
+            cnode is None or cnode.has(Ev.BACKWARD) or cnode.has(Ev.STEP) for _, _, cnode, _ in self.call_sites(fn)
+        )
+
+    def _outputs_trained(self, loop: Loop, forwards: list[tuple[Node, Event]]) -> bool:
+        """Does a backward pass use what the loop computed with the model? (A teacher-forcing
+        loop sums a loss that is backpropagated after it; a loop over micro-batches collects
+        outputs for one loss.) Followed after the loop in this function, and into the callers
+        when the function returns it. Unsure counts as trained."""
+        cfg = loop.cfg
+        sources = {e.call for _, e in loop.events(Ev.FORWARD)}
+        region = loop.body | {loop.header}
+        # what the body derives from the forwards (any order: the body repeats)
+        tainted: set[str] = set()
+        while True:
+            before = len(tainted)
+            if not _spend_taint(cfg, len(loop.body)):
+                return True  # out of taint work for this graph: unsure
+            for i in sorted(loop.body):
+                stmt = cfg.nodes[i].stmt
+                if _derived(_stmt_exprs(stmt), tainted, sources):
+                    tainted |= _written(stmt)
+                tainted |= _mutated(stmt, tainted, sources)
+            if len(tainted) == before:
+                break
+        body_uses = any(_uses_values(cfg.nodes[i].stmt, tainted, sources) for i in loop.body)
+        seeds: dict[int, frozenset[str]] = {}
+        for i in region:
+            for s in cfg.nodes[i].succ:
+                if s not in region:
+                    seeds[s] = seeds.get(s, frozenset()) | frozenset(tainted)
+        # `return outputs` inside the loop body (after the loop it is found by the search)
+        returns = any(
+            _returns(cfg.nodes[i].stmt) and _derived(_stmt_exprs(cfg.nodes[i].stmt), tainted, sources) for i in loop.body
+        )
+        trained, returned = self._taint_trains(cfg, seeds, sources)
+        if trained:
+            return True
+        if not (body_uses or returns or returned) and not self.iterates_loader(loop.node.iter):
+            # the outputs are only looked at for their shapes (`print(out.size())`) or fed
+            # back to the model: a demonstration of the network, not an evaluation
+            return True
+        if returns or returned:
+            return self._callers_train_on_result(cfg, 0)
+        return False
+
+    def _taint_trains(self, cfg: CFG, seeds: dict[int, frozenset[str]], sources: set[ast.AST]) -> tuple[bool, bool]:
+        """Forward taint from `seeds` (node -> names holding model outputs before it runs),
+        with strong updates (`loss = criterion(...)` in the next training loop is a new loss):
+        (a backward reads them, a return or yield hands them out)."""
+        nodes = cfg.nodes
+        before: dict[int, frozenset[str]] = {}
+        queue = deque()
+        for n, s in seeds.items():
+            before[n] = s
+            queue.append(n)
+        module_level = isinstance(cfg.scope, ast.Module)
+        returned = False
+        while queue:
+            n = queue.popleft()
+            if not _spend_taint(cfg, 1):
+                return True, returned  # unsure: as if trained
+            node = nodes[n]
+            state = before[n]
+            stmt = node.stmt
+            if stmt is None:
+                continue
+            derived = _derived(_stmt_exprs(stmt), state, sources)
+            if derived and (node.has(Ev.BACKWARD) or node.has(Ev.STEP)):
+                return True, returned
+            if state and any(
+                e.kind == Ev.BACKWARD and e.via is not None and _callee_reads(e.via.node, state, module_level)
+                for e in node.events
+            ):
+                return True, returned  # a helper that trains reads them (a global, an attribute)
+            if derived and _returns(stmt):
+                returned = True
+            after = _transfer(stmt, state, derived, sources)
+            if not after:
+                continue  # nothing held any more: only the seeds' own sources could taint again
+            for s in node.succ:
+                old = before.get(s)
+                new = after if old is None else old | after
+                if old is None or new != old:
+                    before[s] = new
+                    queue.append(s)
+        return False, returned
+
+    def _callers_train_on_result(self, cfg: CFG, depth: int) -> bool:
+        """The function returns model outputs computed without training: does a caller
+        backpropagate through them? No known caller: judged on its own body."""
+        fn = cfg.scope
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return False
+        if depth >= 3 or self._used_as_value(fn):
+            return True  # `train_and_predict(gru, ...)`: called where we cannot follow
+        for flow, ccfg, cnode, call in self.call_sites(fn):
+            if cnode is None:
+                return True  # a caller left out: cannot tell
+            trained, returned = flow._taint_trains(ccfg, {cnode.id: frozenset()}, {call})
+            if trained or (returned and flow._callers_train_on_result(ccfg, depth + 1)):
+                return True
+        return False
+
+    def _used_as_value(self, fn: ast.AST) -> bool:
+        """The function is named other than in a call of it: passed, stored, decorated."""
+        name = getattr(fn, "name", None)
+        for n in self.model.nodes_of(ast.Name) + self.model.nodes_of(ast.Attribute):
+            if (n.id if isinstance(n, ast.Name) else n.attr) != name or not isinstance(n.ctx, ast.Load):
+                continue
+            parent = self.model.parent(n)
+            if not (isinstance(parent, ast.Call) and parent.func is n):
+                return True
+        return False
+
+    def iterates_loader(self, expr: ast.AST) -> bool:
+        """A DataLoader, or named like one (how evaluation loops were first recognised; such
+        loops still count where other iterables need more evidence)."""
         while isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Name, ast.Attribute)) and last_name(expr.func) in (
             "enumerate", "tqdm", "iter", "progress_bar", "track",
         ) and expr.args:
@@ -912,6 +1124,250 @@ class FlowModel:
             return k.kind == Kind.DATALOADER
         return name_hint(last_name(expr)) == Kind.DATALOADER
 
+
+# -- what evaluation loops compute (helpers of FlowModel._outputs_trained) ---------------
+
+_WRAPPERS = {"enumerate", "tqdm", "iter", "progress_bar", "track", "zip", "trange"}
+_COUNTERS = {"range", "trange", "xrange", "count"}
+# torch.nn layers without parameters: calling one applies a function, it does not run a model.
+_STATELESS_LAYERS = {
+    "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Softmax",
+    "LogSoftmax", "Softmin", "Softplus", "Softsign", "Hardtanh", "Hardsigmoid", "Hardswish", "Hardshrink",
+    "Softshrink", "Tanhshrink", "LogSigmoid", "Threshold", "GLU", "Identity", "Flatten", "Unflatten",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
+    "Upsample", "PixelShuffle", "PixelUnshuffle", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+}
+_LOADS = re.compile(r"load|restore|checkpoint|pretrained|weights|ckpt", re.I)
+# Reading these says nothing about the values: `out.size()`, `out.shape`.
+_SHAPE_METHODS = {"size", "dim", "numel"}
+_SHAPE_ATTRS = {"shape", "dtype", "device", "ndim"}
+# Values that carry no autograd graph, whatever they are computed from.
+_DETACHING_METHODS = {"item", "tolist", "detach", "numpy", "argmax", "argmin", "size", "dim", "numel", "eq", "ne"}
+_DETACHING_ATTRS = {"data", "shape", "dtype", "device", "ndim"}
+# `outs.append(out)`: the receiver now holds model outputs (not `F.cross_entropy(out, y)`).
+_MUTATING_METHODS = {"append", "extend", "insert", "add", "update", "setdefault", "appendleft", "put", "__setitem__", "add_"}
+_DETACHING_FUNCS = {"float", "int", "len", "bool", "str", "round", "print", "isinstance", "repr"}
+
+
+# Node visits the output-taint searches of evaluation loops may make per graph. Not charged to
+# FUNCTION_BUDGET (running out here must not cost the function its other checks): beyond it,
+# loops are not judged (unsure, so silent). Real functions use a few hundred; a function with
+# thousands of evaluation loops would otherwise be quadratic.
+TAINT_BUDGET = 50_000
+
+
+def _spend_taint(cfg: CFG, steps: int) -> bool:
+    left = getattr(cfg, "_taint_left", TAINT_BUDGET) - steps
+    cfg._taint_left = left  # type: ignore[attr-defined]
+    return left >= 0
+
+
+def iterates_counter(expr: ast.AST) -> bool:
+    """`range(n)`, `trange(n)`, `itertools.count()` (also inside enumerate/tqdm)."""
+    while isinstance(expr, ast.Call) and last_name(expr.func) in _WRAPPERS - {"trange"} and expr.args:
+        expr = expr.args[0]
+    return isinstance(expr, ast.Call) and last_name(expr.func) in _COUNTERS
+
+
+def _bound_by_loops(e: Event, node: Node, loop: ast.AST) -> bool:
+    """`for layer in layers: x = layer(x)` inside `loop` iterates modules, not data."""
+    if not e.target:
+        return False
+    head = e.target.split(".")[0]
+    inner = node.loops[node.loops.index(loop):] if loop in node.loops else ()
+    return any(isinstance(l, (ast.For, ast.AsyncFor)) and head in _names(l.target) for l in inner)
+
+
+def _runs_once(stmt: ast.For | ast.AsyncFor) -> bool:
+    """The body leaves the loop unconditionally: one batch, looked at."""
+    return any(isinstance(s, (ast.Break, ast.Return)) for s in stmt.body)
+
+
+def _names(target: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+
+
+def _returns(stmt: ast.AST) -> bool:
+    if isinstance(stmt, ast.Return):
+        return stmt.value is not None
+    return any(isinstance(n, (ast.Yield, ast.YieldFrom)) for e in _stmt_exprs(stmt) for n in ast.walk(e))
+
+
+def _stmt_exprs(stmt: ast.AST) -> list[ast.AST]:
+    """The expressions a CFG node evaluates itself (a compound statement: its header)."""
+    if isinstance(stmt, (ast.For, ast.AsyncFor)):
+        return [stmt.iter]
+    if isinstance(stmt, (ast.If, ast.While)):
+        return [stmt.test]
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        return [i.context_expr for i in stmt.items]
+    if isinstance(stmt, ast.Match):
+        return [stmt.subject]
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Return, ast.Expr)):
+        return [stmt.value] if stmt.value is not None else []
+    if isinstance(stmt, ast.AugAssign):
+        return [stmt.value, stmt.target]
+    if isinstance(stmt, (ast.Raise, ast.Assert)):
+        return [x for x in (getattr(stmt, "exc", None), getattr(stmt, "test", None)) if x is not None]
+    return []
+
+
+def _reads(expr: ast.AST, out: set[str], sources: set[ast.AST]) -> bool:
+    """Collect the names and attribute paths `expr` reads into `out`, not looking inside
+    values that carry no graph (`loss.item()`, `out.data`, comparisons); True when it
+    contains one of the `sources` calls."""
+    found = False
+    stack = [expr]
+    while stack:
+        n = stack.pop()
+        if n in sources:
+            found = True
+            continue
+        if isinstance(n, (ast.Compare, ast.Lambda)):
+            continue
+        if isinstance(n, ast.Call):
+            f = n.func
+            if isinstance(f, ast.Attribute) and f.attr in _DETACHING_METHODS:
+                continue
+            if isinstance(f, ast.Name) and f.id in _DETACHING_FUNCS:
+                continue
+        if isinstance(n, ast.Attribute) and n.attr in _DETACHING_ATTRS:
+            continue
+        if isinstance(n, (ast.Name, ast.Attribute)):
+            d = dotted(n)
+            if d is not None:
+                if not _DETACHING_ATTRS.intersection(d.split(".")[1:]):  # `output.data.max(1)`
+                    out.add(d)
+                continue
+        stack.extend(ast.iter_child_nodes(n))
+    return found
+
+
+def _uses_values(stmt: ast.AST, tainted: Iterable[str], sources: set[ast.AST]) -> bool:
+    """Does the statement use model outputs for their values (a metric, a prediction, a
+    loss), not only their shapes? Binding a forward's result (`out, h = rnn(x, h)`) and
+    feeding outputs back to the model are not uses."""
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Expr)) and stmt.value in sources:
+        # `out, h = rnn(x, h)` binds; `outs[i] = model(x)` stores a prediction
+        if all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.Starred)) for t in _targets(stmt) for n in ast.walk(t) if not isinstance(n, ast.expr_context)):
+            return False
+    if isinstance(stmt, ast.Assert):
+        return False  # checking outputs is testing the network, not evaluating it
+    reads: set[str] = set()
+    hit = False
+    stack = list(_stmt_exprs(stmt))
+    while stack:
+        n = stack.pop()
+        if n in sources:
+            hit = True  # `criterion(model(x), y)`, `print(model(x))`
+            continue
+        if isinstance(n, ast.Call):
+            f = n.func
+            if isinstance(f, ast.Attribute) and f.attr in _SHAPE_METHODS:
+                continue
+            if (last_name(f) or "").startswith(("assert", "assert_")):
+                continue  # `torch.testing.assert_close(lowered(x), mem(x))`
+            if isinstance(f, ast.Name) and f.id in ("len", "type", "isinstance"):
+                continue
+        if isinstance(n, ast.Attribute) and n.attr in _SHAPE_ATTRS:
+            continue
+        if isinstance(n, (ast.Name, ast.Attribute)) and dotted(n) is not None:
+            reads.add(dotted(n))
+            continue
+        stack.extend(ast.iter_child_nodes(n))
+    return hit or _is_tainted(reads, tainted)
+
+
+def _is_tainted(reads: set[str], tainted: Iterable[str]) -> bool:
+    for t in tainted:
+        for d in reads:
+            if d == t or d.startswith(t + ".") or t.startswith(d + "."):
+                return True
+    return False
+
+
+def _derived(exprs: list[ast.AST], tainted: Iterable[str], sources: set[ast.AST]) -> bool:
+    reads: set[str] = set()
+    hit = False
+    for e in exprs:
+        hit = _reads(e, reads, sources) or hit
+    return hit or _is_tainted(reads, tainted)
+
+
+def _target_paths(target: ast.AST) -> Iterator[tuple[str, bool]]:
+    """(path written, replaced as a whole?) for an assignment target."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for e in target.elts:
+            yield from _target_paths(e)
+    elif isinstance(target, ast.Starred):
+        yield from _target_paths(target.value)
+    elif isinstance(target, (ast.Name, ast.Attribute)):
+        d = dotted(target)
+        if d:
+            yield d, True
+    elif isinstance(target, ast.Subscript):
+        d = dotted(target.value)
+        if d:
+            yield d, False  # `outs[i] = out`: the container now holds it
+
+
+def _targets(stmt: ast.AST) -> list[ast.AST]:
+    if isinstance(stmt, ast.Assign):
+        return list(stmt.targets)
+    if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) and getattr(stmt, "value", None) is not None:
+        return [stmt.target]
+    if isinstance(stmt, (ast.For, ast.AsyncFor)):
+        return [stmt.target]
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        return [i.optional_vars for i in stmt.items if i.optional_vars is not None]
+    return []
+
+
+def _written(stmt: ast.AST) -> set[str]:
+    return {p for t in _targets(stmt) for p, _ in _target_paths(t)}
+
+
+def _mutated(stmt: ast.AST, tainted: Iterable[str], sources: set[ast.AST]) -> set[str]:
+    """Receivers that take model outputs in: `outs.append(out)`, `hist['val'].extend(...)`."""
+    out = set()
+    for e in _stmt_exprs(stmt):
+        for n in ast.walk(e):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _MUTATING_METHODS:
+                args = [*n.args, *(k.value for k in n.keywords)]
+                if args and _derived(args, tainted, sources):
+                    base = n.func.value
+                    while isinstance(base, ast.Subscript):
+                        base = base.value
+                    d = dotted(base)
+                    if d:
+                        out.add(d)
+    return out
+
+
+def _transfer(stmt: ast.AST, state: frozenset[str], derived: bool, sources: set[ast.AST]) -> frozenset[str]:
+    new = set(state)
+    weak = isinstance(stmt, ast.AugAssign)
+    for t in _targets(stmt):
+        for path, whole in _target_paths(t):
+            if whole and not weak:
+                new = {x for x in new if x != path and not x.startswith(path + ".")}
+            if derived:
+                new.add(path)
+    new |= _mutated(stmt, state, sources)
+    return frozenset(new)
+
+
+def _callee_reads(fn: ast.AST, tainted: Iterable[str], module_level: bool) -> bool:
+    """Does a helper's body name something tainted that it can see without being passed it:
+    an attribute path (`policy.saved_log_probs`), or a global of module-level code?"""
+    wanted = {t.rsplit(".", 1)[-1] for t in tainted if "." in t or module_level}
+    if not wanted:
+        return False
+    for n in ast.walk(fn):
+        if (isinstance(n, ast.Name) and n.id in wanted) or (isinstance(n, ast.Attribute) and n.attr in wanted):
+            return True
+    return False
 
 _WORD = re.compile(r"\w+")
 

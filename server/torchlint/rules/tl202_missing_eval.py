@@ -11,14 +11,20 @@ from .base import Rule
 @register
 class MissingEval(Rule):
     """## What it does
-    Checks for evaluation or inference loops (a loop over a data loader that runs the
-    model and never trains it) reached without `model.eval()` on every path. Calls from
-    other functions in the file count: an `evaluate(model, loader)` whose callers all
-    call `model.eval()` first is fine; a function nobody in the file calls is judged on
-    its own body.
+    Checks for evaluation or inference loops reached without `model.eval()` on every path.
+    An evaluation loop is recognised by what it does with the model, whatever it iterates
+    (a DataLoader, a generator of batches, `loaders['test']`, a parameter named `ds`): it
+    runs the model, never trains (no backward, step or zero_grad in it, and no backward
+    after it through what it computed, as in teacher forcing), and does not stop after its
+    first batch. A `for t in range(n)` loop (greedy decoding) counts only in a function that
+    never trains. Each model a loop runs is judged on its own (an encoder and a decoder give
+    one finding each). Calls from other functions in the file count: an
+    `evaluate(model, loader)` whose callers all call `model.eval()` first is fine; a
+    function nobody in the file calls is judged on its own body.
 
     Only models whose mode matters are reported (a known class without Dropout, BatchNorm or
-    other mode-dependent layers is not), and a mode chosen for the loop on purpose is respected:
+    other mode-dependent layers is not; in a loop that is not over a data loader, only a model
+    whose class is known to have such layers), and a mode chosen for the loop on purpose is respected:
     an explicit `model.train()` right before it, or `eval()` under the same condition as the
     forward (`if encoder is not None:`).
 
@@ -45,7 +51,8 @@ class MissingEval(Rule):
     ```
 
     ## Fix safety
-    Safe: inserts `model.eval()` just before the loop. If the caller then resumes training,
+    Safe: inserts `model.eval()` just before the loop (one line per model of the loop that
+    needs it, the same edit for each of its findings). If the caller then resumes training,
     it needs `model.train()` afterwards (TL201 reports that, and its fix puts it where training
     resumes, so the two fixes converge). No fix is offered for a model whose only mode-dependent
     layers are InstanceNorm with running statistics: `eval()` switches them to statistics some
@@ -61,6 +68,10 @@ class MissingEval(Rule):
     fix = "safe"
 
     def check(self, ctx):
+        # several models in one loop (encoder and decoder): one finding each, and every
+        # finding's fix inserts the eval() of all the loop's models that need one (the same
+        # edit: applied together they do not overlap, and the loop is left fully fixed)
+        pending: dict[object, list] = {}
         for loop, node, event in ctx.flow.evaluation_loops():
             target = event.target
             if not target or repaired(ctx.model, loop.cfg.scope):
@@ -68,27 +79,41 @@ class MissingEval(Rule):
             layers = mode_layers(ctx.model, event_target_expr(event))
             if layers == frozenset():
                 continue  # no Dropout/BatchNorm in the model: the mode changes nothing
+            if layers is None and not ctx.flow.iterates_loader(loop.node.iter):
+                # a loop over a generator, a list or `range(max_length)`, running a model we
+                # cannot see (a parameter, a lambda): say "training mode" only for a known model
+                continue
             modes = ctx.flow.mode_on_entry(loop.cfg, node, target)
             if "unknown" in modes or "train" not in modes:
                 continue
             if self._chosen_here(ctx, loop, node, event):
                 continue
-            fix, caveat = None, ""
-            if only_running_stats_norm(layers):
-                # eval() would switch InstanceNorm to running statistics, which some GANs never
-                # trained for: a real choice, not a quick fix
-                caveat = " (`eval()` makes InstanceNorm use its running statistics: check the outputs before switching)"
-            else:
-                edit = edits.insert_line_before(ctx.source, loop.node, f"{target}.eval()")
+            pending.setdefault(loop, []).append((event, layers))
+        for loop, found in pending.items():
+            # eval() would switch InstanceNorm to running statistics, which some GANs never
+            # trained for: a real choice, not a quick fix
+            fixable = [e.target for e, layers in found if not only_running_stats_norm(layers)]
+            fixable = list(dict.fromkeys(fixable))
+            fix = None
+            if fixable:
+                indent = ctx.source.line_indent(loop.node.lineno - 1)
+                code = f"{edits.newline(ctx.source)}{indent}".join(f"{t}.eval()" for t in fixable)
+                edit = edits.insert_line_before(ctx.source, loop.node, code)
                 if edit is not None:
-                    fix = Fix(f"Insert `{target}.eval()` before the loop", (edit,), "safe")
-            yield ctx.finding(
-                self,
-                event.call,
-                f"`{ctx.source.segment(event.call)}` runs in training mode: this evaluation loop is "
-                f"reached without `{target}.eval()`, so {mode_layers_text(layers)} behave as in training{caveat}",
-                fix=fix,
-            )
+                    shown = " and ".join(f"`{t}.eval()`" for t in fixable)
+                    fix = Fix(f"Insert {shown} before the loop", (edit,), "safe")
+            for event, layers in found:
+                target = event.target
+                caveat = ""
+                if only_running_stats_norm(layers):
+                    caveat = " (`eval()` makes InstanceNorm use its running statistics: check the outputs before switching)"
+                yield ctx.finding(
+                    self,
+                    event.call,
+                    f"`{ctx.source.segment(event.call)}` runs in training mode: this evaluation loop is "
+                    f"reached without `{target}.eval()`, so {mode_layers_text(layers)} behave as in training{caveat}",
+                    fix=fix if target in fixable else None,
+                )
 
     @staticmethod
     def _chosen_here(ctx, loop, node, event) -> bool:

@@ -15,9 +15,16 @@ _FROZEN = re.compile(r"requires_grad_\(\s*False\s*\)|\.requires_grad\s*=\s*False
 @register
 class MissingNoGrad(Rule):
     """## What it does
-    Checks for evaluation loops (a loop over a data loader that runs the model and never
-    trains it) outside `torch.no_grad()` / `torch.inference_mode()`. Decorators and
-    callers in the same file that already disable gradients count.
+    Checks for evaluation loops outside `torch.no_grad()` / `torch.inference_mode()`.
+    An evaluation loop is recognised by what it does with the model, whatever it iterates
+    (a DataLoader, a generator of batches, `loaders['test']`, a parameter named `ds`, or
+    `range(max_length)` for greedy decoding in a function that never trains): it runs the
+    model and never trains, neither in the loop nor afterwards through what the loop
+    computed (a teacher-forcing loop whose summed loss is backpropagated is training). Not
+    evaluation loops: a loop that stops after its first batch (`print(out.shape); break`),
+    loops inside a module's own methods, and loops that only look at output shapes.
+    Decorators and callers in the same file that already disable gradients count, and so
+    does a model frozen as a whole. One finding per loop.
 
     ## Why is this bad?
     Every forward pass records an autograd graph and keeps its activations alive until
@@ -56,9 +63,12 @@ class MissingNoGrad(Rule):
     def check(self, ctx):
         # a model whose parameters are all frozen builds no graph: nothing to save
         frozen = frozen_models(ctx.model) if _FROZEN.search(ctx.source.text) else set()
+        seen = set()
         for loop, node, event in ctx.flow.evaluation_loops():
-            if event.target in frozen or repaired(ctx.model, loop.cfg.scope):
+            # one entry per model the loop runs, one finding per loop: the first model not frozen
+            if loop in seen or event.target in frozen or repaired(ctx.model, loop.cfg.scope):
                 continue
+            seen.add(loop)
             forwards = [e for _, e in loop.events(Ev.FORWARD, direct_only=True)]
             if all(e.no_grad for e in forwards) or ctx.flow.in_no_grad(loop.node):
                 continue

@@ -141,7 +141,9 @@ class TrainingLoaderNotShuffled(Rule):
     Not reported: loaders over an `IterableDataset` (shuffling is the dataset's job; `shuffle=True`
     raises there), loaders with a `sampler` or `batch_sampler` (e.g. `DistributedSampler`),
     `shuffle=` set from a variable (`shuffle=args.shuffle`), arguments passed through `**kwargs`,
-    and test / validation loaders. A training loop is a loop that calls `.backward()` (found by
+    test / validation loaders, and loaders only peeked at, whatever their name
+    (`next(iter(train_loader))`, `it = iter(train_loader); it.next()`, a loop that leaves after
+    its first batch) with no other use in the file. A training loop is a loop that calls `.backward()` (found by
     the flow analysis, also through a function that receives the loader).
 
     ## Example
@@ -195,6 +197,8 @@ class TrainingLoaderNotShuffled(Rule):
             why = None
             related: list = []
             returned = isinstance(model.parent(call), ast.Return)
+            if name is not None and _only_peeked(ctx, call, name):
+                continue  # `next(iter(train_loader))` shows a batch: nothing trains on this loader
             if short and (_TRAIN_NAME.match(short) or short == "train_dataloader"):
                 why = "it is returned by `train_dataloader()`" if returned else f"`{name}` is a training loader"
             if why is None and name is not None:
@@ -326,3 +330,86 @@ def _replaced_later(model, call: ast.Call, name: str) -> bool:
         ):
             return True
     return False
+
+
+_PEEK_WRAPPERS = {"enumerate", "tqdm", "iter", "progress_bar", "track", "zip"}
+
+
+def _only_peeked(ctx, call: ast.Call, name: str) -> bool:
+    """Every use of the loader bound here only looks at a batch: `next(iter(train_loader))`,
+    `it = iter(train_loader)` then `next(it)` / `it.next()`, a loop that leaves after its
+    first batch (`len(loader)`, `loader.dataset` are neutral). At least one such peek, and no
+    other use (passed on, iterated, returned, imported by another file)."""
+    model = ctx.model
+    if not isinstance(model.parent(call), (ast.Assign, ast.AnnAssign)):
+        return False
+    uses = _loader_uses(ctx, call, name)
+    if uses is None:
+        return False
+    kinds = [_use_kind(model, u) for u in uses]
+    if "peek" not in kinds or any(k not in ("peek", "neutral") for k in kinds):
+        return False
+    ws = model.workspace
+    # a module-level loader another file imports may be trained on there
+    return not (isinstance(model.scope_of(call), ast.Module) and ws is not None and ws.importer_models(model, name))
+
+
+def _loader_uses(ctx, call: ast.Call, name: str) -> list[ast.AST] | None:
+    model = ctx.model
+    scope = model.scope_of(call)
+    if "." not in name:
+        if isinstance(scope, ast.Module):
+            out = []
+            for n in model.nodes_of(ast.Name):
+                if n.id != name or not isinstance(n.ctx, ast.Load):
+                    continue
+                fn = model.scope_of(n)
+                if fn is not scope and (model.is_param(fn, name) or model.assigned_values(fn, name)):
+                    continue  # a local of the same name
+                out.append(n)
+            return out
+        return [n for n in ast.walk(scope) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)]
+    head, _, _ = name.partition(".")
+    cls = model.enclosing_class(call)
+    if head != "self" or cls is None:
+        return None
+    return [n for n in ast.walk(cls) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and dotted(n) == name]
+
+
+def _use_kind(model: SemanticModel, use: ast.AST) -> str:
+    """"peek", "neutral" (`len(loader)`, `loader.dataset`) or "use"."""
+    parent = model.parent(use)
+    if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.args and parent.args[0] is use:
+        if parent.func.id == "len":
+            return "neutral"
+        if parent.func.id == "iter":
+            outer = model.parent(parent)
+            if isinstance(outer, ast.Call) and isinstance(outer.func, ast.Name) and outer.func.id == "next" and outer.args and outer.args[0] is parent:
+                return "peek"
+            if isinstance(outer, ast.Assign) and len(outer.targets) == 1 and isinstance(outer.targets[0], ast.Name):
+                return "peek" if _iterator_only_stepped(model, outer.targets[0].id, model.scope_of(outer)) else "use"
+            return "use"
+    if isinstance(parent, ast.Attribute) and parent.value is use:
+        called = model.parent(parent)
+        if not (isinstance(called, ast.Call) and called.func is parent):
+            return "neutral"  # loader.dataset, loader.batch_size (not a method call)
+    # `for x, y in loader: show(x); break`
+    expr, up = use, parent
+    while isinstance(up, ast.Call) and last_name(up.func) in _PEEK_WRAPPERS and up.args and up.args[0] is expr:
+        expr, up = up, model.parent(up)
+    if isinstance(up, (ast.For, ast.AsyncFor)) and up.iter is expr and any(isinstance(s, (ast.Break, ast.Return)) for s in up.body):
+        return "peek"
+    return "use"
+
+
+def _iterator_only_stepped(model: SemanticModel, it: str, scope: ast.AST) -> bool:
+    """`dataiter` is only ever advanced by hand: `next(dataiter)`, `dataiter.next()`."""
+    uses = [n for n in ast.walk(scope) if isinstance(n, ast.Name) and n.id == it and isinstance(n.ctx, ast.Load)]
+    for n in uses:
+        parent = model.parent(n)
+        if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id == "next" and parent.args and parent.args[0] is n:
+            continue
+        if isinstance(parent, ast.Attribute) and parent.attr in ("next", "__next__") and isinstance(model.parent(parent), ast.Call):
+            continue
+        return False
+    return bool(uses)
