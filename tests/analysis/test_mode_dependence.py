@@ -91,6 +91,24 @@ SOURCE = textwrap.dedent(
             self.r = nn.GRU(3, 3, 2, dropout=p)
 
 
+    class OneLayerGru(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.r = nn.GRU(3, 3, dropout=0.1)
+
+
+    class TwoLayerLstm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.r = nn.LSTM(3, 3, 2, dropout=0.1)
+
+
+    class SomeLayersGru(nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.r = nn.GRU(3, 3, num_layers=n, dropout=0.1)
+
+
     class Wrapped(nn.Module):
         def __init__(self, enc):
             super().__init__()
@@ -113,7 +131,8 @@ SOURCE = textwrap.dedent(
     [
         ("Block", False), ("Plain", False), ("NoDropTransformer", False), ("FDropOff", False),
         ("Drop", True), ("DeepDrop", True), ("Sub", True), ("FDrop", True), ("Flag", True),
-        ("Stats", True), ("Transformer", True), ("RnnDrop", True),
+        ("Stats", True), ("Transformer", True), ("RnnDrop", True), ("TwoLayerLstm", True),
+        ("OneLayerGru", False), ("SomeLayersGru", None),
         ("Wrapped", None), ("Library", None),
     ],
 )

@@ -557,7 +557,18 @@ class SemanticModel:
                 found.add(last)
         elif last in DROPOUT_IF_ASKED:
             if _zero_arg(call, "dropout", default_zero=True) is not True:
-                found.add(last)
+                if last == "MultiheadAttention":
+                    found.add(last)
+                else:
+                    # RNN dropout acts between layers only: none with a single layer
+                    layers = _keyword(call, "num_layers") or (call.args[2] if len(call.args) > 2 else None)
+                    if layers is None and not any(k.arg is None for k in call.keywords):
+                        pass  # num_layers defaults to 1
+                    elif isinstance(layers, ast.Constant) and isinstance(layers.value, int):
+                        if layers.value > 1:
+                            found.add(last)
+                    else:
+                        return True  # a number of layers we cannot read
         elif last in RUNNING_STATS_IF_ASKED:
             if _false_arg(call, "track_running_stats") is not True:
                 found.add(last)
