@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator
 
 from .findings import Finding, Position, Span, not_analysed
 from .resolve import FunctionNode, FunctionRef, SemanticModel, dotted, last_name
-from .torchapi import MODULE_PASS_THROUGH_METHODS, STEPLESS_LIBRARIES, Kind, name_hint
+from .torchapi import MODULE_METHOD_NAMES, MODULE_PASS_THROUGH_METHODS, STEPLESS_LIBRARIES, Kind, name_hint
 
 LoopNode = ast.For | ast.AsyncFor | ast.While
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -738,6 +738,8 @@ class FlowModel:
         return name_hint(last_name(expr))
 
     def _is_model(self, expr: ast.AST) -> bool:
+        if isinstance(expr, ast.Attribute) and expr.attr in MODULE_METHOD_NAMES:
+            return False  # `net.add_module(...)` names a method, not a submodule
         k = self.model.kind(expr)
         if k is not None:
             return k.kind == Kind.MODULE and not (k.qualname or "").endswith("Loss")

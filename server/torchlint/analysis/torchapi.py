@@ -85,6 +85,11 @@ ACTIVATION_FUNCTIONS = {
 }
 ACTIVATION_MODULES = {"torch.nn.Softmax": "softmax", "torch.nn.LogSoftmax": "log_softmax", "torch.nn.Sigmoid": "sigmoid"}
 ACTIVATION_METHODS = {"softmax", "log_softmax", "sigmoid"}
+# nn.Module methods whose names look like a model's (`add_module`): calling them is no forward.
+MODULE_METHOD_NAMES = {
+    "add_module", "register_module", "get_submodule", "named_modules", "modules", "children", "named_children",
+    "apply", "set_submodule",
+}
 # Libraries whose public classes we know by name: Jedi is never asked about them.
 NAMED_LIBRARIES = {
     "torch", "torchvision", "torchaudio", "torchtext", "lightning", "pytorch_lightning", "numpy", "builtins", "typing",
