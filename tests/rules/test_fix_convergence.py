@@ -3,7 +3,7 @@
 1. after fixing, no finding that was not there before;
 2. the fixed findings are gone;
 3. a second `--fix` changes nothing (idempotent);
-4. the fixed file compiles.
+4. the fixed file compiles (when the input did).
 Both with safe fixes only and with `--unsafe-fixes`."""
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ def test_fix_converges(path, unsafe):
     fixed_text, fixed = fix_until_stable(path, text, unsafe)
     if not fixed:
         return
-    compile(fixed_text, str(path), "exec")
+    try:
+        compile(text, str(path), "exec")
+    except SyntaxError:
+        pass  # broken input (an unfinished exercise): "no new finding" covers new syntax errors
+    else:
+        compile(fixed_text, str(path), "exec")
     after = Counter(f.code for f in checker_for(path).check(str(path), fixed_text))
     new = after - before
     assert not new, f"the fixes introduced {dict(new)}:\n{fixed_text}"

@@ -490,14 +490,17 @@ def guards(model: SemanticModel, node: ast.AST) -> set[str]:
     return out
 
 
-def repaired(model: SemanticModel, scope: ast.AST) -> bool:
+def repaired(model: SemanticModel, scope: ast.AST, loop: ast.AST | None = None) -> bool:
     """Part of `scope` did not parse and was blanked out (syntax-error recovery leaves `pass`
     where the broken lines were): what it lacks may be there, in code we cannot read. Rules
-    that report something *missing* stay silent in such scopes."""
+    that report something *missing* stay silent in such scopes. At module level (a notebook's
+    cells, a long script) only the loop itself counts: one unfinished cell says nothing about
+    the others."""
     if model.source.syntax_error is None:
         return False
     lines = model.source.lines
-    for n in walk_scope(scope):
+    nodes = ast.walk(loop) if isinstance(scope, ast.Module) and loop is not None else walk_scope(scope)
+    for n in nodes:
         if isinstance(n, ast.Pass) and 0 < n.lineno <= len(lines) and not lines[n.lineno - 1].strip().startswith("pass"):
             return True
     return False

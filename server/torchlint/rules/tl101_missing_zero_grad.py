@@ -58,7 +58,7 @@ class MissingZeroGrad(Rule):
 
     def check(self, ctx):
         for loop in ctx.flow.training_loops():
-            if loop.has(Ev.ZERO_GRAD) or loop.has(Ev.NEW_MODEL) or repaired(ctx.model, loop.cfg.scope):
+            if loop.has(Ev.ZERO_GRAD) or loop.has(Ev.NEW_MODEL) or repaired(ctx.model, loop.cfg.scope, loop.node):
                 continue
             backward = loop.events(Ev.BACKWARD)
             steps = loop.events(Ev.STEP)

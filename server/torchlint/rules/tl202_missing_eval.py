@@ -74,7 +74,7 @@ class MissingEval(Rule):
         pending: dict[object, list] = {}
         for loop, node, event in ctx.flow.evaluation_loops():
             target = event.target
-            if not target or repaired(ctx.model, loop.cfg.scope):
+            if not target or repaired(ctx.model, loop.cfg.scope, loop.node):
                 continue
             layers = mode_layers(ctx.model, event_target_expr(event))
             if layers == frozenset():

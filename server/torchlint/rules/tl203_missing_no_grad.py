@@ -66,7 +66,7 @@ class MissingNoGrad(Rule):
         seen = set()
         for loop, node, event in ctx.flow.evaluation_loops():
             # one entry per model the loop runs, one finding per loop: the first model not frozen
-            if loop in seen or event.target in frozen or repaired(ctx.model, loop.cfg.scope):
+            if loop in seen or event.target in frozen or repaired(ctx.model, loop.cfg.scope, loop.node):
                 continue
             seen.add(loop)
             forwards = [e for _, e in loop.events(Ev.FORWARD, direct_only=True)]
