@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator
 
 from .findings import Finding, Position, Span, not_analysed
 from .resolve import FunctionNode, FunctionRef, SemanticModel, dotted, last_name
-from .torchapi import MODULE_METHOD_NAMES, MODULE_PASS_THROUGH_METHODS, STEPLESS_LIBRARIES, Kind, name_hint
+from .torchapi import LOADER_WRAPPERS, MODULE_METHOD_NAMES, MODULE_PASS_THROUGH_METHODS, STEPLESS_LIBRARIES, Kind, name_hint
 
 LoopNode = ast.For | ast.AsyncFor | ast.While
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -1117,9 +1117,7 @@ class FlowModel:
     def iterates_loader(self, expr: ast.AST) -> bool:
         """A DataLoader, or named like one (how evaluation loops were first recognised; such
         loops still count where other iterables need more evidence)."""
-        while isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Name, ast.Attribute)) and last_name(expr.func) in (
-            "enumerate", "tqdm", "iter", "progress_bar", "track",
-        ) and expr.args:
+        while isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Name, ast.Attribute)) and last_name(expr.func) in LOADER_WRAPPERS and expr.args:
             expr = expr.args[0]
         k = self.model.kind(expr)
         if k is not None:
@@ -1129,7 +1127,6 @@ class FlowModel:
 
 # -- what evaluation loops compute (helpers of FlowModel._outputs_trained) ---------------
 
-_WRAPPERS = {"enumerate", "tqdm", "iter", "progress_bar", "track", "zip", "trange"}
 _COUNTERS = {"range", "trange", "xrange", "count"}
 # torch.nn layers without parameters: calling one applies a function, it does not run a model.
 _STATELESS_LAYERS = {
@@ -1167,7 +1164,7 @@ def _spend_taint(cfg: CFG, steps: int) -> bool:
 
 def iterates_counter(expr: ast.AST) -> bool:
     """`range(n)`, `trange(n)`, `itertools.count()` (also inside enumerate/tqdm)."""
-    while isinstance(expr, ast.Call) and last_name(expr.func) in _WRAPPERS - {"trange"} and expr.args:
+    while isinstance(expr, ast.Call) and last_name(expr.func) in LOADER_WRAPPERS and expr.args:
         expr = expr.args[0]
     return isinstance(expr, ast.Call) and last_name(expr.func) in _COUNTERS
 

@@ -90,6 +90,9 @@ MODULE_METHOD_NAMES = {
     "add_module", "register_module", "get_submodule", "named_modules", "modules", "children", "named_children",
     "apply", "set_submodule",
 }
+# Calls that wrap an iterable of batches and yield them again (`enumerate(loader)`, `tqdm(loader)`):
+# the loop iterates their first argument.
+LOADER_WRAPPERS = {"enumerate", "tqdm", "iter", "progress_bar", "track", "zip"}
 # Libraries whose public classes we know by name: Jedi is never asked about them.
 NAMED_LIBRARIES = {
     "torch", "torchvision", "torchaudio", "torchtext", "lightning", "pytorch_lightning", "numpy", "builtins", "typing",

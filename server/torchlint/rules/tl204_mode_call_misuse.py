@@ -6,7 +6,7 @@ import re
 from ..analysis import edits
 from ..analysis.findings import Edit, Fix, Severity
 from ..analysis.resolve import SemanticModel, dotted, walk_scope
-from ..analysis.torchapi import Kind, name_hint
+from ..analysis.torchapi import LOADER_WRAPPERS, Kind, name_hint
 from . import register
 from ._helpers import kind_of, reaching_binding, statement_of
 from .base import Rule
@@ -98,7 +98,7 @@ def _not_a_mode(model: SemanticModel, arg: ast.AST, depth: int = 0) -> str | Non
     b = reaching_binding(model, arg)
     if b is not None and isinstance(b.stmt, (ast.For, ast.AsyncFor)) and b.value is None:
         it = b.stmt.iter
-        while isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id in ("enumerate", "tqdm") and it.args:
+        while isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id in LOADER_WRAPPERS and it.args:
             it = it.args[0]
         k = kind_of(model, it)
         hint = name_hint(dotted(it).rsplit(".", 1)[-1]) if dotted(it) else None

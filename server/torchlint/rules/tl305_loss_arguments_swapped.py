@@ -5,7 +5,9 @@ import re
 
 from ..analysis.findings import Edit, Fix, Severity
 from ..analysis.resolve import SemanticModel, dotted
-from ..analysis.torchapi import ACTIVATION_FUNCTIONS, ACTIVATION_METHODS, VALUE_KEEPING_METHODS, Kind, name_hint
+from ..analysis.torchapi import (
+    ACTIVATION_FUNCTIONS, ACTIVATION_METHODS, LOADER_WRAPPERS, VALUE_KEEPING_METHODS, Kind, name_hint,
+)
 from . import register
 from ._helpers import kind_of, loss_calls, reaching_binding
 from .base import Rule
@@ -56,7 +58,7 @@ def model_output(model: SemanticModel, expr: ast.AST, depth: int = 0) -> str | N
 
 
 def _loader_iter(model: SemanticModel, it: ast.AST) -> bool:
-    while isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id in ("enumerate", "tqdm", "iter") and it.args:
+    while isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id in LOADER_WRAPPERS and it.args:
         it = it.args[0]
     if isinstance(it, ast.Call) and model.qualname(it.func) in ("tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.notebook.tqdm") and it.args:
         it = it.args[0]

@@ -6,7 +6,7 @@ import re
 from ..analysis import edits
 from ..analysis.findings import Edit, Fix, Severity
 from ..analysis.resolve import SemanticModel, dotted, last_name, walk_scope
-from ..analysis.torchapi import Kind
+from ..analysis.torchapi import LOADER_WRAPPERS, Kind
 from . import register
 from ._helpers import contains_backward, kind_of, reaching_binding
 from .base import Rule
@@ -18,13 +18,12 @@ _TRAIN_NAME = re.compile(
 )
 _EVAL_NAME = re.compile(r"test|val|eval|dev|pred|infer|calib|holdout|score|bench", re.I)
 _ITERABLE_HINT = re.compile(r"Iterable|Stream|WebDataset|DataPipe|IterDataPipe|wds", re.I)
-_WRAPPERS = {"enumerate", "tqdm", "iter", "progress_bar", "track", "zip"}
 # DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, ...)
 _POS_SHUFFLE, _POS_SAMPLER, _POS_BATCH_SAMPLER = 2, 3, 4
 
 
 def _strip_iter(expr: ast.AST) -> ast.AST:
-    while isinstance(expr, ast.Call) and last_name(expr.func) in _WRAPPERS and expr.args:
+    while isinstance(expr, ast.Call) and last_name(expr.func) in LOADER_WRAPPERS and expr.args:
         expr = expr.args[0]
     return expr
 
@@ -332,9 +331,6 @@ def _replaced_later(model, call: ast.Call, name: str) -> bool:
     return False
 
 
-_PEEK_WRAPPERS = {"enumerate", "tqdm", "iter", "progress_bar", "track", "zip"}
-
-
 def _only_peeked(ctx, call: ast.Call, name: str) -> bool:
     """Every use of the loader bound here only looks at a batch: `next(iter(train_loader))`,
     `it = iter(train_loader)` then `next(it)` / `it.next()`, a loop that leaves after its
@@ -395,7 +391,7 @@ def _use_kind(model: SemanticModel, use: ast.AST) -> str:
             return "neutral"  # loader.dataset, loader.batch_size (not a method call)
     # `for x, y in loader: show(x); break`
     expr, up = use, parent
-    while isinstance(up, ast.Call) and last_name(up.func) in _PEEK_WRAPPERS and up.args and up.args[0] is expr:
+    while isinstance(up, ast.Call) and last_name(up.func) in LOADER_WRAPPERS and up.args and up.args[0] is expr:
         expr, up = up, model.parent(up)
     if isinstance(up, (ast.For, ast.AsyncFor)) and up.iter is expr and any(isinstance(s, (ast.Break, ast.Return)) for s in up.body):
         return "peek"
