@@ -20,7 +20,7 @@ from enum import Enum
 from typing import Callable, Iterable, Iterator
 
 from .findings import Finding, Position, Span, not_analysed
-from .resolve import FunctionNode, FunctionRef, SemanticModel, dotted, last_name
+from .resolve import FunctionNode, FunctionRef, SemanticModel, argument_for, dotted, last_name
 from .torchapi import LOADER_WRAPPERS, MODULE_METHOD_NAMES, MODULE_PASS_THROUGH_METHODS, STEPLESS_LIBRARIES, Kind, name_hint
 
 LoopNode = ast.For | ast.AsyncFor | ast.While
@@ -1592,18 +1592,7 @@ def _argument_mapping(call: ast.Call, ref: FunctionRef) -> dict[str, str | None]
 def _argument_expr(call: ast.Call, ref: FunctionRef, target: str) -> ast.AST | None:
     """The expression a call passes for the parameter `target` names (`model` of `model.enc`
     only when `target` is the parameter itself)."""
-    fn = ref.node
-    params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args]]
-    if ref.cls is not None and params and not _is_static(fn):
-        params = params[1:]
-    for k in call.keywords:
-        if k.arg == target:
-            return k.value
-    if target in params:
-        i = params.index(target)
-        if i < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args[: i + 1]):
-            return call.args[i]
-    return None
+    return argument_for(call, ref.node, target, ref.cls is not None and not _is_static(ref.node))
 
 
 def _fresh_module_mode(model: SemanticModel, expr: ast.AST | None) -> str | None:

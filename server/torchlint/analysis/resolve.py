@@ -485,8 +485,7 @@ class SemanticModel:
         return result
 
     def _param_kind(self, fn: FunctionNode, name: str, depth: int) -> KindInfo | None:
-        pos, kw_ok = _param_index(fn, name)
-        if pos is None and not kw_ok:
+        if _param_index(fn, name) == (None, False):
             return None  # *args / **kwargs
         is_method = isinstance(self.parents.get(fn), ast.ClassDef) and not _is_static(fn)
         models = [self]
@@ -498,7 +497,7 @@ class SemanticModel:
                 ref = m.resolve_function(call)
                 if ref is None or ref.node is not fn:
                     continue
-                arg = _argument(call, name, pos - 1 if (is_method and pos is not None) else pos, kw_ok)
+                arg = argument_for(call, fn, name, is_method)
                 if arg is None:
                     return None  # a default, *args or **kwargs at some call: unknown
                 kinds.append(m.kind(arg, depth + 1))
@@ -717,6 +716,15 @@ def _param_index(fn: ast.AST, name: str) -> tuple[int | None, bool]:
     if any(p.arg == name for p in a.kwonlyargs):
         return None, True
     return None, False
+
+
+def argument_for(call: ast.Call, fn: FunctionNode, name: str, bound: bool) -> ast.AST | None:
+    """The expression `call` passes for parameter `name` of `fn` (`bound`: a method called on
+    an instance or class, whose first parameter the call does not spell); None when unknown."""
+    pos, kw_ok = _param_index(fn, name)
+    if pos is None and not kw_ok:
+        return None  # *args / **kwargs
+    return _argument(call, name, pos - 1 if (bound and pos is not None) else pos, kw_ok)
 
 
 def _argument(call: ast.Call, name: str, pos: int | None, kw_ok: bool) -> ast.AST | None:
