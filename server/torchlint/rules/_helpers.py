@@ -451,12 +451,6 @@ def event_target_expr(event) -> ast.AST | None:
     return next((c for c in candidates if dotted(c) == event.target), None)
 
 
-def mode_is_irrelevant(model: SemanticModel, expr: ast.AST | None) -> bool:
-    """The model's class is known and holds no layer whose behaviour depends on the mode
-    (no Dropout, BatchNorm...): a missing `train()`/`eval()` changes nothing yet."""
-    return mode_layers(model, expr) == frozenset()
-
-
 def mode_layers(model: SemanticModel, expr: ast.AST | None) -> frozenset[str] | None:
     """The mode-dependent layers of the model `expr` names, None when unknown."""
     return None if expr is None else model.mode_layers(model.kind(expr))
