@@ -91,7 +91,7 @@ def add_keyword(source: SourceFile, call: ast.Call, text: str) -> Edit | None:
     """Append the argument `text` (e.g. `weights_only=True`) to `call`'s argument list, after
     its last argument (a trailing comma stays valid) or inside empty parentheses."""
     args = [*call.args, *call.keywords]
-    if len(call.args) == 1 and not call.keywords and isinstance(call.args[0], ast.GeneratorExp) and not source.segment(call.args[0]).startswith("("):
+    if len(call.args) == 1 and not call.keywords and isinstance(call.args[0], ast.GeneratorExp) and source.span(call.args[0]).end == source.span(call).end:
         return None  # `f(x for x in xs)`: the generator shares the call's parentheses
     if args:
         last = max(args, key=lambda a: (a.end_lineno or a.lineno, a.end_col_offset or 0))
