@@ -8,6 +8,8 @@ import pytest
 from lsprotocol import types
 
 from lsp_harness import BUGGY_TRAIN, CLIENTS, codes, engine_findings
+from torchlint.lsp.diagnostics import headline
+from torchlint.lsp.hover import why
 from torchlint.rules import get_rule
 
 pytestmark = [pytest.mark.timeout(240)]
@@ -33,7 +35,8 @@ async def test_quick_fix_makes_the_file_clean(start, client_name):
     quickfixes = [a for a in actions if a.kind == types.CodeActionKind.QuickFix]
     (preferred,) = [a for a in quickfixes if a.is_preferred]
     (f,) = engine_findings(s.root / "train.py", BUGGY_TRAIN)
-    assert preferred.title == f.fix.message
+    # titled like ruff's: tool and rule first, then the fix's own description
+    assert preferred.title == f"torchlint (TL101): {f.fix.message[0].upper()}{f.fix.message[1:]}"
     assert preferred.diagnostics and preferred.diagnostics[0].code == "TL101"
     if s.capabilities.workspace.workspace_edit and s.capabilities.workspace.workspace_edit.document_changes:
         (dc,) = preferred.edit.document_changes
@@ -51,7 +54,7 @@ async def test_cursor_position_request_finds_the_line_diagnostic(start, client_n
     pos = diags[0].range.start
     actions = await s.code_actions(uri, types.Range(pos, pos))
     titles = [a.title for a in actions]
-    assert "Disable TL101 for this line" in titles
+    assert "torchlint (TL101): Disable for this line" in titles
     assert any(a.is_preferred for a in actions)
 
 
@@ -61,7 +64,7 @@ async def test_noqa_action_silences_the_line(start, client_name):
     uri = s.open("train.py", BUGGY_TRAIN)
     diags = await s.diagnostics(uri, until=lambda d: d)
     actions = await s.code_actions(uri, diags[0].range, diags)
-    (noqa,) = [a for a in actions if a.title == "Disable TL101 for this line"]
+    (noqa,) = [a for a in actions if a.title == "torchlint (TL101): Disable for this line"]
     assert not noqa.is_preferred
     s.apply(noqa.edit)
     assert "# noqa: TL101" in s.texts[uri].splitlines()[diags[0].range.start.line]
@@ -126,10 +129,16 @@ async def test_hover_explains_the_rule(start, client_name):
         types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=diags[0].range.start)
     )
     assert h is not None and h.range == diags[0].range
-    assert rule.summary() in h.contents.value
+    (f,) = engine_findings(s.root / "train.py", BUGGY_TRAIN)
+    # the diagnostic carries the bug (VS Code shows it above the hover); the hover adds the rest
+    head, rest = headline(f.message)
+    assert diags[0].message == head and len(head) < len(f.message)
+    assert head not in h.contents.value
+    assert rest[1:] in h.contents.value
+    assert why(rule.doc()) and why(rule.doc()) in h.contents.value
     assert rule.url() in h.contents.value
-    if rule.example_fix():
-        assert rule.example_fix() in h.contents.value
+    assert rule.example_fix() and rule.example_fix() in h.contents.value
+    assert f.fix.message in h.contents.value
     nothing = await s.client.text_document_hover_async(
         types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(0, 0))
     )
@@ -159,7 +168,8 @@ async def test_unsafe_fix_is_offered_but_not_preferred_nor_in_fix_all(start):
     diags = await s.diagnostics(uri, until=lambda d: d)
     d = next(d for d in diags if d.code == unsafe[0].code)
     actions = await s.code_actions(uri, d.range, [d])
-    (fix,) = [a for a in actions if a.title == unsafe[0].fix.message]
+    (fix,) = [a for a in actions if a.title.startswith(f"torchlint ({unsafe[0].code}): ")
+              and a.title.lower().endswith(unsafe[0].fix.message.lower())]
     assert fix.kind == types.CodeActionKind.QuickFix and not fix.is_preferred
     everything = types.Range(types.Position(0, 0), types.Position(len(UNSAFE.splitlines()), 0))
     fix_all = await s.code_actions(uri, everything, [], only=["source.fixAll.torchlint"])

@@ -110,7 +110,7 @@ def test_build_config_layers_and_problems(tmp_path):
     assert problems == []
     assert not config.is_enabled("TL101") and config.is_enabled("TL102")
     assert config.severity_for("TL102", None).value == "hint"
-    assert overfit_settings(config) == {"interpreter": None, "overfit": {"steps": 7, "timeout": 30.0}}
+    assert overfit_settings(config) == {"interpreter": None, "overfit": {"steps": 7, "timeout": 30.0}, "clientOverfitUi": False}
     # later layers win over pyproject.toml
     config, _ = build_config(tmp_path, {"ignore": []})
     assert config.is_enabled("TL101")

@@ -17,6 +17,11 @@ FIX_ALL_KIND = "source.fixAll.torchlint"
 KINDS = [types.CodeActionKind.QuickFix, FIX_ALL_KIND]
 
 
+def title(code: str, text: str) -> str:
+    """Titles name their tool and rule, as ruff's do: `torchlint (TL201): Insert model.train()`."""
+    return f"torchlint ({code}): {text[:1].upper()}{text[1:]}"
+
+
 def wanted(kind: str, only: list[str] | None) -> bool:
     """LSP kinds are hierarchical: asking for `source` includes `source.fixAll.torchlint`."""
     if not only:
@@ -39,7 +44,7 @@ def code_actions(
             if f.fix is not None and f.fix.edits:
                 actions.append(
                     types.CodeAction(
-                        title=f.fix.message,
+                        title=title(f.code, f.fix.message),
                         kind=types.CodeActionKind.QuickFix,
                         diagnostics=[diag] if diag else None,
                         is_preferred=f.fix.applicability == "safe",
@@ -56,7 +61,7 @@ def code_actions(
             diag = analysis.diagnostics[i] if i < len(analysis.diagnostics) else None
             actions.append(
                 types.CodeAction(
-                    title=f"Disable {f.code} for this line",
+                    title=title(f.code, "Disable for this line"),
                     kind=types.CodeActionKind.QuickFix,
                     diagnostics=[diag] if diag else None,
                     edit=workspace_edit(analysis, [noqa_edit(analysis.text, f.span.start.line, f.code)], document_changes),
@@ -74,7 +79,7 @@ def fix_all_action(analysis: Analysis, document_changes: bool) -> types.CodeActi
     if not edits:
         return None
     return types.CodeAction(
-        title="torchlint: fix all safely fixable problems",
+        title="torchlint: Fix all auto-fixable problems",
         kind=FIX_ALL_KIND,
         edit=workspace_edit(analysis, edits, document_changes),
     )

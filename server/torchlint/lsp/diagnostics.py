@@ -73,7 +73,7 @@ def _diagnostic(i: int, f: Finding, analysis: Analysis, related_text) -> types.D
         )
     return types.Diagnostic(
         range=analysis.index.range(f.span),
-        message=f.message,
+        message=headline(f.message)[0],
         severity=_SEVERITY.get(f.severity, types.DiagnosticSeverity.Warning),
         code=f.code,
         code_description=types.CodeDescription(href=rule.url()) if rule is not None else None,
@@ -105,3 +105,28 @@ def _same_file(a: str, b: str) -> bool:
         return Path(a).resolve() == Path(b).resolve()
     except OSError:
         return a == b
+
+
+def headline(message: str) -> tuple[str, str]:
+    """The message's first clause (the bug, short enough for the Problems panel) and the rest
+    (the explanation, which hover shows). Rule messages are written as "bug: detail; advice":
+    the split is at the first `: `, `; ` or sentence end outside backticks and brackets."""
+    depth = 0
+    code = False
+    for i, ch in enumerate(message):
+        if ch == "`":
+            code = not code
+        elif code:
+            continue
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(depth - 1, 0)
+        elif depth == 0 and message[i + 1:i + 2] == " " and (
+            ch in ":;" or ch == "." and message[i + 2:i + 3].isupper()
+        ):
+            head, rest = message[:i].rstrip(), message[i + 2:].strip()
+            if len(head) >= 12 and rest:
+                return head, rest
+            break
+    return message, ""

@@ -1,12 +1,16 @@
-"""Hover on a diagnostic: what the rule catches, how the fix looks, where the docs are."""
+"""Hover on a diagnostic: only what the diagnostic does not say (VS Code renders the message,
+code and related lines right above the hover): the rest of the message, why the rule matters,
+what the fix looks like, and where the docs are."""
 
 from __future__ import annotations
+
+import re
 
 from lsprotocol import types
 
 from ..analysis.findings import Finding
 from ..rules import get_rule
-from .diagnostics import Analysis
+from .diagnostics import Analysis, headline
 
 
 def findings_at(analysis: Analysis, pos: types.Position) -> list[Finding]:
@@ -25,13 +29,28 @@ def hover(analysis: Analysis, pos: types.Position) -> types.Hover | None:
     )
 
 
+def why(doc: str) -> str | None:
+    """The first paragraph of a rule's "Why is this bad?" section."""
+    m = re.search(r"## Why is this bad\?\s*\n(.+?)(\n\s*\n|$)", doc, re.S)
+    return " ".join(m.group(1).split()) if m else None
+
+
 def _explain(f: Finding) -> str:
     rule = get_rule(f.code)
+    rest = headline(f.message)[1]
     if rule is None:
-        return f"**torchlint {f.code}**: {f.message}"
-    out = [f"**{rule.code}** `{rule.name}`: {f.message}", "", rule.summary()]
+        return rest or f"torchlint {f.code}"
+    out = [f"**{rule.code}** `{rule.name}`"]
+    if rest:
+        out += ["", rest[0].upper() + rest[1:]]
+    reason = why(rule.doc())
+    if reason:
+        out += ["", f"**Why is this bad?** {reason}"]
     example = rule.example_fix()
     if example:
-        out += ["", "Use instead:", "", "```python", example, "```"]
+        out += ["", "**Use instead:**", "", "```python", example, "```"]
+    if f.fix is not None:
+        safety = "safe" if f.fix.applicability == "safe" else "unsafe: check the result"
+        out += ["", f"**Quick fix** ({safety}): {f.fix.message}"]
     out += ["", f"[{rule.code} documentation]({rule.url()})"]
     return "\n".join(out)

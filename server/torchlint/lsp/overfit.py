@@ -15,11 +15,17 @@ them with its static ones. Servers without `republish` (the test server) get the
 diagnostics published directly.
 
 `runOverfitCheck` takes `[{"uri": "file:///...", "line": <0-based loop line or null>}]` or
-`[uri]` and returns the report JSON (see torchlint.probe.report.Report.to_json). While it runs
-it shows server-initiated `$/progress` (cancellable: `window/workDoneProgress/cancel` stops
-it; pygls 2.1.1 cancels the token's future, which we watch), and at the end sends
-`window/showMessage` with the verdict, the custom notification `torchlint/overfitResult` with
-the report JSON, and the diagnostics. One run per workspace folder at a time: a second request
+`[uri]` and returns the report JSON (see torchlint.probe.report.Report.to_json) plus
+`initial_loss`/`final_loss` (the verdict's definitions: first finite loss, median of the last
+steps), `cancelled`, `interpreter` and `command`. While it runs it reports `$/progress`
+("step 9/100 loss 2.295"), cancellable (`window/workDoneProgress/cancel` stops it; pygls 2.1.1
+cancels the token's future, which we watch): on the client's `workDoneToken` when the request
+carried one (the main server's protocol copies it into the argument as `workDoneToken`, since
+pygls does not hand it to commands), else on a server-initiated token. At the end it sends
+`window/showMessage` with the verdict (unless the settings say `clientOverfitUi`: the client
+shows the result itself), the custom notification `torchlint/overfitResult` with the report
+JSON, and the diagnostics. A cancelled run says nothing about the code: it sends no message
+and keeps the previous run's diagnostics. One run per workspace folder at a time: a second request
 returns an ERROR report saying a run is in progress. `cancelOverfitCheck` takes `[]`,
 `[uri]` or `[{"uri": ...}]` and cancels the run(s) of that workspace (all runs without one).
 `$/cancelRequest` does not stop a running command coroutine in pygls 2.1.1, hence the two
@@ -34,16 +40,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import uuid
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import attrs
 from lsprotocol import types
 from pygls import uris
 
 from torchlint.probe.report import Finding, Report
 from torchlint.probe.runner import Progress, run_overfit
+from torchlint.probe.verdict import final_loss
+
+from ..analysis.findings import Position, Span
+from .convert import LineIndex
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +102,43 @@ def runtime_diagnostics(server: Any, uri: str) -> list[types.Diagnostic]:
     return list(st.diagnostics.get(uri, [])) if st else []
 
 
+# Runtime findings that confirm a static rule's finding on the same line: one bug, one diagnostic.
+TWINS = {"TLR04": "TL401", "TLR07": "TL101"}
+
+
+def merged_diagnostics(server: Any, uri: str, static: list[types.Diagnostic]) -> list[types.Diagnostic]:
+    """`static` with the last run's runtime diagnostics of `uri`: a runtime finding whose static
+    twin is on its line becomes related information of that diagnostic. A runtime finding that
+    had a twin and lost it (the user fixed the bug) is stale evidence: it is dropped for good."""
+    st = _STATES.get(server)
+    runtime = st.diagnostics.get(uri, []) if st else []
+    if not runtime:
+        return list(static)
+    out = list(static)
+    rest: list[types.Diagnostic] = []
+    stale = False
+    for d in runtime:
+        twin = TWINS.get(str(d.code))
+        i = next((i for i, s in enumerate(out) if twin and s.code == twin
+                  and s.range.start.line <= d.range.start.line <= s.range.end.line), None)
+        if i is not None:
+            s = out[i]
+            evidence = types.DiagnosticRelatedInformation(
+                location=types.Location(uri=uri, range=d.range),
+                message=f"confirmed by the overfit check ({d.code}): {d.message}")
+            out[i] = attrs.evolve(s, related_information=[*(s.related_information or []), evidence])
+            d.data = {**(d.data or {}), "paired": True}
+        elif isinstance(d.data, dict) and d.data.get("paired"):
+            stale = True
+        else:
+            rest.append(d)
+    if stale and st is not None:
+        st.diagnostics[uri] = [d for d in runtime if not (isinstance(d.data, dict) and d.data.get("paired"))
+                               or any(s.code == TWINS.get(str(d.code)) and s.range.start.line <= d.range.start.line
+                                      <= s.range.end.line for s in static)]
+    return out + rest
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -115,11 +164,7 @@ def _number(value: Any, default: float, kind: type) -> Any:
 
 
 def _parse_target(args: tuple[Any, ...]) -> tuple[str | None, int | None]:
-    if not args:
-        return None, None
-    first = args[0]
-    if isinstance(first, list) and first:  # some clients nest the argument list
-        first = first[0]
+    first = _first_arg(args)
     if isinstance(first, str):
         return first, None
     if isinstance(first, dict):
@@ -127,6 +172,22 @@ def _parse_target(args: tuple[Any, ...]) -> tuple[str | None, int | None]:
         return first.get("uri"), line if isinstance(line, int) else None
     uri = getattr(first, "uri", None)
     return (uri, None) if isinstance(uri, str) else (None, None)
+
+
+def _first_arg(args: tuple[Any, ...]) -> Any:
+    if not args:
+        return None
+    first = args[0]
+    if isinstance(first, list) and first:  # some clients nest the argument list
+        first = first[0]
+    return first
+
+
+def _client_token(args: tuple[Any, ...]) -> str | int | None:
+    """The request's `workDoneToken`, which the protocol copied into the argument."""
+    first = _first_arg(args)
+    token = first.get("workDoneToken") if isinstance(first, dict) else None
+    return token if isinstance(token, (str, int)) and not isinstance(token, bool) else None
 
 
 def _folders(server: Any) -> list[str]:
@@ -155,14 +216,45 @@ def _error_report(script: str, message: str) -> dict[str, Any]:
     return rep.to_json()
 
 
-def _line_range(path: str, row: int) -> types.Range:
-    """Whole line `row` (1-based), encoding-neutral: from column 0 to the next line's start."""
+def _line_range(text: str | None, row: int, encoding: Any = None) -> types.Range:
+    """Line `row` (1-based) from its first non-blank character to its end, in the client's
+    units; without the text, the whole line (column 0 to the next line's start)."""
     line = max(row - 1, 0)
+    if text is not None:
+        index = LineIndex(text, encoding)
+        if line < len(index.lines):
+            code = index.lines[line]
+            start = len(code) - len(code.lstrip())
+            if start < len(code):
+                return index.range(Span(Position(line, start), Position(line, len(code.rstrip()))))
     return types.Range(start=types.Position(line=line, character=0),
                        end=types.Position(line=line + 1, character=0))
 
 
-def _to_diagnostics(report: Report, script_uri: str, loop_line: int | None) -> dict[str, list[types.Diagnostic]]:
+def _text_of(server: Any, uri: str, path: str | None) -> str | None:
+    """The editor's text of `uri` when the server holds it open, else the file on disk."""
+    snap = getattr(server, "open_docs", {}).get(uri)
+    if snap is not None:
+        return snap.text
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _encoding(server: Any) -> Any:
+    try:
+        return server.workspace.position_encoding
+    except Exception:
+        return None
+
+
+def _to_diagnostics(report: Report, script_uri: str, loop_line: int | None,
+                    text_of: Callable[[str, str | None], str | None] = lambda uri, path: None,
+                    encoding: Any = None) -> dict[str, list[types.Diagnostic]]:
     out: dict[str, list[types.Diagnostic]] = {}
     # An ERROR has no TLR code (codes are public and stable): it becomes a code-less
     # diagnostic at the user's frame of the exception, or at the loop / first line.
@@ -179,7 +271,7 @@ def _to_diagnostics(report: Report, script_uri: str, loop_line: int | None) -> d
             uri = script_uri
             row = (loop_line + 1) if loop_line is not None else 1
         out.setdefault(uri, []).append(types.Diagnostic(
-            range=_line_range(f.filename or "", row),
+            range=_line_range(text_of(uri, f.filename or uris.to_fs_path(uri)), row, encoding),
             message=f.message,
             severity=_SEVERITY.get(f.severity, types.DiagnosticSeverity.Warning),
             code=code,
@@ -316,16 +408,19 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
     timeout = _number(_setting(settings, "overfit.timeout", "overfit_timeout", "overfitTimeout"),
                       DEFAULT_TIMEOUT, float)
 
+    client_ui = bool(_setting(settings, "clientOverfitUi"))
+
     cancel = asyncio.Event()
     st.runs[key] = cancel
     loop = asyncio.get_running_loop()
-    token: str | None = None
+    token: str | int | None = _client_token(args)
     sink = _ProgressSink(ls, None)
     try:
-        if _supports_progress(ls):
-            token = f"torchlint-overfit-{uuid.uuid4()}"
+        if token is not None or _supports_progress(ls):
             try:
-                await ls.work_done_progress.create_async(token)
+                if token is None:  # no client token: create one (the client shows it)
+                    token = f"torchlint-overfit-{uuid.uuid4()}"
+                    await ls.work_done_progress.create_async(token)
                 ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
                     title="torchlint: overfit check", message=f"starting {os.path.basename(path)}",
                     percentage=0, cancellable=True))
@@ -353,13 +448,17 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
                 log.exception("work done progress end")
             ls.work_done_progress.tokens.pop(token, None)
 
-    data = report.to_json()
-    ls.window_show_message(types.ShowMessageParams(
-        type=_MESSAGE_TYPE.get(report.verdict, types.MessageType.Info),
-        message=f"torchlint overfit check ({os.path.basename(path)}): {report.summary or report.verdict}"))
+    cancelled = cancel.is_set()
+    data = report_json(report, cancelled=cancelled, python=python, steps=steps)
+    if not cancelled and not client_ui:
+        ls.window_show_message(types.ShowMessageParams(
+            type=_MESSAGE_TYPE.get(report.verdict, types.MessageType.Info),
+            message=f"torchlint overfit check ({os.path.basename(path)}): {report.summary or report.verdict}"))
     ls.protocol.notify(RESULT_NOTIFICATION, {**data, "uri": uri})
-    # a run the user cancelled says nothing about the code: leave no diagnostic behind
-    new = {} if cancel.is_set() else _to_diagnostics(report, uris.from_fs_path(path) or uri, loop_line)
+    if cancelled:  # says nothing about the code: the previous run's diagnostics stay
+        return data
+    new = _to_diagnostics(report, uris.from_fs_path(path) or uri, loop_line,
+                          lambda u, p: _text_of(ls, u, p), _encoding(ls))
     changed = set(st.diagnostics) | set(new)
     st.diagnostics = new
     for u in sorted(changed):
@@ -368,3 +467,57 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
         except Exception:
             log.exception("publishing overfit diagnostics for %s", u)
     return data
+
+
+def report_json(report: Report, *, cancelled: bool = False, python: str | None = None,
+                steps: int | None = None) -> dict[str, Any]:
+    """The report's JSON plus what editors show: the losses the verdict compared (one
+    definition everywhere: the first finite loss, the median of the last steps), whether the
+    user cancelled, and how the run was started (for the client's log)."""
+    data = report.to_json()
+    values = [x for x in report.losses if x is not None]
+    data["initial_loss"] = _finite(values[0]) if values else None
+    data["final_loss"] = _finite(final_loss(report.losses)) if values else None
+    data["cancelled"] = cancelled
+    data["interpreter"] = python or sys.executable
+    data["command"] = [python or sys.executable, "-m", "torchlint", "overfit", report.script,
+                       *(["--steps", str(steps)] if steps else [])]
+    return data
+
+
+def _finite(x: float | None) -> float | str | None:
+    return x if x is None or x == x and abs(x) != float("inf") else str(x)
+
+
+def on_change(server: Any, uri: str, changes: list[Any]) -> bool:
+    """The editor changed `uri`: runtime diagnostics on the changed lines are dropped (they
+    describe code that is no longer there) and the ones below move with their lines. True
+    when something changed (the caller republishes)."""
+    st = _STATES.get(server)
+    if st is None or not st.diagnostics.get(uri):
+        return False
+    diags = st.diagnostics[uri]
+    for change in changes:
+        rng = getattr(change, "range", None)
+        if rng is None:  # the whole text was replaced
+            diags = []
+            break
+        first, last = rng.start.line, rng.end.line
+        delta = change.text.count("\n") + change.text.count("\r") - change.text.count("\r\n") - (last - first)
+        kept = []
+        for d in diags:
+            line = d.range.start.line
+            if first <= line <= last:
+                continue
+            if line > last and delta:
+                d = types.Diagnostic(
+                    range=types.Range(start=types.Position(line=line + delta, character=d.range.start.character),
+                                      end=types.Position(line=d.range.end.line + delta, character=d.range.end.character)),
+                    message=d.message, severity=d.severity, code=d.code, source=d.source,
+                    related_information=d.related_information, data=d.data)
+            kept.append(d)
+        diags = kept
+    if diags == st.diagnostics[uri]:
+        return False
+    st.diagnostics[uri] = diags
+    return True

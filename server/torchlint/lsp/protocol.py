@@ -84,6 +84,15 @@ class TorchlintProtocol(LanguageServerProtocol):
         self._initialize_seen = True
         return (yield from super().lsp_initialize(params))
 
+    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
+    def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams):
+        # pygls hands commands their arguments only: the client's progress token rides along
+        # in the first (object) argument, where the overfit command looks for it.
+        token = params.work_done_token
+        if token is not None and params.arguments and isinstance(params.arguments[0], dict):
+            params.arguments[0].setdefault("workDoneToken", token)
+        return (yield from super().lsp_workspace__execute_command(params))
+
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
         uri = params.text_document.uri

@@ -83,7 +83,7 @@ class TorchlintServer(LanguageServer):
 
     # -- settings ----------------------------------------------------------------
     def overfit_settings(self) -> dict[str, Any]:
-        return overfit_settings(self.config)
+        return overfit_settings(self.config, client_ui=self.init_settings.get("clientOverfitUi") is True)
 
     def reload_config(self) -> None:
         """Rebuild the configuration and re-analyse every open document (on the loop)."""
@@ -241,7 +241,7 @@ class TorchlintServer(LanguageServer):
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
                 uri=analysis.uri,
-                diagnostics=[*analysis.diagnostics, *self.runtime_diagnostics(analysis.uri)],
+                diagnostics=self.with_runtime(analysis.uri, analysis.diagnostics),
                 version=analysis.version,
             )
         )
@@ -260,6 +260,17 @@ class TorchlintServer(LanguageServer):
         elif a is not None and a.version == snap.version and a.text == snap.text:
             self.publish(a)
         # else: the pending analysis of the current version will include them
+
+    def with_runtime(self, uri: str, static: list[types.Diagnostic]) -> list[types.Diagnostic]:
+        """`static` merged with the last overfit run's findings (one bug, one diagnostic)."""
+        fn = getattr(_overfit, "merged_diagnostics", None)
+        if fn is None:
+            return [*static, *self.runtime_diagnostics(uri)]
+        try:
+            return fn(self, uri, static)
+        except Exception:
+            log.exception("overfit runtime diagnostics failed")
+            return list(static)
 
     def runtime_diagnostics(self, uri: str) -> list[types.Diagnostic]:
         fn = getattr(_overfit, "runtime_diagnostics", None)
@@ -399,6 +410,8 @@ def create_server() -> TorchlintServer:
         if uri not in ls.open_docs:
             return
         ls.open_docs[uri] = DocSnapshot(params.text_document.version, ls.workspace.get_text_document(uri).source)
+        if _overfit is not None:  # runtime findings on edited lines are stale; the rest move with their lines
+            _overfit.on_change(ls, uri, params.content_changes)
         ls.schedule(uri, delay=ls.options.debounce)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -427,7 +440,7 @@ def create_server() -> TorchlintServer:
     )
     async def document_diagnostic(ls: TorchlintServer, params: types.DocumentDiagnosticParams):
         a = await ls.current_analysis(params.text_document.uri)
-        items = [*a.diagnostics, *ls.runtime_diagnostics(a.uri)] if a else []
+        items = ls.with_runtime(a.uri, a.diagnostics) if a else []
         return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=a.result_id if a else None)
 
     @server.feature(types.WORKSPACE_DIAGNOSTIC)
@@ -439,7 +452,7 @@ def create_server() -> TorchlintServer:
                 continue
             reports.append(
                 types.WorkspaceFullDocumentDiagnosticReport(
-                    uri=uri, version=a.version, items=[*a.diagnostics, *ls.runtime_diagnostics(uri)], result_id=a.result_id
+                    uri=uri, version=a.version, items=ls.with_runtime(uri, a.diagnostics), result_id=a.result_id
                 )
             )
         return types.WorkspaceDiagnosticReport(items=reports)

@@ -15,7 +15,7 @@ from ..config import Config, ConfigError, load_config, user_interpreter
 
 SECTION = "torchlint"
 DEFAULT_DEBOUNCE = 0.150  # seconds between the last keystroke and analysis
-_SERVER_ONLY = {"debounce", "debounceMs", "debounce-ms", "debounce_ms", "trace", "enable", "path", "args", "workspaceTrusted"}
+_SERVER_ONLY = {"debounce", "debounceMs", "debounce-ms", "debounce_ms", "trace", "enable", "path", "args", "workspaceTrusted", "clientOverfitUi"}
 
 
 def section(obj: Any) -> dict[str, Any]:
@@ -70,9 +70,11 @@ def build_config(root: Path | None, *layers: dict[str, Any], trusted: bool = Tru
     return replace(config, interpreter=user_interpreter(config.interpreter)), problems
 
 
-def overfit_settings(config: Config) -> dict[str, Any]:
-    """What the overfit command needs (`settings_getter()` of lsp/overfit.py)."""
+def overfit_settings(config: Config, client_ui: bool = False) -> dict[str, Any]:
+    """What the overfit command needs (`settings_getter()` of lsp/overfit.py). `client_ui`: the
+    client shows the result itself (the VS Code extension), so the server sends no message."""
     return {
         "interpreter": config.interpreter,
         "overfit": {"steps": config.overfit_steps, "timeout": config.overfit_timeout},
+        "clientOverfitUi": client_ui,
     }
