@@ -59,6 +59,17 @@ MODE_DEPENDENT_FUNCTIONS = {
     "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout", "batch_norm",
 }
 CONTAINERS = {"Sequential", "ModuleList", "ModuleDict"}
+# Layers with a `bias` argument (default True), and its position in their constructors.
+BIAS_POSITION = {
+    "Linear": 2, "LazyLinear": 1,
+    "Conv1d": 7, "Conv2d": 7, "Conv3d": 7, "ConvTranspose1d": 7, "ConvTranspose2d": 7, "ConvTranspose3d": 7,
+    "LazyConv1d": 6, "LazyConv2d": 6, "LazyConv3d": 6, "LazyConvTranspose1d": 6, "LazyConvTranspose2d": 6,
+    "LazyConvTranspose3d": 6,
+}
+# Normalisations that subtract a per-channel mean over the batch (a constant per-channel shift cancels).
+BATCH_NORM_LAYERS = {
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "SyncBatchNorm",
+}
 
 # Methods that return the module itself (`model.to(dev).train()`): a value keeps its kind through them.
 MODULE_PASS_THROUGH_METHODS = {
