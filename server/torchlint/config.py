@@ -21,6 +21,8 @@ DEFAULT_EXCLUDE = (
     "build", "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages", ".eggs",
 )
 
+DEFAULT_INCLUDE = ("*.py", "*.ipynb")
+
 
 class ConfigError(ValueError):
     """The configuration is malformed; the message says where."""
@@ -34,6 +36,8 @@ class Config:
     severity: dict[str, Severity] = field(default_factory=dict)
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
+    include: tuple[str, ...] = DEFAULT_INCLUDE  # file patterns a directory walk picks up (ruff's `include`)
+    extend_include: tuple[str, ...] = ()
     interpreter: str | None = None
     extra_paths: tuple[str, ...] = ()  # more import roots (like pyright's extraPaths)
     overfit_steps: int | None = None
@@ -128,7 +132,7 @@ def _positive(value: Any, key: str, origin: str, kind: type) -> int | float:
 
 # Keys of [tool.torchlint] and of the editor settings; dashes and underscores are the same.
 KNOWN_KEYS = ("select", "extend-select", "ignore", "per-file-ignores", "severity", "exclude", "extend-exclude",
-              "extra-paths", "overfit")
+              "include", "extend-include", "extra-paths", "overfit")
 INTERPRETER_IGNORED = (
     "`interpreter` in pyproject.toml is ignored: torchlint never runs a program named by the files it "
     "checks; pass `--python PATH`, set TORCHLINT_PYTHON, or set `interpreter` in your editor's user settings"
@@ -162,7 +166,7 @@ def _parse_table(table: Any, origin: str, partial: bool = False) -> tuple[dict[s
             out["per_file_ignores"] = {str(k): _codes(v, f"{key}.{k}", origin, partial) for k, v in value.items()}
         elif key == "severity":
             out["severity"] = _severities(value, origin)
-        elif key in ("exclude", "extend-exclude", "extra-paths"):
+        elif key in ("exclude", "extend-exclude", "include", "extend-include", "extra-paths"):
             out[key.replace("-", "_")] = _strings(value, key, origin)
         elif key == "interpreter":
             if from_file:  # a file in the checked tree must never choose what runs

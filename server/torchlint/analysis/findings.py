@@ -60,6 +60,7 @@ class Related:
     path: str
     span: Span
     message: str
+    cell: int | None = None  # in a notebook: the cell (1-based) `span` is relative to
 
 
 @dataclass
@@ -73,9 +74,12 @@ class Finding:
     related: tuple[Related, ...] = ()
     # Free-form, JSON-serialisable context for front ends (e.g. LSP `data`).
     data: dict = field(default_factory=dict)
+    # In a notebook, once mapped for output: the cell (1-based among all cells) that `span`,
+    # the fix's edits and same-file related spans are relative to. None: the whole program.
+    cell: int | None = None
 
     def sort_key(self):
-        return (self.path, self.span.start, self.code)
+        return (self.path, self.cell or 0, self.span.start, self.code)
 
     @property
     def is_note(self) -> bool:

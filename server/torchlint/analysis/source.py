@@ -136,9 +136,12 @@ def lone_surrogate(text: str) -> LoneSurrogate | None:
     return LoneSurrogate(ord(m.group()), Position(len(_LINE_BREAK.findall(before)), m.start() - line_start))
 
 
-def _split_lines(text: str) -> list[str]:
+def split_lines(text: str) -> list[str]:
     # ast counts lines on \n, \r\n and \r; so do we.
     return _LINE_BREAK.split(text)
+
+
+_split_lines = split_lines
 
 
 def _parse(text: str) -> ast.Module:
@@ -157,7 +160,7 @@ def parse(path: str, text: str) -> SourceFile:
         tree = _parse(text)
         return SourceFile(path, text, tree, None, lines)
     except (SyntaxError, ValueError) as exc:
-        first = _problem(exc, lines)
+        first = problem_of(exc, lines)
     except (RecursionError, MemoryError):
         # CPython's parser gives up on very deep nesting; report it, analyse nothing
         problem = SyntaxProblem("the file is nested too deeply for Python's parser", Span(Position(0, 0), Position(0, 0)))
@@ -239,7 +242,7 @@ def _splice(prev: SourceFile, lines: list[str], text: str):
         except (SyntaxError, ValueError) as whole:
             # the first error of the whole text, as a full parse reports it (the region's may
             # differ: "unterminated string literal (detected at line N)" names its last line)
-            problem = _problem(whole, lines)
+            problem = problem_of(whole, lines)
         except (RecursionError, MemoryError):
             return None
         try:
@@ -268,7 +271,8 @@ def _shift(stmt: ast.stmt, delta: int) -> None:
             node.end_lineno += delta
 
 
-def _problem(exc: Exception, lines: list[str]) -> SyntaxProblem:
+def problem_of(exc: Exception, lines: list[str]) -> SyntaxProblem:
+    """The first syntax error of `lines` as a finding's message and span."""
     if isinstance(exc, SyntaxError) and exc.lineno is not None:
         line0 = max(exc.lineno - 1, 0)
         col0 = max((exc.offset or 1) - 1, 0)
@@ -296,10 +300,20 @@ def _recover(text: str, lines: list[str]) -> ast.Module:
 
     Line numbers are preserved, so everything recovered keeps its real position.
     """
+    try:
+        return _parse("\n".join(recovered_lines(lines)))
+    except (SyntaxError, ValueError):
+        return ast.Module(body=[], type_ignores=[])
+
+
+def recovered_lines(lines: list[str]) -> list[str]:
+    """`lines` with broken lines replaced by `pass` (then broken top-level chunks blanked)
+    until they parse; as many lines as given. (Notebook cells that do not parse become these.)"""
     work = list(lines)
     for _ in range(_MAX_RECOVERY_ATTEMPTS):
         try:
-            return _parse("\n".join(work))
+            _parse("\n".join(work))
+            return work
         except SyntaxError as exc:
             if exc.lineno is None:  # e.g. a NUL character: no line to blank out
                 break
@@ -313,7 +327,7 @@ def _recover(text: str, lines: list[str]) -> ast.Module:
     return _recover_by_chunks(lines)
 
 
-def _recover_by_chunks(lines: list[str]) -> ast.Module:
+def _recover_by_chunks(lines: list[str]) -> list[str]:
     starts = [
         i
         for i, line in enumerate(lines)
@@ -334,6 +348,7 @@ def _recover_by_chunks(lines: list[str]) -> ast.Module:
             continue
         kept[a:b] = chunk
     try:
-        return _parse("\n".join(kept))
+        _parse("\n".join(kept))
+        return kept
     except (SyntaxError, ValueError):
-        return ast.Module(body=[], type_ignores=[])
+        return [""] * len(lines)

@@ -19,6 +19,7 @@ from ..checker import Checker
 from ..config import Config, ConfigError, load_config, user_interpreter
 from ..fixes import apply_edits, select_fixes
 from .discover import discover
+from .notebooks import check_notebook
 from .output import render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -105,6 +106,9 @@ def _check_files(files: list[Path], setup: tuple) -> _ChunkResult:
             if config.is_enabled(problem.code, str(path)):
                 out.findings.append(problem)
             continue
+        if path.suffix == ".ipynb":
+            _check_notebook(checker, path, text, args, out)
+            continue
         report = checker.check_file(str(path), text)
         out.errors.extend(f"torchlint: {path}: {err}" for err in report.errors)
         file_findings = report.findings
@@ -120,6 +124,18 @@ def _check_files(files: list[Path], setup: tuple) -> _ChunkResult:
                     file_findings = report.findings
         out.findings.extend(file_findings)
     return out
+
+
+def _check_notebook(checker: Checker, path: Path, text: str, args: argparse.Namespace, out: _ChunkResult) -> None:
+    result = check_notebook(checker, path, text, args.fix, args.unsafe_fixes, args.diff)
+    out.errors.extend(result.errors)
+    out.findings.extend(f for f in result.findings if checker.config.is_enabled(f.code, str(path)))
+    if result.new_raw is not None:
+        out.fixed += result.fixed
+        if args.diff:
+            out.diff += result.diff
+        else:
+            path.write_bytes(result.new_raw.encode("utf-8"))
 
 
 def _apply_cli(config: Config, args: argparse.Namespace) -> Config:

@@ -3,6 +3,7 @@ excluded directories and whatever `.gitignore` files say."""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from pathlib import Path
 
@@ -13,12 +14,13 @@ from ..config import Config
 
 def discover(paths: list[Path], config: Config) -> list[Path]:
     excluded = set(config.exclude) | set(config.extend_exclude)
+    included = tuple(config.include) + tuple(config.extend_include)
     out: list[Path] = []
     for p in paths:
         if not p.is_dir():
             out.append(p)  # named explicitly: always checked, like ruff (a FIFO gets a TL001 note)
             continue
-        out.extend(_walk(p, excluded))
+        out.extend(_walk(p, excluded, included))
     seen, unique = set(), []
     for p in out:
         key = p.resolve()
@@ -28,7 +30,7 @@ def discover(paths: list[Path], config: Config) -> list[Path]:
     return unique
 
 
-def _walk(root: Path, excluded: set[str]) -> list[Path]:
+def _walk(root: Path, excluded: set[str], included: tuple[str, ...]) -> list[Path]:
     found: list[Path] = []
     specs: list[tuple[Path, pathspec.PathSpec]] = []
     # .gitignore files above the root (up to the repository top) still apply
@@ -46,14 +48,19 @@ def _walk(root: Path, excluded: set[str]) -> list[Path]:
         dirnames[:] = sorted(
             d for d in dirnames
             if d not in excluded and not _ignored(here / d, specs, True) and not any(
-                __import__("fnmatch").fnmatch(d, pat) for pat in excluded)
+                fnmatch.fnmatch(d, pat) for pat in excluded)
         )
         for name in sorted(filenames):
-            if name.endswith((".py", ".pyi")) and not name.endswith(".pyi"):
-                f = here / name
-                if not _ignored(f, specs, False):
-                    found.append(f)
+            f = here / name
+            if _included(f.relative_to(root).as_posix(), included) and not _ignored(f, specs, False):
+                found.append(f)
     return found
+
+
+def _included(rel: str, patterns: tuple[str, ...]) -> bool:
+    """ruff's `include`: a pattern matches the file's name, or its path below the root."""
+    name = rel.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(name, pat) or fnmatch.fnmatch(rel, pat) for pat in patterns)
 
 
 def _gitignore(d: Path) -> pathspec.PathSpec | None:

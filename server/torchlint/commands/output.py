@@ -14,7 +14,7 @@ def render(findings: list[Finding], fmt: str, files_checked: int = 0, fixed: int
         return json.dumps([to_json(f) for f in findings], indent=2) + "\n"
     if fmt == "sarif":
         return json.dumps(to_sarif(findings), indent=2) + "\n"
-    lines = [f"{f.path}:{f.span.start.line + 1}:{f.span.start.column + 1}: {f.code} {f.message}" for f in findings]
+    lines = [f"{f.path}:{_cell(f.cell)}{f.span.start.line + 1}:{f.span.start.column + 1}: {f.code} {f.message}" for f in findings]
     fixable = sum(1 for f in findings if f.fix and f.fix.applicability == "safe")
     problems = sum(1 for f in findings if not f.is_note)
     notes = len(findings) - problems
@@ -30,6 +30,10 @@ def render(findings: list[Finding], fmt: str, files_checked: int = 0, fixed: int
     if notes:
         lines.append(f"{notes} not analysed (TL001 note{'s' if notes != 1 else ''}).")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _cell(cell: int | None) -> str:
+    return f"cell {cell}:" if cell is not None else ""
 
 
 def _loc(p: Position) -> dict:
@@ -59,8 +63,10 @@ def to_json(f: Finding) -> dict:
         },
         "url": _url(f.code),
         "severity": f.severity.value,
+        # ruff's field: the notebook cell (1-based) the rows are relative to; null in a .py file
+        "cell": f.cell,
         "related": [
-            {"filename": r.path, "location": _loc(r.span.start), "end_location": _loc(r.span.end), "message": r.message}
+            {"filename": r.path, "cell": r.cell, "location": _loc(r.span.start), "end_location": _loc(r.span.end), "message": r.message}
             for r in f.related
         ],
     }
@@ -84,9 +90,12 @@ def to_sarif(findings: list[Finding]) -> dict:
     rules.append({"id": "syntax-error", "name": "syntax-error", "shortDescription": {"text": "The file cannot be parsed."},
                   "defaultConfiguration": {"level": "error"}})
 
-    def region(span) -> dict:
-        return {"startLine": span.start.line + 1, "startColumn": span.start.column + 1,
-                "endLine": span.end.line + 1, "endColumn": span.end.column + 1}
+    def region(span, cell: int | None = None) -> dict:
+        r = {"startLine": span.start.line + 1, "startColumn": span.start.column + 1,
+             "endLine": span.end.line + 1, "endColumn": span.end.column + 1}
+        if cell is not None:  # lines of a notebook cell, not of the .ipynb's JSON
+            r["properties"] = {"cell": cell}
+        return r
 
     results = []
     for f in findings:
@@ -94,12 +103,12 @@ def to_sarif(findings: list[Finding]) -> dict:
             "ruleId": f.code,
             "level": _SARIF_LEVEL[f.severity.value],
             "message": {"text": f.message},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.path)}, "region": region(f.span)}}],
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.path)}, "region": region(f.span, f.cell)}}],
         }
         if f.related:
             result["relatedLocations"] = [
                 {"id": i, "message": {"text": r.message},
-                 "physicalLocation": {"artifactLocation": {"uri": _uri(r.path)}, "region": region(r.span)}}
+                 "physicalLocation": {"artifactLocation": {"uri": _uri(r.path)}, "region": region(r.span, r.cell)}}
                 for i, r in enumerate(f.related)
             ]
         if f.fix is not None:
@@ -107,7 +116,7 @@ def to_sarif(findings: list[Finding]) -> dict:
                 "description": {"text": f.fix.message},
                 "artifactChanges": [{
                     "artifactLocation": {"uri": _uri(f.path)},
-                    "replacements": [{"deletedRegion": region(e.span), "insertedContent": {"text": e.content}} for e in f.fix.edits],
+                    "replacements": [{"deletedRegion": region(e.span, f.cell), "insertedContent": {"text": e.content}} for e in f.fix.edits],
                 }],
             }]
         results.append(result)
