@@ -24,7 +24,7 @@ vsix_check() {
   listing="$(unzip -l "$VSIX")" || return 1
   echo "$listing"
   local ok=0
-  for f in extension/package.json extension/dist/extension.js extension/readme.md extension/LICENSE.txt extension/media/panel.js; do
+  for f in extension/package.json extension/dist/extension.js extension/readme.md extension/LICENSE.txt extension/media/panel.js extension/media/icon.png; do
     grep -q " $f\$" <<<"$listing" || { echo "vsix lacks $f"; ok=1; }
   done
   if grep -Eq ' extension/(node_modules|src|test|out)/' <<<"$listing"; then

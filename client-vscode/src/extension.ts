@@ -45,6 +45,7 @@ import {
 import { OverfitReport, normalizeReport } from './report';
 import { ResultPanel } from './panel';
 import { StatusBar } from './status';
+import { endNotification, progressUpdate, runLogLines, runStartLine, shellLine } from './overfitUi';
 import { createMiddleware } from './middleware';
 
 export const OVERFIT_RESULT_NOTIFICATION = 'torchlint/overfitResult';
@@ -174,10 +175,13 @@ class Controller implements vscode.Disposable {
       documentSelector: [
         { scheme: 'file', language: 'python' },
         { scheme: 'untitled', language: 'python' },
+        // Python cells of Jupyter notebooks (synced as notebook documents)
+        { notebook: 'jupyter-notebook', language: 'python' },
       ],
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
-      initializationOptions: initializationOptions(this.payload(folder?.uri), vscode.workspace.isTrusted),
+      // clientOverfitUi: this extension shows the overfit result (one notification), not the server
+      initializationOptions: { ...initializationOptions(this.payload(folder?.uri), vscode.workspace.isTrusted), clientOverfitUi: true },
       middleware: createMiddleware({
         isTrusted: () => vscode.workspace.isTrusted,
         payload: (scopeUri) => this.payload(scopeUri ? vscode.Uri.parse(scopeUri) : undefined),
@@ -285,7 +289,8 @@ class Controller implements vscode.Disposable {
       this.resultWaiters.delete(key);
       waiter(report);
     }
-    this.panel.show(report);
+    // A cancelled run says nothing about the code: the panel keeps the last result.
+    if (!report.cancelled) this.panel.show(report);
   }
 
   async runOverfit(arg: unknown): Promise<unknown> {
@@ -320,20 +325,25 @@ class Controller implements vscode.Disposable {
     const name = decodeURIComponent(uri.split('/').pop() ?? uri);
     const started = Date.now();
     this.running = { uri, startedAt: started, cancelled: false };
-    this.status.set('overfit', name);
     void vscode.commands.executeCommand('setContext', 'torchlint.overfitRunning', true);
-    const timeoutMs = (this.settings(vscode.Uri.parse(uri)).overfit.timeout + 60) * 1000;
+    const settings = this.settings(vscode.Uri.parse(uri));
+    const timeoutMs = (settings.overfit.timeout + 60) * 1000;
+    this.log(runStartLine(vscode.Uri.parse(uri).fsPath, settings.interpreter || this.interpreter?.path || 'python', settings.overfit.steps));
     try {
+      // One indicator: this notification, cancellable, fed by the server's progress on our token.
       const report = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `torchlint: overfit check on ${name}`, cancellable: true },
         async (progress, token) => {
           token.onCancellationRequested(() => void this.cancelOverfit());
           const workDoneToken = crypto.randomUUID();
+          let shown = 0;
           const sub = client.onProgress(WorkDoneProgress.type, workDoneToken, (v) => {
-            if (v.kind !== 'end' && v.message) progress.report({ message: v.message });
+            const u = progressUpdate(v, shown);
+            shown = u.shown;
+            if (u.message !== undefined || u.increment !== undefined) progress.report({ message: u.message, increment: u.increment });
           });
           try {
-            progress.report({ message: 'starting…' });
+            progress.report({ message: 'starting the script…' });
             const result = await client.sendRequest(ExecuteCommandRequest.type, {
               command: OVERFIT_COMMAND,
               arguments: [{ uri, line: typeof a.line === 'number' ? a.line : null }],
@@ -350,15 +360,35 @@ class Controller implements vscode.Disposable {
           }
         },
       );
-      if (report) this.panel.show(report);
-      return report ?? null;
+      const elapsed = Date.now() - started;
+      if (!report) {
+        this.log(`overfit check: no result after ${(elapsed / 1000).toFixed(1)} s${this.running?.cancelled ? ' (cancelled)' : ''}`);
+        if (this.running?.cancelled) vscode.window.setStatusBarMessage('$(circle-slash) torchlint: overfit check cancelled', 5000);
+        return null;
+      }
+      if (report.command.length) this.log(`ran: ${shellLine(report.command)}`);
+      for (const line of runLogLines(report, elapsed)) this.output.info(line);
+      if (report.cancelled || this.running?.cancelled) {
+        vscode.window.setStatusBarMessage('$(circle-slash) torchlint: overfit check cancelled; the last result is kept', 8000);
+        return report;
+      }
+      this.panel.show(report);
+      const note = endNotification(report, name);
+      if (note) {
+        const show = note.level === 'information' ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+        void show(note.text, OUTPUT_ACTION).then((x) => {
+          if (x === OUTPUT_ACTION) this.output.show(true);
+        });
+      }
+      return report;
     } catch (e) {
       this.log(`overfit check failed: ${String(e)}`);
-      void vscode.window.showErrorMessage(`torchlint: the overfit check failed: ${e instanceof Error ? e.message : String(e)}`);
+      void vscode.window.showErrorMessage(`torchlint: the overfit check failed: ${e instanceof Error ? e.message : String(e)}`, OUTPUT_ACTION).then((x) => {
+        if (x === OUTPUT_ACTION) this.output.show(true);
+      });
       return null;
     } finally {
       this.running = undefined;
-      this.status.overfitDone();
       void vscode.commands.executeCommand('setContext', 'torchlint.overfitRunning', false);
     }
   }

@@ -1,5 +1,5 @@
 // The HTML of the overfit result panel. The chart itself is drawn by media/panel.js.
-import { OverfitReport, formatBytes, formatSeconds } from './report';
+import { FINAL_WINDOW, OverfitReport, formatBytes, formatSeconds, lossChange } from './report';
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -34,10 +34,41 @@ export interface PanelHtmlOptions {
   trusted: boolean;
 }
 
+/** The facts of a run; a script that never reached a step has no device, timing or memory to show. */
+function metaRows(report: OverfitReport): string {
+  const rows: [string, string][] = [];
+  const steps = report.steps_requested ? `${report.steps} of ${report.steps_requested}` : `${report.steps}`;
+  rows.push(['Steps', steps]);
+  if (report.steps > 0) {
+    const change = lossChange(report);
+    rows.push(['Loss', change ? `${change} <span class="hint">(initial → final: median of the last ${FINAL_WINDOW} steps)</span>` : 'n/a']);
+    rows.push(['Device', escapeHtml(report.device || 'n/a')]);
+    rows.push(['Time per step', formatSeconds(report.seconds_per_step)]);
+    rows.push(['Peak memory', formatBytes(report.peak_memory_bytes)]);
+  }
+  return rows.map(([k, v]) => `  <tr><td>${k}</td><td>${v}</td></tr>`).join('\n');
+}
+
+/** An ERROR: the cause, a link to the user's line it happened on, and the script's last output. */
+function errorSection(report: OverfitReport): string {
+  if (!report.error) return '';
+  const loc = report.error_location;
+  const link = loc
+    ? `<p class="error-where">in <a href="#" class="finding" id="error-location" data-filename="${escapeHtml(loc.filename)}" data-row="${loc.row ?? ''}">` +
+      `${escapeHtml(basename(loc.filename))}${loc.row !== null ? `:${loc.row}` : ''}</a></p>`
+    : '';
+  const tail = report.output_tail.replace(/\n+$/, '').split('\n').slice(-15).join('\n');
+  const output = tail.trim()
+    ? `<details${report.steps === 0 ? ' open' : ''}><summary>Last lines of the script's output</summary><pre class="tail">${escapeHtml(tail)}</pre></details>`
+    : '';
+  return `<h3>Error</h3><div class="error-text" id="error-text">${escapeHtml(report.error)}</div>\n${link}\n${output}`;
+}
+
 export function renderPanelHtml(report: OverfitReport, opts: PanelHtmlOptions): string {
   const n = report.losses.length;
-  const first = n ? report.losses[0] : null;
-  const last = n ? report.losses[n - 1] : null;
+  const notes = report.notes.length
+    ? `<ul class="notes" id="notes">${report.notes.map((t) => `<li>${escapeHtml(t)}</li>`).join('')}</ul>`
+    : '';
   const findings = report.findings
     .map((f) => {
       const where = `${basename(f.filename)}${f.row !== null ? `:${f.row}` : ''}`;
@@ -76,21 +107,21 @@ export function renderPanelHtml(report: OverfitReport, opts: PanelHtmlOptions): 
   ul.findings { padding-left: 1.2em; }
   a.finding { color: var(--vscode-textLink-foreground); cursor: pointer; }
   .msg { opacity: .85; }
+  .hint { opacity: .7; }
+  pre.tail { white-space: pre-wrap; font-family: var(--vscode-editor-font-family); opacity: .85; }
+  ul.notes { padding-left: 1.2em; color: var(--vscode-editorWarning-foreground, #d29922); }
 </style>
 </head>
 <body>
 <div class="verdict ${verdictClass(report.verdict)}" id="verdict">${escapeHtml(report.verdict)}</div>
 <div class="script">${script}</div>
 <table class="meta">
-  <tr><td>Device</td><td>${escapeHtml(report.device || 'n/a')}</td></tr>
-  <tr><td>Steps</td><td>${report.steps}</td></tr>
-  <tr><td>Loss</td><td>${first !== null && last !== null ? `${first.toPrecision(4)} → ${last.toPrecision(4)}` : 'n/a'}</td></tr>
-  <tr><td>Time per step</td><td>${formatSeconds(report.seconds_per_step)}</td></tr>
-  <tr><td>Peak memory</td><td>${formatBytes(report.peak_memory_bytes)}</td></tr>
+${metaRows(report)}
 </table>
-${report.error ? `<h3>Error</h3><div class="error-text">${escapeHtml(report.error)}</div>` : ''}
-<h3>Loss curve</h3>
-<div id="chart" role="img" aria-label="loss per step">${n ? '' : '<p>No loss values were recorded.</p>'}</div>
+${notes}
+${errorSection(report)}
+${n || !report.error ? `<h3>Loss curve</h3>
+<div id="chart" role="img" aria-label="loss per step">${n ? '' : '<p>No loss values were recorded.</p>'}</div>` : ''}
 ${plot}
 <h3>Findings (${report.findings.length})</h3>
 ${report.findings.length ? `<ul class="findings">${findings}</ul>` : '<p>None.</p>'}

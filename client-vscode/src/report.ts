@@ -11,7 +11,21 @@ export interface OverfitReport {
   verdict: string;
   device: string;
   steps: number;
+  /** Steps asked for (`--steps`); 0 when the server did not say. */
+  steps_requested: number;
   losses: number[];
+  /** The losses the verdict compared: the first finite loss and the median of the last steps. */
+  initial_loss: number | null;
+  final_loss: number | null;
+  notes: string[];
+  /** The user cancelled the run: it says nothing about the code. */
+  cancelled: boolean;
+  /** The user's frame of the exception of an ERROR. */
+  error_location: { filename: string; row: number | null } | null;
+  output_tail: string;
+  duration_seconds: number | null;
+  interpreter: string | null;
+  command: string[];
   seconds_per_step: number | null;
   peak_memory_bytes: number | null;
   findings: Finding[];
@@ -40,11 +54,23 @@ export function normalizeReport(raw: unknown, uri?: string): OverfitReport {
           row: num(f.row),
         }))
     : [];
+  const loc = r.error_location && typeof r.error_location === 'object' ? (r.error_location as Record<string, unknown>) : null;
+  const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
   return {
     verdict: typeof r.verdict === 'string' && r.verdict ? r.verdict : r.error ? 'ERROR' : 'UNKNOWN',
     device: typeof r.device === 'string' ? r.device : '',
     steps: num(r.steps) ?? losses.length,
+    steps_requested: num(r.steps_requested) ?? 0,
     losses,
+    initial_loss: num(r.initial_loss) ?? (r.initial_loss === undefined ? firstFinite(losses) : null),
+    final_loss: num(r.final_loss) ?? (r.final_loss === undefined ? finalLoss(losses) : null),
+    notes: strings(r.notes),
+    cancelled: r.cancelled === true,
+    error_location: loc && typeof loc.filename === 'string' && loc.filename ? { filename: loc.filename, row: num(loc.row) } : null,
+    output_tail: typeof r.output_tail === 'string' ? r.output_tail : '',
+    duration_seconds: num(r.duration_seconds),
+    interpreter: typeof r.interpreter === 'string' && r.interpreter ? r.interpreter : null,
+    command: strings(r.command),
     seconds_per_step: num(r.seconds_per_step),
     peak_memory_bytes: num(r.peak_memory_bytes),
     findings,
@@ -79,9 +105,30 @@ export function formatSeconds(s: number | null): string {
   return s < 1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(2)} s`;
 }
 
-/** One line for notifications and the status bar. */
+/** Steps over which the final loss is the median: probe/verdict.py's FINAL_WINDOW. */
+export const FINAL_WINDOW = 5;
+
+function firstFinite(losses: number[]): number | null {
+  return losses.find((x) => Number.isFinite(x)) ?? null;
+}
+
+/** The verdict's "final loss" (median of the last steps), for servers that do not send it. */
+export function finalLoss(losses: number[]): number | null {
+  const tail = losses.slice(-FINAL_WINDOW).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (!tail.length) return null;
+  const m = tail.length >> 1;
+  return tail.length % 2 ? tail[m] : (tail[m - 1] + tail[m]) / 2;
+}
+
+/** "2.30 → 0.0123": the losses the verdict compared. */
+export function lossChange(report: OverfitReport): string | null {
+  const { initial_loss: a, final_loss: b } = report;
+  return a !== null && b !== null ? `${a.toPrecision(3)} → ${b.toPrecision(3)}` : null;
+}
+
+/** One line for the notification and the log. */
 export function summary(report: OverfitReport): string {
-  const n = report.losses.length;
-  const curve = n >= 2 ? `, loss ${report.losses[0].toPrecision(3)} → ${report.losses[n - 1].toPrecision(3)}` : '';
-  return `${report.verdict}${curve}${report.error ? ` (${report.error.split('\n')[0]})` : ''}`;
+  if (report.cancelled) return `cancelled after ${report.steps} steps`;
+  const change = report.steps >= 2 ? lossChange(report) : null;
+  return `${report.verdict}${change ? `, loss ${change}` : ''}${report.error ? ` (${report.error.split('\n')[0]})` : ''}`;
 }

@@ -76,14 +76,23 @@ function positiveNumber(value: unknown, fallback: number): number {
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
+/**
+ * `torchlint.interpreter` is a `string[]` as ruff's `ruff.interpreter` (its first entry is the
+ * executable); a plain string, as older settings have it, is read too.
+ */
+export function interpreterSetting(value: unknown): string {
+  if (typeof value === 'string') return value.trim();
+  return stringList(value)[0] ?? '';
+}
+
 /** Reads the `torchlint` configuration section into the server's shape, with defaults and validation. */
 export function readSettings(config: ConfigReader): ServerSettings {
-  const interpreter = config.get<string>('interpreter');
+  const interpreter = interpreterSetting(config.get('interpreter'));
   return {
     select: stringList(config.get('select')),
     ignore: stringList(config.get('ignore')),
     severity: severityMap(config.get('severity')),
-    interpreter: typeof interpreter === 'string' ? interpreter.trim() : '',
+    interpreter,
     overfit: {
       steps: Math.round(positiveNumber(config.get('overfit.steps'), DEFAULTS.overfit.steps)),
       timeout: positiveNumber(config.get('overfit.timeout'), DEFAULTS.overfit.timeout),

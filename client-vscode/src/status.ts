@@ -1,66 +1,58 @@
-// Status-bar item: starting, ready, error, overfit running, restricted.
+// The server's state as a language status item (the `{}` next to "Python" in the status bar, as
+// Pylance and ruff do): shown for Python files only, busy while the server starts, an error
+// when it cannot run. The overfit check's progress is in its own notification, not here.
 import type * as vscode from 'vscode';
 
-export type State = 'stopped' | 'starting' | 'ready' | 'error' | 'overfit';
+export type State = 'stopped' | 'starting' | 'ready' | 'error';
 
 export interface StatusView {
   text: string;
-  tooltip: string;
+  detail: string;
   error: boolean;
+  busy: boolean;
 }
 
 export function statusView(state: State, detail?: string, trusted = true): StatusView {
   const restricted = trusted ? '' : ' (Restricted Mode: overfit check disabled)';
   switch (state) {
     case 'starting':
-      return { text: '$(loading~spin) torchlint', tooltip: `torchlint: starting the server${detail ? ` (${detail})` : ''}`, error: false };
+      return { text: 'torchlint', detail: `starting${detail ? ` (${detail})` : ''}`, error: false, busy: true };
     case 'ready':
-      return { text: trusted ? '$(check) torchlint' : '$(shield) torchlint', tooltip: `torchlint: ready${detail ? ` (${detail})` : ''}${restricted}`, error: false };
+      return { text: trusted ? 'torchlint' : '$(shield) torchlint', detail: `ready${detail ? ` (${detail})` : ''}${restricted}`, error: false, busy: false };
     case 'error':
-      return { text: '$(error) torchlint', tooltip: `torchlint: ${detail ?? 'the server is not running'}. Click for the log.`, error: true };
-    case 'overfit':
-      return { text: '$(beaker~spin) torchlint: overfit', tooltip: `torchlint: overfit check running${detail ? ` on ${detail}` : ''}. Click for the log.`, error: false };
+      return { text: '$(error) torchlint', detail: detail ?? 'the server is not running', error: true, busy: false };
     default:
-      return { text: '$(circle-slash) torchlint', tooltip: 'torchlint: stopped', error: false };
+      return { text: 'torchlint', detail: 'stopped', error: false, busy: false };
   }
 }
 
 export class StatusBar {
-  private item: vscode.StatusBarItem;
+  private item: vscode.LanguageStatusItem;
   state: State = 'stopped';
   private detail: string | undefined;
-  private base: { state: State; detail?: string } = { state: 'stopped' };
 
   constructor(
     private readonly api: typeof vscode,
     private trusted: () => boolean,
   ) {
-    this.item = api.window.createStatusBarItem('torchlint.status', api.StatusBarAlignment.Right, 100);
+    this.item = api.languages.createLanguageStatusItem('torchlint.status', { language: 'python' });
     this.item.name = 'torchlint';
-    this.item.command = 'torchlint.showOutput';
+    this.item.command = { title: 'Show Output', command: 'torchlint.showOutput' };
     this.render();
-    this.item.show();
   }
 
   set(state: State, detail?: string): void {
-    if (state !== 'overfit') this.base = { state, detail };
     this.state = state;
     this.detail = detail;
-    this.render();
-  }
-
-  /** Back to the server state after an overfit run. */
-  overfitDone(): void {
-    this.state = this.base.state;
-    this.detail = this.base.detail;
     this.render();
   }
 
   render(): void {
     const v = statusView(this.state, this.detail, this.trusted());
     this.item.text = v.text;
-    this.item.tooltip = v.tooltip;
-    this.item.backgroundColor = v.error ? new this.api.ThemeColor('statusBarItem.errorBackground') : undefined;
+    this.item.detail = v.detail;
+    this.item.busy = v.busy;
+    this.item.severity = v.error ? this.api.LanguageStatusSeverity.Error : this.api.LanguageStatusSeverity.Information;
   }
 
   dispose(): void {

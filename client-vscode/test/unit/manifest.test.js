@@ -29,7 +29,9 @@ test('settings are contributed with the agreed keys and types', () => {
   assert.equal(p['torchlint.ignore'].type, 'array');
   assert.equal(p['torchlint.severity'].type, 'object');
   assert.deepEqual(p['torchlint.severity'].additionalProperties.enum, ['error', 'warning', 'information', 'hint']);
-  assert.equal(p['torchlint.interpreter'].type, 'string');
+  // a list like ruff.interpreter
+  assert.equal(p['torchlint.interpreter'].type, 'array');
+  assert.equal(p['torchlint.interpreter'].items.type, 'string');
   assert.equal(p['torchlint.overfit.steps'].type, 'number');
   assert.equal(p['torchlint.overfit.timeout'].type, 'number');
   const { DEFAULTS } = require('../../out/settings.js');
@@ -46,4 +48,20 @@ test('the bundle entry point and engine match what vsce packages', () => {
   assert.equal(pkg.main, './dist/extension.js');
   assert.match(pkg.engines.vscode, /^\^1\.\d+/);
   assert.ok(pkg.dependencies['vscode-languageclient']);
+});
+
+test('the extension has an icon, packaged with the media', () => {
+  const icon = path.join(__dirname, '..', '..', pkg.icon);
+  const head = fs.readFileSync(icon).subarray(0, 24);
+  assert.equal(head.subarray(1, 4).toString(), 'PNG');
+  assert.ok(head.readUInt32BE(16) >= 128 && head.readUInt32BE(20) >= 128, 'the Marketplace wants at least 128x128');
+  assert.match(pkg.icon, /^media\//);
+});
+
+test('the description names only rule families that exist', () => {
+  const rules = fs.readdirSync(path.join(__dirname, '..', '..', '..', 'server', 'torchlint', 'rules')).join(' ');
+  assert.doesNotMatch(pkg.description, /detach|accumulat/, 'not rules (yet)');
+  for (const [word, module] of [['zero_grad', 'zero_grad'], ['eval', 'eval'], ['unregistered', 'unregistered'], ['shuffled', 'shuffled']]) {
+    if (pkg.description.includes(word)) assert.match(rules, new RegExp(module));
+  }
 });

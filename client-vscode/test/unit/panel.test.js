@@ -40,7 +40,9 @@ test('formatting helpers', () => {
   assert.equal(formatBytes(null), 'n/a');
   assert.equal(formatSeconds(0.012), '12.0 ms');
   assert.equal(formatSeconds(2), '2.00 s');
-  assert.equal(summary(normalizeReport(REPORT)), 'PASS, loss 2.00 → 0.500');
+  assert.equal(summary(normalizeReport(REPORT)), 'PASS, loss 2.00 → 1.00');
+  assert.equal(summary(normalizeReport({ ...REPORT, initial_loss: 2.5, final_loss: 0.01 })), 'PASS, loss 2.50 → 0.0100', 'the server\'s numbers win');
+  assert.equal(summary(normalizeReport({ ...REPORT, verdict: 'ERROR', cancelled: true, error: 'cancelled after 3 steps' })), 'cancelled after 3 steps');
   assert.equal(verdictClass('PASS'), 'pass');
   assert.equal(verdictClass('NO_DECREASE'), 'fail');
   assert.equal(verdictClass('ERROR'), 'error');
@@ -63,7 +65,8 @@ test('the panel HTML lists findings as links with file and row', () => {
   const html = renderPanelHtml(normalizeReport(REPORT), { cspSource: 'c', nonce: 'n', scriptUri: 's', trusted: false });
   assert.match(html, /<a href="#" class="finding" data-filename="train.py" data-row="21">/);
   assert.match(html, /grads &lt;b&gt;never&lt;\/b&gt; zeroed/);
-  assert.match(html, /2\.000 → 0\.5000/);
+  // the verdict's numbers: first loss and the median of the last steps (here of 2, 1, 0.5)
+  assert.match(html, /2\.00 → 1\.00 <span class="hint">\(initial → final: median of the last 5 steps\)/);
   assert.ok(!html.includes('id="rerun"'), 'no re-run link in Restricted Mode');
 });
 
@@ -112,26 +115,45 @@ test('ResultPanel: one panel, reused; findings clicks open file:line', async () 
   assert.equal(vscode.__state.panels.length, 2, 'a closed panel is created anew');
 });
 
-test('StatusBar shows starting, ready, error and overfit states', () => {
+test('the language status item shows starting, ready, error and Restricted Mode', () => {
   vscode.__reset();
   const { StatusBar, statusView } = require('../../out/status.js');
   let trusted = true;
   const bar = new StatusBar(vscode, () => trusted);
   const item = vscode.__state.statusItems[0];
-  assert.equal(item.command, 'torchlint.showOutput');
-  assert.ok(item.shown);
+  assert.deepEqual(item.selector, { language: 'python' }, 'shown with Python files only, as Pylance and ruff do');
+  assert.equal(item.command.command, 'torchlint.showOutput');
   bar.set('starting');
-  assert.match(item.text, /loading~spin/);
+  assert.ok(item.busy);
   bar.set('ready', '/py');
-  assert.match(item.text, /check/);
-  bar.set('overfit', 'train.py');
-  assert.match(item.text, /overfit/);
-  bar.overfitDone();
-  assert.match(item.text, /check/);
+  assert.ok(!item.busy);
+  assert.match(item.detail, /ready \(\/py\)/);
+  assert.equal(item.severity, vscode.LanguageStatusSeverity.Information);
   bar.set('error', 'boom');
-  assert.equal(item.backgroundColor.id, 'statusBarItem.errorBackground');
+  assert.equal(item.severity, vscode.LanguageStatusSeverity.Error);
+  assert.match(item.detail, /boom/);
   trusted = false;
   bar.set('ready');
-  assert.match(item.tooltip, /Restricted Mode/);
+  assert.match(item.detail, /Restricted Mode/);
   assert.match(statusView('stopped').text, /torchlint/);
+});
+
+test('an ERROR panel links the user\'s line and shows the output, not the facts of a run that never started', () => {
+  const r = normalizeReport({
+    verdict: 'ERROR', steps: 0, steps_requested: 100, losses: [], peak_memory_bytes: 207 * 1024 * 1024, device: 'cpu',
+    error: 'ValueError: bad shape', error_location: { filename: '/w/train.py', row: 7 },
+    output_tail: 'Traceback (most recent call last):\n  File "/w/train.py", line 7\nValueError: bad shape\n', uri: 'file:///w/train.py',
+  });
+  const html = renderPanelHtml(r, { cspSource: 'c', nonce: 'n', scriptUri: 's', trusted: true });
+  assert.doesNotMatch(html, /Peak memory|Time per step|Device/);
+  assert.match(html, /<a href="#" class="finding" id="error-location" data-filename="\/w\/train.py" data-row="7">train.py:7<\/a>/);
+  assert.match(html, /<details open><summary>Last lines of the script's output/);
+  assert.doesNotMatch(html, /Loss curve/);
+});
+
+test('the panel shows the run\'s notes (the script ended early)', () => {
+  const r = normalizeReport({ ...REPORT, steps: 24, steps_requested: 100, notes: ['the script ended after 24 of 100 steps'] });
+  const html = renderPanelHtml(r, { cspSource: 'c', nonce: 'n', scriptUri: 's', trusted: true });
+  assert.match(html, /<td>Steps<\/td><td>24 of 100<\/td>/);
+  assert.match(html, /<ul class="notes" id="notes"><li>the script ended after 24 of 100 steps<\/li><\/ul>/);
 });

@@ -91,3 +91,13 @@ test('changeReaction: interpreter restarts, the rest is notified', () => {
   assert.equal(s.changeReaction(affects(['torchlint.select'])), 'notify');
   assert.equal(s.changeReaction(affects(['editor.fontSize'])), 'none');
 });
+
+test('torchlint.interpreter is a list like ruff.interpreter; its first entry is the executable (a string is read too)', () => {
+  const { interpreterSetting } = require('../../out/settings.js');
+  assert.equal(interpreterSetting(['/venv/bin/python', '-X', 'dev']), '/venv/bin/python');
+  assert.equal(interpreterSetting(['  ', ' /venv/bin/python ']), '/venv/bin/python');
+  assert.equal(interpreterSetting('/usr/bin/python3 '), '/usr/bin/python3');
+  assert.equal(interpreterSetting([]), '');
+  assert.equal(interpreterSetting(undefined), '');
+  assert.equal(interpreterSetting([3]), '');
+});

@@ -74,6 +74,14 @@ const api = {
   ViewColumn: { One: 1, Two: 2, Beside: -2 },
   StatusBarAlignment: { Left: 1, Right: 2 },
   ProgressLocation: { Notification: 15 },
+  LanguageStatusSeverity: { Information: 0, Warning: 1, Error: 2 },
+  languages: {
+    createLanguageStatusItem(id, selector) {
+      const item = { id, selector, text: '', detail: '', busy: false, severity: 0, dispose() {} };
+      state.statusItems.push(item);
+      return item;
+    },
+  },
   window: {
     createStatusBarItem(id, alignment, priority) {
       const item = { id, alignment, priority, text: '', tooltip: '', shown: false, show() { this.shown = true; }, dispose() {} };
