@@ -34,6 +34,11 @@ class Analysis:
     index: LineIndex
     diagnostics: list[types.Diagnostic] = field(default_factory=list)
     generation: int = 0  # configuration generation it was computed under
+    # A notebook cell's view of its notebook's analysis: the notebook's URI, and every code
+    # cell's URI and positions (related information may point into another cell).
+    notebook: str | None = None
+    cells: dict[int, tuple[str, LineIndex]] | None = None
+
 
     @property
     def findings(self) -> list[Finding]:
@@ -60,6 +65,10 @@ def _diagnostic(i: int, f: Finding, analysis: Analysis, related_text) -> types.D
         }
     related = []
     for r in f.related:
+        if r.cell is not None and analysis.cells and r.cell in analysis.cells:
+            uri, index = analysis.cells[r.cell]
+            related.append(types.DiagnosticRelatedInformation(location=types.Location(uri=uri, range=index.range(r.span)), message=r.message))
+            continue
         if _same_file(r.path, f.path):
             index = analysis.index
         else:

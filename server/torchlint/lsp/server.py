@@ -28,7 +28,7 @@ from .. import __version__
 from ..analysis.source import UnreadableFile, decode
 from ..checker import Checker, FileReport
 from ..config import Config
-from . import actions, hover as hover_mod, lenses
+from . import actions, hover as hover_mod, lenses, notebooks
 from .convert import LineIndex
 from .diagnostics import Analysis, to_diagnostics
 from .protocol import TorchlintProtocol
@@ -59,6 +59,7 @@ class TorchlintServer(LanguageServer):
         super().__init__(
             "torchlint", __version__, protocol_cls=TorchlintProtocol,
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            notebook_document_sync=notebooks.SYNC_OPTIONS,
         )
         self.options = ServerOptions()
         self.root: Path | None = None
@@ -71,6 +72,7 @@ class TorchlintServer(LanguageServer):
         self.generation = 0  # bumped on every configuration change
         self.pull = False  # the client pulls diagnostics (textDocument/diagnostic)
         self.open_docs: dict[str, DocSnapshot] = {}  # written on the loop only
+        self.notebooks: dict[str, notebooks.NotebookState] = {}  # open notebooks (their programs are in open_docs)
         self.analyses: dict[str, Analysis] = {}  # written on the worker only
         self.loop: asyncio.AbstractEventLoop | None = None
         self.worker = Worker(on_error=self._log_from_thread)
@@ -131,6 +133,9 @@ class TorchlintServer(LanguageServer):
         it rather than starting another one: editors ask for code actions and lenses after every
         keystroke, and each extra analysis would delay the next one.
         """
+        nb_uri = notebooks.owner(self, uri)
+        if nb_uri is not None:  # a notebook cell: its part of the notebook's analysis
+            return notebooks.view(self, await self.current_analysis(nb_uri), uri)
         for _ in range(5):
             snap = self.open_docs.get(uri)
             if snap is None:
@@ -166,6 +171,8 @@ class TorchlintServer(LanguageServer):
             report = FileReport(errors=[f"internal error: {type(exc).__name__}: {exc}"])
         analysis = Analysis(uri, snap.version, snap.text, report, LineIndex(snap.text, self._encoding()), generation=generation)
         analysis.diagnostics = to_diagnostics(analysis, self._text_of)
+        if uri in self.notebooks:
+            notebooks.build_views(self, analysis, self._encoding(), self._text_of)
         self.analyses[uri] = analysis
         self._post(self._deliver, analysis, refresh)
         if self.collect_garbage:
@@ -238,6 +245,9 @@ class TorchlintServer(LanguageServer):
         self.publish(analysis)
 
     def publish(self, analysis: Analysis) -> None:
+        if analysis.uri in self.notebooks:
+            notebooks.publish(self, analysis)
+            return
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
                 uri=analysis.uri,
@@ -334,6 +344,14 @@ def _disk_text(path: str) -> str | None:
 
 def _path(uri: str) -> str:
     return to_fs_path(uri) or uri
+
+
+def _notebook_changed(ls: TorchlintServer, uri: str, version: int, delay: float) -> None:
+    state = notebooks.refresh(ls, uri)
+    if state is None:
+        return
+    ls.open_docs[uri] = DocSnapshot(version, state.program.text)
+    ls.schedule(uri, delay=delay)
 
 
 def _is_python(doc: types.TextDocumentItem) -> bool:
@@ -433,6 +451,39 @@ def create_server() -> TorchlintServer:
         if not ls.pull:
             ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
+    # -- notebook sync -----------------------------------------------------------------------
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+    def notebook_did_open(ls: TorchlintServer, params: types.DidOpenNotebookDocumentParams):
+        _notebook_changed(ls, params.notebook_document.uri, params.notebook_document.version, delay=0.0)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    def notebook_did_change(ls: TorchlintServer, params: types.DidChangeNotebookDocumentParams):
+        uri = params.notebook_document.uri
+        if uri not in ls.notebooks:
+            return
+        before = set(ls.notebooks[uri].cell_versions)
+        _notebook_changed(ls, uri, params.notebook_document.version, delay=ls.options.debounce)
+        if not ls.pull:  # cells removed, or no longer Python, keep no diagnostics
+            notebooks.clear(ls, before - set(ls.notebooks[uri].cell_versions))
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    def notebook_did_close(ls: TorchlintServer, params: types.DidCloseNotebookDocumentParams):
+        uri = params.notebook_document.uri
+        state = ls.notebooks.pop(uri, None)
+        if state is None:
+            return
+        ls.open_docs.pop(uri, None)
+        ls.worker.cancel(("analyze", uri))
+        ls._pending.pop(uri, None)
+
+        def forget():
+            ls.analyses.pop(uri, None)
+            ls.checker().set_overlay(_path(uri), None)
+
+        ls.worker.submit(forget)
+        if not ls.pull:
+            notebooks.clear(ls, [*state.cell_versions, *(c.uri for c in params.cell_text_documents)])
+
     # -- diagnostics (pull) ---------------------------------------------------------------
     @server.feature(
         types.TEXT_DOCUMENT_DIAGNOSTIC,
@@ -450,7 +501,11 @@ def create_server() -> TorchlintServer:
             a = await ls.current_analysis(uri)
             if a is None:
                 continue
-            reports.append(
+            if uri in ls.notebooks:  # a report per cell, never one for the notebook's program
+                for cell_uri in list(ls.notebooks[uri].cell_uris.values()):
+                    v = notebooks.view(ls, a, cell_uri)
+                    if v is not None:
+                        reports.append(
                 types.WorkspaceFullDocumentDiagnosticReport(
                     uri=uri, version=a.version, items=ls.with_runtime(uri, a.diagnostics), result_id=a.result_id
                 )
