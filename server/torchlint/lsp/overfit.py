@@ -504,12 +504,16 @@ def on_change(server: Any, uri: str, changes: list[Any]) -> bool:
             break
         first, last = rng.start.line, rng.end.line
         delta = change.text.count("\n") + change.text.count("\r") - change.text.count("\r\n") - (last - first)
+        moves = last + 1  # first line that only moves
+        if rng.start.character == 0 and rng.end.character == 0 and (change.text == "" or change.text.endswith(("\n", "\r"))):
+            moves = last  # whole lines replaced or inserted above `last`, whose text stays as it was
+            last -= 1
         kept = []
         for d in diags:
             line = d.range.start.line
             if first <= line <= last:
                 continue
-            if line > last and delta:
+            if line >= moves and delta:
                 d = types.Diagnostic(
                     range=types.Range(start=types.Position(line=line + delta, character=d.range.start.character),
                                       end=types.Position(line=d.range.end.line + delta, character=d.range.end.character)),
