@@ -108,3 +108,16 @@ def test_with_sources_changes_only_the_source_values():
     assert new == raw.replace('"a = 1\\n",\n    "b = 2"', '"a = 1\\n",\n    "b = 3\\n",\n    "c = 4\\n"').replace(
         '"source": []', '"source": [\n   "x = 1\\n",\n   "y = 2"\n  ]')
     assert read_notebook(new).cells[0].source == "a = 1\nb = 3\nc = 4\n"
+
+
+def test_a_cell_indented_as_a_whole_is_dedented_like_ipython_does():
+    program = build_program([(1, " import torch\n x = torch.ones(2)\n for i in range(2):\n     x = x + i\n")])
+    assert not program.problems
+    assert program.text.splitlines()[1] == "x = torch.ones(2)"
+    # positions come back with the indentation the user sees
+    assert program.to_cell(Span.of(1, 0, 1, 1)) == (1, Span.of(1, 1, 1, 2))
+    assert program.to_program(1, Span.of(1, 1, 1, 2)) == Span.of(1, 0, 1, 1)
+    # inserted lines get it back, so the cell stays uniformly indented
+    from torchlint.analysis.findings import Edit
+    cell, edit = program.cell_edit(Edit(Span.of(3, 9, 3, 9), "\n    print(x)"))
+    assert edit == Edit(Span.of(3, 10, 3, 10), "\n     print(x)")

@@ -105,10 +105,24 @@ class CellRange:
     source: str  # the cell's text, as written (what fixes edit)
     lines: list[str]  # its lines
     changed: frozenset[int] = frozenset()  # cell lines the program holds masked or recovered
+    # IPython removes the first line's indentation from every line that starts with it (its
+    # `leading_indent` transform): the program holds those lines without it
+    indent: str = ""
 
     @property
     def end(self) -> int:
         return self.start + len(self.lines)
+
+    def shift(self, line: int) -> int:
+        """Columns of cell line `line` minus those of the program's line."""
+        if self.indent and 0 <= line < len(self.lines) and self.lines[line].startswith(self.indent):
+            return len(self.indent)
+        return 0
+
+    def local(self, pos: Position) -> Position:
+        """A program position (on one of this cell's lines) in the cell's own coordinates."""
+        line = pos.line - self.start
+        return Position(line, pos.column + self.shift(line))
 
 
 @dataclass
@@ -141,7 +155,7 @@ class Program:
             end = Position(cell.end - 1, len(cell.lines[last]))
         if end.line >= cell.end:
             return None
-        return cell.number, Span(Position(span.start.line - cell.start, span.start.column), Position(end.line - cell.start, end.column))
+        return cell.number, Span(cell.local(span.start), cell.local(end))
 
     def to_program(self, number: int, span: Span) -> Span | None:
         """The inverse of `to_cell` for a code cell of the program."""
@@ -149,7 +163,9 @@ class Program:
             if cell.number == number:
                 if span.end.line >= max(len(cell.lines), 1) and not (span.end.line == len(cell.lines) and span.end.column == 0):
                     return None
-                return Span(Position(span.start.line + cell.start, span.start.column), Position(span.end.line + cell.start, span.end.column))
+                a, b = span.start, span.end
+                return Span(Position(a.line + cell.start, a.column - cell.shift(a.line)),
+                            Position(b.line + cell.start, max(b.column - cell.shift(b.line), 0)))
         return None
 
     def cell(self, number: int) -> CellRange | None:
@@ -169,6 +185,18 @@ class Program:
             return None
         return cell, local
 
+    def cell_edit(self, edit: Edit) -> tuple[CellRange, Edit] | None:
+        """`edit` of the program as an edit of a cell's own text (None: see `editable`). New
+        lines get the cell's IPython-removed indentation back."""
+        where = self.editable(edit.span)
+        if where is None:
+            return None
+        cell, span = where
+        content = edit.content
+        if cell.indent and "\n" in content:
+            content = re.sub(r"(\r\n|\r|\n)(?=[^\r\n])", lambda m: m.group(1) + cell.indent, content)
+        return cell, Edit(span, content)
+
 
 def build_program(cells: list[tuple[int, str]]) -> Program:
     """The program of the code cells `(number, source)`, in the order given."""
@@ -177,11 +205,16 @@ def build_program(cells: list[tuple[int, str]]) -> Program:
     problems: list[tuple[int, SyntaxProblem]] = []
     for number, source in cells:
         lines = cell_lines(source)
-        masked, changed = mask_magics(lines)
+        indent = _leading_indent(lines)
+        masked, changed = mask_magics([line[len(indent):] if line.startswith(indent) else line for line in lines])
         try:
             _parse_cell(masked)
         except (SyntaxError, ValueError) as exc:
-            problems.append((number, problem_of(exc, masked)))
+            problem = problem_of(exc, masked)
+            if indent:
+                shift = lambda p: Position(p.line, p.column + (len(indent) if p.line < len(lines) and lines[p.line].startswith(indent) else 0))  # noqa: E731
+                problem = SyntaxProblem(problem.message, Span(shift(problem.span.start), shift(problem.span.end)))
+            problems.append((number, problem))
             try:
                 recovered = recovered_lines(masked)
             except (RecursionError, MemoryError):
@@ -192,10 +225,16 @@ def build_program(cells: list[tuple[int, str]]) -> Program:
             problems.append((number, SyntaxProblem("the cell is nested too deeply for Python's parser", Span.of(0, 0, 0, 0))))
             changed |= set(range(len(masked)))
             masked = [""] * len(masked)
-        ranges.append(CellRange(number, len(program_lines), source, lines, frozenset(changed)))
+        ranges.append(CellRange(number, len(program_lines), source, lines, frozenset(changed), indent))
         program_lines.extend(masked)
     text = "\n".join(program_lines) + ("\n" if program_lines else "")
     return Program(text, ranges, problems)
+
+
+def _leading_indent(lines: list[str]) -> str:
+    """IPython's `leading_indent`: the whitespace starting the cell's first line."""
+    m = re.match(r"[ \t]+", lines[0]) if lines else None
+    return m.group() if m else ""
 
 
 def notebook_program(nb: Notebook) -> Program:
@@ -436,10 +475,10 @@ def to_cells(program: Program, finding: Finding) -> Finding:
     if finding.fix is not None:
         edits = []
         for e in finding.fix.edits:
-            where = program.editable(e.span)
+            where = program.cell_edit(e)
             if where is None or where[0].number != number:
                 break
-            edits.append(Edit(where[1], e.content))
+            edits.append(where[1])
         else:
             fix = replace(finding.fix, edits=tuple(edits))
     related = []

@@ -68,12 +68,12 @@ def fixed_sources(program: Program, fixes: list[Finding]) -> tuple[dict[int, str
     applied = 0
     for f in fixes:
         assert f.fix is not None
-        located = [program.editable(e.span) for e in f.fix.edits]
+        located = [program.cell_edit(e) for e in f.fix.edits]
         if any(where is None for where in located):
             continue
-        for e, where in zip(f.fix.edits, located):
-            cell, span = where  # type: ignore[misc]
-            per_cell.setdefault(cell.number, []).append(Edit(span, e.content))
+        for where in located:
+            cell, edit = where  # type: ignore[misc]
+            per_cell.setdefault(cell.number, []).append(edit)
         applied += 1
     sources = {}
     for cell in program.cells:
