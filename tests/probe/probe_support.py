@@ -25,6 +25,11 @@ SPECS: dict[str, dict[str, Any]] = {
     "grad_scaler": {}, "grad_accum": {}, "workers": {}, "compiled": {"timeout": 90},
     "hangs": {"timeout": 15}, "raises": {}, "exits": {}, "crashes": {}, "no_loader": {},
     "bad_init": {}, "dead_relu": {}, "vanishing": {}, "eval_train_mode": {}, "batch_mix": {},
+    # training styles (issue 12): a healthy script and a seeded bug per style
+    "closure_ok": {}, "closure_bug": {}, "lightning_ok": {"timeout": 120}, "lightning_bug": {"timeout": 120},
+    "accelerate_ok": {"timeout": 120}, "accelerate_bug": {"timeout": 120}, "amp_ok": {}, "amp_bug": {},
+    "get_batch_ok": {}, "get_batch_bug": {}, "gan_ok": {}, "gan_bug": {},
+    "compiled_bug": {"timeout": 90}, "smoothing_ok": {}, "warmup_zero": {}, "partly_frozen": {},
 }
 
 
@@ -37,7 +42,8 @@ async def _run_all() -> dict[str, Report]:
             return name, await run_overfit(SCRIPTS / f"{name}.py", cwd=SCRIPTS, env=CHILD_ENV, **kwargs)
 
     # the slowest first, so the pool drains evenly
-    order = sorted(SPECS, key=lambda n: n not in ("compiled", "hangs", "cnn_ok"))
+    order = sorted(SPECS, key=lambda n: n not in ("compiled", "compiled_bug", "hangs", "cnn_ok",
+                                                  "lightning_ok", "lightning_bug"))
     return dict(await asyncio.gather(*(one(n) for n in order)))
 
 

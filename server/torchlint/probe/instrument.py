@@ -41,6 +41,7 @@ import sys
 import sysconfig
 import time
 import traceback
+import warnings
 import weakref
 from typing import Any
 
@@ -149,7 +150,27 @@ class _State:
         self.param_counts: dict[int, int] = {}
         self.mixing: tuple[Any, Any, int] | None = None  # (model ref, input, parameter count) for TLR10
         self.deferred: list[tuple] = []  # TLR09 findings, dropped when the run blew up
+        self.opts: dict[int, _Opt] = {}  # id(optimizer) -> per-optimizer facts, in step order
+        self.graph_leaves: dict[int, Any] = {}  # parameters reached by early backwards (TLR04)
+        self.pending_leaves: set[int] = set()  # ... by the backwards since the last step
+        self.last_backward_site: tuple[str, int] | None = None
+        self.scaler_scaled = False  # GradScaler.scale ran since the last optimizer step
+        self.scaler_stepped = False  # GradScaler.step/unscale_ ran since the last one
+        self.warnings = 0
         self.start = time.perf_counter()
+
+
+class _Opt:
+    """One optimizer: its own step count, loss curve and gradient-clearing state (TLR07)."""
+
+    def __init__(self, index: int, opt: Any) -> None:
+        self.index = index
+        self.name = type(opt).__name__
+        self.steps = 0
+        self.clean = True  # its gradients were seen cleared since its last step
+        self.backward_site: tuple[str, int] | None = None
+        self.reaches: set[int] = set()  # indices of other optimizers whose parameters its loss reaches
+        self.param_ids: set[int] = set()
 
 
 _S: _State
@@ -184,9 +205,32 @@ def _user_site(skip: int = 2) -> tuple[str, int] | None:
     return None
 
 
+def _construction_site(obj: Any) -> tuple[str, int] | None:
+    """The user's line that built `obj`: the innermost user frame that is not one of obj's own
+    __init__ frames (super().__init__() chains), so `model = Net()` rather than the super call."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if _is_user_file(frame.f_code.co_filename) and frame.f_locals.get("self") is not obj:
+            return (os.path.abspath(frame.f_code.co_filename), frame.f_lineno)
+        frame = frame.f_back
+    return None
+
+
 def _module_site(mod: Any) -> tuple[str, int] | None:
     """A module class defined in the user's files -> its class line; else where it was built."""
-    cls = type(mod)
+    mod = getattr(mod, "_orig_mod", mod)  # torch.compile's wrapper -> the user's module
+    return _class_site(type(mod)) or _S.module_sites.get(mod)
+
+
+_CLASS_SITES: dict[type, tuple[str, int] | None] = {}
+
+
+def _class_site(cls: type) -> tuple[str, int] | None:
+    """The `class` line of a module class defined in the user's files (cached per class; taken
+    while the script runs: after runpy returns, classes of __main__ have no source file)."""
+    if cls in _CLASS_SITES:
+        return _CLASS_SITES[cls]
+    _CLASS_SITES[cls] = None
     modfile = getattr(sys.modules.get(cls.__module__), "__file__", None)
     if cls.__module__ == "__main__":
         modfile = _S.script
@@ -195,10 +239,10 @@ def _module_site(mod: Any) -> tuple[str, int] | None:
 
         try:
             _, line = inspect.getsourcelines(cls)
-            return (os.path.abspath(modfile), line)
+            _CLASS_SITES[cls] = (os.path.abspath(modfile), line)
         except (OSError, TypeError):
             pass
-    return _S.module_sites.get(mod)
+    return _CLASS_SITES[cls]
 
 
 def _finding(code: str, message: str, site: tuple[str, int] | None, severity: str, key: Any = None) -> None:
@@ -209,7 +253,8 @@ def _finding(code: str, message: str, site: tuple[str, int] | None, severity: st
     _CH.send({
         "type": "finding", "code": code, "message": message, "severity": severity,
         "filename": site[0] if site else None, "row": site[1] if site else None,
-        "step": _S.step + 1,
+        # after the run (TLR03/04/05/10) the last step, not the one that never ran
+        "step": _S.step if _S.finalized else _S.step + 1,
     })
 
 
@@ -245,7 +290,8 @@ def _patch_module_init() -> None:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         orig(self, *args, **kwargs)
         try:
-            site = _user_site(2)
+            site = _construction_site(self)
+            _class_site(type(self))  # while the script's __main__ is still importable
             if site is not None and self not in _S.module_sites:
                 _S.module_sites[self] = site
         except Exception:
@@ -355,6 +401,11 @@ def _patch_functional_losses() -> None:
 
         def make(orig: Any, name: str) -> Any:
             def wrapper(*args: Any, **kwargs: Any) -> Any:
+                if _REPLAY.active and _REPLAY.depth == 0 and torch.is_grad_enabled() and not _is_compiling():
+                    try:
+                        args = _REPLAY.replay(wrapper, f"F.{name}", args) or args
+                    except Exception:
+                        pass
                 out = orig(*args, **kwargs)
                 if not _is_compiling():
                     try:
@@ -420,6 +471,7 @@ def _note_class_loss(name: str, logits: Any, kwargs: dict[str, Any]) -> None:
     _S.ce_info = {
         "loss": name, "classes": classes,
         "reduction": kwargs.get("reduction", "mean"),
+        "label_smoothing": float(kwargs.get("label_smoothing") or 0.0),
         "site": _user_site(3),
     }
 
@@ -434,6 +486,8 @@ def _patch_grad_scaler() -> list[Any]:
 
     def scale(self: Any, outputs: Any) -> Any:
         res = orig(self, outputs)
+        if res is not outputs:
+            _S.scaler_scaled = True
         if isinstance(outputs, torch.Tensor) and isinstance(res, torch.Tensor) and res is not outputs:
             scaled.append((res, outputs))
             if len(scaled) > 8:
@@ -441,14 +495,24 @@ def _patch_grad_scaler() -> list[Any]:
         return res
 
     cls.scale = scale
+    for name in ("step", "unscale_"):
+        setattr(cls, name, _marking_scaler_call(getattr(cls, name)))
     return scaled
 
 
-def _graph_reaches(root: Any, targets: dict[Any, int]) -> tuple[set[int], dict[int, Any] | None, bool]:
+def _marking_scaler_call(orig: Any) -> Any:
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _S.scaler_stepped = True
+        return orig(self, *args, **kwargs)
+
+    call.__wrapped__ = orig  # type: ignore[attr-defined]
+    return call
+
+
+def _graph_reaches(root: Any, targets: dict[Any, int], want_leaves: bool) -> tuple[set[int], dict[int, Any] | None, bool]:
     """Walk the autograd graph from `root`: which target nodes it reaches; leaf params if asked."""
     found: set[int] = set()
     leaves: dict[int, Any] = {}
-    want_leaves = _S.graph_params is None
     seen: set[int] = set()
     stack = [root]
     complete = True
@@ -522,46 +586,47 @@ def _on_backward(tensors: Any, scaled: list[Any]) -> None:
                      _S.backward_site, "error")
         return
 
-    # Gradients left over from the previous optimizer step (TLR07).
-    if _S.stepped_since_backward and _S.step <= 3:
-        for p in _optimizer_params():
-            if p.grad is not None and bool(p.grad.detach().ne(0).any()):
-                _finding("TLR07", "gradients from the previous step are still in .grad when "
-                         "backward() runs again: they accumulate across optimizer steps "
-                         "(missing optimizer.zero_grad()?)", _S.backward_site, "error", key="TLR07")
-                break
+    early = _S.step <= 3
+    if early or any(o.steps <= 3 for o in _S.opts.values()):
+        _note_clearing()  # TLR07, per optimizer (each is checked over its own first steps)
+        _S.last_backward_site = _user_site(3)
     _S.stepped_since_backward = False
 
     if t.numel() != 1:
         return
     value: float | None = None
     sources: list[str] = []
+    leaves: dict[int, Any] | None = None
     if _S.recorded:
         targets = {rec.grad_fn: i for i, (rec, _) in enumerate(_S.recorded) if rec.grad_fn is not None}
         direct = [i for i, (rec, _) in enumerate(_S.recorded) if rec is t]
         if direct:
             found = set(direct)
-            if _S.graph_params is None:
-                _, leaves, _ = _graph_reaches(t.grad_fn, {})
-                _S.graph_params = leaves
+            if early:
+                _, leaves, _ = _graph_reaches(t.grad_fn, {}, True)
         else:
-            found, leaves, _ = _graph_reaches(t.grad_fn, targets)
-            if leaves is not None:
-                _S.graph_params = leaves
-        if found:
+            found, leaves, _ = _graph_reaches(t.grad_fn, targets, early)
+        if len(found) == 1:
+            # one loss function: its own value (the backward tensor may be divided for
+            # gradient accumulation or scaled by GradScaler)
             value = sum(float(_S.recorded[i][0].detach().sum().item()) for i in found)
+        if found:
             sources = [_S.recorded[i][1] for i in sorted(found)]
-    elif _S.graph_params is None:
-        _, leaves, _ = _graph_reaches(t.grad_fn, {})
-        _S.graph_params = leaves
+    elif early:
+        _, leaves, _ = _graph_reaches(t.grad_fn, {}, True)
+    if leaves:
+        _S.graph_leaves.update(leaves)
+        _S.pending_leaves.update(leaves)
     if value is None:
+        # a hand-written loss, or several loss terms (weighted: 0.5 * (real + fake)): the
+        # tensor given to backward, with GradScaler's factor removed
         base = t
         for out, inp in scaled:
             if out is t:
                 base = inp
                 break
         value = float(base.detach().sum().item())
-        sources = ["backward"]
+        sources = sources or ["backward"]
     _S.recorded.clear()
     if _S.first_loss_sources is None:
         _S.first_loss_sources = sources
@@ -628,25 +693,83 @@ def _module_grad_norm(mod: Any) -> float | None:
     return math.sqrt(total) if any_grad else None
 
 
-def _step_pre_hook(opt: Any, args: Any, kwargs: Any) -> None:
+def _opt_info(opt: Any) -> _Opt:
+    info = _S.opts.get(id(opt))
+    if info is None:
+        info = _S.opts[id(opt)] = _Opt(len(_S.opts), opt)
+        info.param_ids = {id(p) for g in opt.param_groups for p in g["params"]}
+        _S.optimizers.add(opt)
+    return info
+
+
+def _closure_of(args: Any, kwargs: Any) -> tuple[Any, str | int | None]:
+    """The closure passed to optimizer.step(closure) (args[0] is the optimizer itself)."""
+    if kwargs and callable(kwargs.get("closure")):
+        return kwargs["closure"], "closure"
+    if len(args) > 1 and callable(args[1]):
+        return args[1], 1
+    return None, None
+
+
+def _step_pre_hook(opt: Any, args: Any, kwargs: Any) -> Any:
     if _is_compiling():
-        return
+        return None
     try:
-        _on_step_pre(opt)
+        closure, where = _closure_of(args, kwargs)
+        if closure is not None:
+            # Forward and backward run inside step(closure), after this hook (LBFGS, Lightning):
+            # the facts "before the step" are taken once the closure has run.
+            wrapped = _wrap_closure(opt, closure)
+            if where == "closure":
+                return args, {**kwargs, "closure": wrapped}
+            return (args[0], wrapped, *args[2:]), kwargs
+        _before_step(opt)
     except Exception as exc:
         _CH.send({"type": "warning", "message": f"probe step hook: {exc!r}"})
+    return None
 
 
-def _on_step_pre(opt: Any) -> None:
+def _wrap_closure(opt: Any, closure: Any) -> Any:
+    calls = [0, 0]  # closure calls so far, len(pending) after the first
+
+    def wrapped(*a: Any, **k: Any) -> Any:
+        out = closure(*a, **k)
+        calls[0] += 1
+        if calls[0] == 1:
+            calls[1] = len(_S.pending)
+            try:
+                _before_step(opt)
+            except Exception as exc:
+                _CH.send({"type": "warning", "message": f"probe step hook: {exc!r}"})
+        else:
+            # LBFGS evaluates the closure many times per step (line search): the step's
+            # loss is the first evaluation, at the parameters the step started from.
+            del _S.pending[calls[1]:]
+        return out
+
+    return wrapped
+
+
+def _before_step(opt: Any) -> None:
+    info = _opt_info(opt)
+    info.backward_site = _S.last_backward_site or info.backward_site
+    if info.steps >= 1 and info.steps <= 3 and not info.clean:
+        _finding("TLR07", "gradients from the previous step are still in .grad when "
+                 "backward() runs again: they accumulate across optimizer steps "
+                 f"(missing {_opt_label(info)}.zero_grad()?)", info.backward_site or _S.backward_site,
+                 "error", key=("TLR07", info.index))
     if _S.primary is None:
         _S.primary = opt
-        _S.optimizers.add(opt)
         params = _optimizer_params()
         if params:
             _S.device = str(params[0].device)
         _index_param_owners()
-        _S.snapshot = {id(p): p.detach().clone() for p in params}
-        _check_registration(params)
+    if _S.snapshot is None:
+        _S.snapshot = {}
+    if info.steps == 0:
+        for g in opt.param_groups:
+            for p in g["params"]:
+                _S.snapshot.setdefault(id(p), p.detach().clone())
     if opt is not _S.primary or not _S.sampling:
         return
     _check_mode_calls()
@@ -668,6 +791,22 @@ def _on_step_pre(opt: Any) -> None:
     _check_gradient_ratio()
 
 
+def _opt_label(info: _Opt) -> str:
+    return "optimizer" if len(_S.opts) < 2 else f"{info.name} #{info.index + 1}"
+
+
+def _note_clearing() -> None:
+    """Before a backward: an optimizer whose gradients are all None/zero now was cleared
+    since its last step (per optimizer: a GAN clears D before D's backward, G before G's)."""
+    for opt in list(_S.optimizers):
+        info = _S.opts.get(id(opt))
+        if info is None or info.clean or info.steps > 3:
+            continue
+        if all(p.grad is None or not bool(p.grad.detach().ne(0).any())
+               for g in opt.param_groups for p in g["params"]):
+            info.clean = True
+
+
 def _index_param_owners() -> None:
     for mod in list(_S.module_sites.keys()):
         for name, p in mod._parameters.items():
@@ -682,18 +821,25 @@ def _index_param_owners() -> None:
 
 
 def _check_registration(opt_params: list[Any]) -> None:
-    """TLR04: parameters that received gradients but no optimizer holds."""
-    if _S.graph_params is None:
+    """TLR04: parameters that received gradients but no optimizer holds (one finding per
+    source line: two layers built on the same line are counted together)."""
+    if not _S.graph_leaves:
         return
     opt_ids = {id(p) for p in opt_params}
-    missing = [p for pid, p in _S.graph_params.items() if pid not in opt_ids and p.requires_grad]
+    missing = [p for pid, p in _S.graph_leaves.items() if pid not in opt_ids and p.requires_grad]
+    by_site: dict[Any, list[tuple[Any, list[Any]]]] = {}
     for mod, ps in _group_by_owner(missing).items():
-        n = sum(p.numel() for p in ps)
-        what = type(mod).__name__ if mod is not None else "tensors"
-        _finding("TLR04", f"{what} parameters ({len(ps)} tensors, {n} values) receive gradients but "
+        site = _module_site(mod) if mod is not None else _S.backward_site
+        by_site.setdefault(site, []).append((mod, ps))
+    for site, groups in by_site.items():
+        tensors = sum(len(ps) for _, ps in groups)
+        n = sum(p.numel() for _, ps in groups for p in ps)
+        names = sorted({type(m).__name__ for m, _ in groups if m is not None})
+        what = (f"{len(groups)} layers' ({', '.join(names)})" if len(groups) > 1 and names
+                else f"{names[0]}" if names else "tensors")
+        _finding("TLR04", f"{what} parameters ({tensors} tensors, {n} values) receive gradients but "
                  "no optimizer updates them (kept in a plain list/dict instead of nn.ModuleList/"
-                 "ModuleDict, or created after the optimizer?)",
-                 _module_site(mod) if mod is not None else _S.backward_site, "error")
+                 "ModuleDict, or created after the optimizer?)", site, "error")
 
 
 def _check_gradient_ratio() -> None:
@@ -730,23 +876,177 @@ def _check_gradient_ratio() -> None:
 
 
 def _step_post_hook(opt: Any, args: Any, kwargs: Any) -> None:
-    if _is_compiling() or opt is not _S.primary:
+    if _is_compiling():
+        return
+    info = _opt_info(opt)
+    info.steps += 1
+    info.clean = False
+    loss = sum(_S.pending) / len(_S.pending) if _S.pending else None
+    _S.pending = []
+    if _S.pending_leaves:
+        for other in _S.opts.values():
+            if other is not info and other.param_ids & _S.pending_leaves:
+                info.reaches.add(other.index)
+        _S.pending_leaves = set()
+    _check_scaler(info)
+    _REPLAY.new_period(opt is _S.primary)
+    lr = _lr_of(opt)
+    if opt is not _S.primary:
+        _CH.send({"type": "curve", "opt": info.index, "name": info.name, "step": info.steps,
+                  "loss": loss, "lr": lr}, batch=True)
         return
     _S.step += 1
     now = time.perf_counter()
-    loss = sum(_S.pending) / len(_S.pending) if _S.pending else None
-    _S.pending = []
     _S.losses.append(loss)
     _S.step_times.append(now)
     _S.stepped_since_backward = True
     _S.mode_calls.clear()
-    _CH.send({"type": "step", "step": _S.step, "loss": loss, "time": now - _S.start},
+    _CH.send({"type": "step", "step": _S.step, "loss": loss, "time": now - _S.start, "lr": lr},
              batch=3 < _S.step < _S.target)  # early steps unbatched: a crash still shows them
     nxt = _S.step + 1
     _S.sampling = nxt in EARLY_SAMPLES or nxt % SAMPLE_EVERY == 0 or nxt == _S.target
     _set_module_hook(_S.sampling)
     if _S.step >= _S.target:
         raise _StopProbe()
+
+
+def _lr_of(opt: Any) -> float | None:
+    try:
+        lr = opt.param_groups[0].get("lr")
+        return float(lr.item() if isinstance(lr, torch.Tensor) else lr)
+    except Exception:
+        return None
+
+
+def _check_scaler(info: _Opt) -> None:
+    """A GradScaler scaled the loss but the optimizer stepped without scaler.step(): the
+    gradients it applied were multiplied by the scale factor (65536 by default)."""
+    if _S.scaler_scaled and not _S.scaler_stepped and info.steps <= 3:
+        _finding("TLR02", "GradScaler scaled the loss but the optimizer stepped without "
+                 "scaler.step(optimizer): it applies gradients multiplied by the scale factor "
+                 "(call scaler.step(optimizer) and scaler.update() instead of optimizer.step())",
+                 _user_site(3), "error", key="scaler")
+    _S.scaler_scaled = False
+    _S.scaler_stepped = False
+
+
+# ----------------------------------------------------------------------------- hand-made batches
+
+
+class _Replay:
+    """Freezes batches that no DataLoader produced (nanoGPT's get_batch(), tensor slicing, a
+    list or a custom iterator): the tensors a training forward of a top-level module (the
+    model, a loss module) or a functional loss receives as data are recorded the first time
+    and replayed, same shape and dtype, at every later call in the same position.
+
+    "Data" is a tensor argument that does not require grad and is not (a view of) the output
+    of a module called in the same step: `D(fake.detach())` in a GAN keeps its fresh input.
+    Calls are keyed by (module, n-th data call of that module since the first optimizer's last
+    step). Active only when no DataLoader was iterated before the first training forward."""
+
+    def __init__(self) -> None:
+        self.active: bool | None = None  # None: undecided until the first training forward
+        self.depth = 0
+        self.calls: dict[int, int] = {}
+        self.recorded: dict[tuple[int, int], list[tuple[int, Any]]] = {}
+        self.out_ptrs: set[int] = set()
+        self.described: list[str] = []
+        self.mismatch = 0
+        self.replayed = 0
+        self.handles: list[Any] = []
+
+    def install(self) -> None:
+        mm = torch.nn.modules.module
+        self.handles = [mm.register_module_forward_pre_hook(self.pre),
+                        mm.register_module_forward_hook(self.post, always_call=True)]
+
+    def uninstall(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+    def new_period(self, primary: bool) -> None:
+        if self.active and primary:
+            self.calls.clear()
+            self.out_ptrs.clear()
+
+    def pre(self, mod: Any, args: Any) -> Any:
+        if _is_compiling():
+            return None
+        self.depth += 1
+        if self.depth != 1 or not torch.is_grad_enabled():
+            return None
+        if self.active is None:
+            self.active = not _S.dataloader_seen
+            if not self.active:
+                self.depth = 0
+                self.uninstall()
+                return None
+        if not self.active:
+            return None
+        try:
+            return self.replay(mod, type(mod).__name__ + ".forward", args)
+        except Exception:
+            return None
+
+    def post(self, mod: Any, args: Any, out: Any) -> None:
+        if _is_compiling():
+            return
+        self.depth = max(0, self.depth - 1)
+        if self.depth == 0 and self.active:
+            for t in _tensors_of(out):
+                try:
+                    self.out_ptrs.add(t.untyped_storage().data_ptr())
+                except Exception:
+                    pass
+
+    def is_data(self, t: Any) -> bool:
+        if not isinstance(t, torch.Tensor) or t.requires_grad:
+            return False
+        try:
+            return t.untyped_storage().data_ptr() not in self.out_ptrs
+        except Exception:
+            return False
+
+    def replay(self, owner: Any, label: str, args: Any) -> Any:
+        data = [i for i, a in enumerate(args) if self.is_data(a)]
+        if not data:
+            return None
+        k = self.calls.get(id(owner), 0)
+        self.calls[id(owner)] = k + 1
+        key = (id(owner), k)
+        saved = self.recorded.get(key)
+        if saved is None:
+            self.recorded[key] = [(i, args[i].detach().clone()) for i in data]
+            for i in data:
+                if args[i].dim() >= 1:
+                    _S.batch_dims.add(int(args[i].shape[0]))
+            if len(self.described) < 8:
+                parts = ", ".join(f"arg {i} {tuple(args[i].shape)} {str(args[i].dtype).replace('torch.', '')}"
+                                  for i in data)
+                self.described.append(f"{label} call {k + 1}: {parts}")
+            return None
+        new = list(args)
+        for i, t in saved:
+            a = new[i] if i < len(new) else None
+            if isinstance(a, torch.Tensor) and a.shape == t.shape and a.dtype == t.dtype \
+                    and a.device == t.device:
+                new[i] = t.clone()
+                self.replayed += 1
+            else:
+                self.mismatch += 1
+        return tuple(new)
+
+    def describe(self) -> dict[str, Any] | None:
+        if _S.dataloader_seen:
+            return {"how": "dataloader", "calls": []}
+        if not self.active or not self.recorded:
+            return None
+        return {"how": "replay", "calls": self.described, "replayed": self.replayed,
+                "mismatched": self.mismatch}
+
+
+_REPLAY = _Replay()
 
 
 # ----------------------------------------------------------------------------- TLR10
@@ -829,6 +1129,8 @@ def _finalize() -> None:
     if _S.primary is None or _S.snapshot is None:
         return
     params = _optimizer_params()
+    _check_registration(params)
+    _report_frozen(params)
     # TLR03: trainable parameters the optimizer holds that never got a gradient.
     never = [p for p in params if p.requires_grad and p.grad is None and id(p) not in _S.grad_seen]
     for mod, ps in _group_by_owner(never).items():
@@ -848,6 +1150,56 @@ def _finalize() -> None:
                 "frozen by the optimizer settings or a different optimizer/model copy?"
             _finding("TLR05", f"{len(stuck)} of {n_total} parameter tensors received gradients but never "
                      f"changed in {_S.step} steps (lr={lrs}; {hint})", site, "error")
+
+
+def _report_frozen(opt_params: list[Any]) -> None:
+    """Modules of the trained models whose parameters are frozen (requires_grad=False): the
+    parent names them when the verdict is not PASS (partial freezing is often on purpose)."""
+    trained = {id(p) for p in opt_params}
+    inside: set[int] = set()
+    for root in list(_S.module_sites.keys()):
+        if any(id(p) in trained for p in root.parameters()):
+            inside.update(id(m) for m in root.modules())
+    frozen: dict[tuple, list] = {}
+    for mod in list(_S.module_sites.keys()):
+        if id(mod) not in inside or isinstance(mod, torch.nn.modules.loss._Loss):
+            continue
+        own = [p for p in mod._parameters.values() if p is not None]
+        if not own or any(p.requires_grad for p in own):
+            continue
+        # only modules inside a model the optimizer trains (a frozen teacher is not counted)
+        site = _module_site(mod)
+        frozen.setdefault((site, type(mod).__name__), []).append(own)
+    if not frozen or not trained:
+        return
+    items = []
+    for (site, name), groups in frozen.items():
+        ps = [p for g in groups for p in g]
+        items.append({"module": name, "modules": len(groups), "tensors": len(ps),
+                      "values": sum(p.numel() for p in ps),
+                      "filename": site[0] if site else None, "row": site[1] if site else None})
+    _CH.send({"type": "frozen_params", "modules": items[:20], "more": max(0, len(items) - 20)})
+
+
+def _patch_warnings() -> None:
+    """PyTorch's own warnings (a target broadcast against the output, lr-scheduler order) are
+    often the reason a loss does not fall: pass them to the parent with the user's line."""
+    orig = warnings.showwarning
+
+    def showwarning(message: Any, category: Any, filename: str, lineno: int, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if _S.warnings < 20:
+                _S.warnings += 1
+                site = (os.path.abspath(filename), lineno) if _is_user_file(filename) else _user_site(2)
+                _CH.send({"type": "runtime_warning", "message": str(message)[:500],
+                          "category": getattr(category, "__name__", str(category)),
+                          "filename": site[0] if site else None, "row": site[1] if site else None,
+                          "step": _S.step + 1})
+        except Exception:
+            pass
+        return orig(message, category, filename, lineno, *args, **kwargs)
+
+    warnings.showwarning = showwarning
 
 
 def _peak_memory(device: str) -> int | None:
@@ -891,6 +1243,10 @@ def _send_end(reason: str, error: dict[str, Any] | None = None, exit_code: Any =
         "backward_site": list(_S.backward_site) if _S.backward_site else None,
         "first_loss_sources": _S.first_loss_sources, "class_loss": _S.ce_info,
         "step_times": _S.step_times, "torch": torch.__version__,
+        "optimizers": [{"index": o.index, "name": o.name, "steps": o.steps, "reaches": sorted(o.reaches),
+                        "site": list(_S.optimizer_sites.get(oid) or ()) or None}
+                       for oid, o in _S.opts.items()],
+        "frozen_batch": _REPLAY.describe(),
     }
     _CH.send(info)
 
@@ -917,6 +1273,8 @@ def main(argv: list[str]) -> None:
     _optimizer_mod.register_optimizer_step_post_hook(_step_post_hook)
     _patch_loss_modules()
     _patch_compile()
+    _patch_warnings()
+    _REPLAY.install()
     _set_module_hook(True)  # iteration 1 is sampled
 
     sys.argv = [script, *argv[1:]]

@@ -46,6 +46,14 @@ class Report:
     duration_seconds: float | None = None
     torch_version: str | None = None
     notes: list[str] = field(default_factory=list)
+    # added for issue 12 (the fields above keep their names and meaning)
+    lrs: list[float | None] = field(default_factory=list)  # first optimizer's lr per step
+    curves: list[dict[str, Any]] = field(default_factory=list)  # one per optimizer with a loss
+    adversarial: bool = False  # one player's loss passes through another's parameters (GAN)
+    frozen_batch: dict[str, Any] | None = None  # which batch was frozen, and how
+    runtime_warnings: list[dict[str, Any]] = field(default_factory=list)
+    loss_floor: float | None = None  # lowest reachable loss when known (label smoothing)
+    partial_run: bool = False  # verdict from the steps done before a timeout
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +68,11 @@ class Report:
             "args": list(self.args), "plot": self.plot, "pid": self.pid,
             "duration_seconds": self.duration_seconds, "torch": self.torch_version,
             "output_tail": self.output_tail,
+            "lrs": [_json_float(x) for x in self.lrs],
+            "curves": [{**c, "losses": [_json_float(x) for x in c["losses"]]} for c in self.curves],
+            "adversarial": self.adversarial, "frozen_batch": self.frozen_batch,
+            "runtime_warnings": self.runtime_warnings, "loss_floor": self.loss_floor,
+            "partial_run": self.partial_run,
         }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import statistics
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .report import Finding, Report, write_svg
-from .verdict import initial_loss_finding, judge
+from .verdict import Judgement, initial_loss_finding, judge, smoothing_floor
 
 INSTRUMENT = Path(__file__).with_name("instrument.py")
 OUTPUT_TAIL_BYTES = 16384
@@ -58,6 +59,10 @@ class _Run:
         self.end: dict[str, Any] | None = None
         self.hello: dict[str, Any] | None = None
         self.warnings: list[str] = []
+        self.lrs: list[float | None] = []
+        self.curves: dict[int, dict[str, Any]] = {}  # optimizer index -> {"name", "losses", "lrs"}
+        self.runtime_warnings: list[dict[str, Any]] = []
+        self.frozen_params: dict[str, Any] | None = None
         self.output: deque[bytes] = deque()
         self.output_size = 0
 
@@ -75,7 +80,16 @@ class _Run:
         if kind == "step":
             loss = msg.get("loss")
             self.losses.append(float(loss) if loss is not None else None)
+            self.lrs.append(msg.get("lr"))
             self._progress(msg["step"], self.losses[-1])
+        elif kind == "curve":
+            curve = self.curves.setdefault(int(msg["opt"]), {"name": msg.get("name"), "losses": []})
+            loss = msg.get("loss")
+            curve["losses"].append(float(loss) if loss is not None else None)
+        elif kind == "runtime_warning":
+            self.runtime_warnings.append({k: msg.get(k) for k in ("message", "category", "filename", "row", "step")})
+        elif kind == "frozen_params":
+            self.frozen_params = msg
         elif kind == "finding":
             self.findings.append(Finding(msg["code"], msg["message"], msg.get("filename"),
                                          msg.get("row"), msg.get("severity", "warning"), msg.get("step")))
@@ -236,12 +250,15 @@ async def run_overfit(
 def _fill(report: Report, run: _Run, returncode: int | None, stopped: str | None, timeout: float) -> None:
     end = run.end or {}
     report.losses = run.losses
+    report.lrs = run.lrs
     report.steps = len(run.losses)
     report.findings = list(run.findings)
     report.output_tail = run.output_tail()
     report.device = end.get("device")
     report.peak_memory_bytes = end.get("peak_memory_bytes")
     report.torch_version = end.get("torch") or (run.hello or {}).get("torch")
+    report.frozen_batch = end.get("frozen_batch")
+    report.runtime_warnings = run.runtime_warnings
     times = end.get("step_times") or []
     if len(times) >= 3:
         report.seconds_per_step = statistics.median(b - a for a, b in zip(times[1:], times[2:]))
@@ -249,28 +266,177 @@ def _fill(report: Report, run: _Run, returncode: int | None, stopped: str | None
         report.seconds_per_step = times[1] - times[0]
     report.notes.extend(run.warnings[:5])
     backward_site = end.get("backward_site")
+    _fill_curves(report, run, end)
+    if (report.frozen_batch or {}).get("how") == "replay":
+        calls = "; ".join(report.frozen_batch.get("calls") or [])
+        report.notes.append(f"no DataLoader: the batch was frozen by replaying the first data each "
+                            f"training call received ({calls})")
 
     error = _error_cause(report, run, end, returncode, stopped, timeout)
-    if error is not None:
+    if error is not None and not _judge_partial_run(report, stopped):
         report.verdict = "ERROR"
         report.error = error
         report.summary = f"ERROR: {error}"
         return
 
-    judgement = judge(report.losses)
+    class_loss = end.get("class_loss") or {}
+    floor, floor_reason = 0.0, ""
+    if class_loss.get("label_smoothing") and end.get("first_loss_sources") == [class_loss.get("loss")]:
+        floor = smoothing_floor(int(class_loss.get("classes") or 0), float(class_loss["label_smoothing"]))
+        floor_reason = f"label_smoothing={class_loss['label_smoothing']:g} over {class_loss.get('classes')} classes"
+        report.loss_floor = floor
+    judgement = judge(report.losses, floor, floor_reason)
+    if report.adversarial:
+        judgement = _judge_adversarial(report)
     report.verdict = judgement.verdict
     report.summary = f"{judgement.verdict}: {judgement.reason}"
+    if report.partial_run:
+        report.summary += f" (partial: {error})"
+        report.notes.append(f"{error}: the verdict is from the {report.steps} steps done")
     if end.get("reason") in ("finished", "exit") and report.steps < report.steps_requested:
         report.notes.append(f"the script ended after {report.steps} of {report.steps_requested} steps")
+    lr_note = _lr_note(report.lrs)
+    if lr_note:
+        report.notes.append(lr_note)
     filename, row = (backward_site or (None, None))
-    if judgement.verdict in ("FAIL", "PARTIAL"):
+    if judgement.verdict in ("FAIL", "PARTIAL") and not report.adversarial:
+        reason = judgement.reason
+        if lr_note and "near zero" in lr_note:
+            reason += f"; {lr_note}"
         report.findings.insert(0, Finding(
-            "TLR01", f"the loss on one repeated batch did not approach zero: {judgement.reason}",
+            "TLR01", f"the loss on one repeated batch did not approach zero: {reason}",
             filename, row, "error" if judgement.verdict == "FAIL" else "warning"))
+    if judgement.verdict != "PASS":
+        report.findings.extend(_warning_causes(report.runtime_warnings))
+        report.findings.extend(_frozen_findings(run.frozen_params))
+    else:
+        # a memorised model may well have silent units; not worth a warning after a PASS
+        report.findings = [f for f in report.findings if not (f.code == "TLR09" and "dead ReLU" in f.message)]
     message = initial_loss_finding(judgement.initial, end.get("class_loss"), end.get("first_loss_sources"))
     if message:
         site = (end.get("class_loss") or {}).get("site") or backward_site or (None, None)
         report.findings.append(Finding("TLR08", message, site[0], site[1], "warning", 1))
+
+
+PARTIAL_RUN_MIN_STEPS = 10
+
+
+def _judge_partial_run(report: Report, stopped: str | None) -> bool:
+    """A timeout after a curve that already passed (or learns) still gets a verdict, marked
+    partial; too short a curve, or one that does not fall, stays ERROR: more steps could change it."""
+    if stopped != "timeout" or report.steps < PARTIAL_RUN_MIN_STEPS:
+        return False
+    if judge(report.losses).verdict == "FAIL":
+        return False
+    report.partial_run = True
+    return True
+
+
+def _fill_curves(report: Report, run: _Run, end: dict[str, Any]) -> None:
+    """One curve per optimizer that had a loss of its own; adversarial when one player's loss
+    passes through another player's parameters (a GAN's generator loss through D)."""
+    opts = {o["index"]: o for o in end.get("optimizers") or []}
+    curves = [(0, {"name": (opts.get(0) or {}).get("name"), "losses": run.losses})]
+    curves += sorted(run.curves.items())
+    curves = [(i, c) for i, c in curves if any(x is not None for x in c["losses"])]
+    if len(curves) < 2:
+        return
+    for i, c in curves:
+        site = (opts.get(i) or {}).get("site")
+        label = _optimizer_name(site) or c.get("name") or f"optimizer {i + 1}"
+        report.curves.append({"optimizer": label, "index": i, "losses": c["losses"],
+                              "filename": site[0] if site else None, "row": site[1] if site else None})
+    with_loss = {i for i, _ in curves}
+    report.adversarial = any(set(o.get("reaches") or ()) & (with_loss - {i})
+                             for i, o in opts.items() if i in with_loss)
+
+
+def _optimizer_name(site: list | None) -> str | None:
+    """`opt_d` from the line `opt_d = torch.optim.Adam(...)` that built the optimizer."""
+    if not site:
+        return None
+    try:
+        with open(site[0], encoding="utf-8") as fh:
+            line = fh.read().splitlines()[int(site[1]) - 1]
+    except (OSError, IndexError, ValueError):
+        return None
+    left, eq, _ = line.partition("=")
+    name = left.strip()
+    return name if eq and name.replace(".", "").replace("_", "").isalnum() else None
+
+
+def _judge_adversarial(report: Report) -> Judgement:
+    """Players of a min-max game do not drive their losses to zero: judged on every curve
+    being finite and moving, with each player's parameters updated (TLR03/04/05 otherwise)."""
+    parts = []
+    for c in report.curves:
+        j = judge(c["losses"])
+        if j.initial is not None and j.final is not None and math.isfinite(j.final):
+            parts.append(f"{c['optimizer']} {j.initial:.3g} -> {j.final:.3g}")
+        if j.verdict == "FAIL" and j.drop is None:  # NaN/Inf or no value
+            return Judgement("FAIL", j.initial, j.final, None,
+                             f"adversarial training: {c['optimizer']}'s {j.reason}")
+    broken = sorted({f.code for f in report.findings if f.code in ("TLR02", "TLR03", "TLR04", "TLR05", "TLR07")})
+    curves = ", ".join(parts)
+    if broken:
+        return Judgement("FAIL", None, None, None,
+                         f"adversarial training ({curves}): {', '.join(broken)} found; a player does not train")
+    return Judgement("PASS", None, None, None,
+                     f"adversarial training ({curves}): one player's loss passes through the other's "
+                     "parameters, so no loss is expected to reach zero; every loss stayed finite and "
+                     "every player was updated (not judged by the drop)")
+
+
+def _lr_note(lrs: list[float | None]) -> str | None:
+    """The learning rate over the run: warmup or a schedule that keeps it near zero is often
+    why a healthy model only reaches PARTIAL."""
+    values = [x for x in lrs if x is not None and math.isfinite(x)]
+    if len(values) < 2:
+        return None
+    top = max(values)
+    if top <= 0:
+        return f"lr was 0 at every step ({len(values)} steps)"
+    low = [i for i, x in enumerate(lrs) if x is not None and x <= LR_NEAR_ZERO * top]
+    if min(values) == top:
+        return None
+    text = f"lr {values[0]:.3g} -> {values[-1]:.3g} (max {top:.3g})"
+    if len(low) >= max(2, len(values) // 10):
+        text += (f"; near zero (<= {LR_NEAR_ZERO:.0%} of its max) for {len(low)} of {len(values)} "
+                 f"steps (steps {low[0] + 1}-{low[-1] + 1}: warmup or schedule)")
+    return text
+
+
+LR_NEAR_ZERO = 0.01
+_CAUSES = (
+    ("target size", "PyTorch broadcast the target against the output (shapes differ): every "
+                    "output is compared with every target, so the loss cannot reach zero"),
+    ("lr_scheduler.step()", "the learning-rate scheduler steps before the optimizer"),
+)
+
+
+def _warning_causes(warnings: list[dict[str, Any]]) -> list[Finding]:
+    """Warnings PyTorch printed during the run that explain a verdict, at the user's line."""
+    out = []
+    for w in warnings:
+        text = str(w.get("message") or "")
+        for needle, why in _CAUSES:
+            if needle in text:
+                first = text.split(". ")[0].strip().rstrip(".")
+                out.append(Finding("TLR01", f"{why} (PyTorch warned: {first})",
+                                   w.get("filename"), w.get("row"), "error", w.get("step")))
+                break
+    return out
+
+
+def _frozen_findings(frozen: dict[str, Any] | None) -> list[Finding]:
+    """Partial freezing (often on purpose) is named only when the verdict is not PASS."""
+    out = []
+    for m in (frozen or {}).get("modules") or []:
+        what = f"{m['modules']} {m['module']} layers are" if m.get("modules", 1) > 1 else f"{m['module']} is"
+        out.append(Finding("TLR05", f"{what} frozen (requires_grad=False): {m['tensors']} "
+                           f"tensors, {m['values']:,} values are not trained", m.get("filename"),
+                           m.get("row"), "information"))
+    return out
 
 
 def _error_cause(report: Report, run: _Run, end: dict[str, Any], returncode: int | None,
@@ -302,9 +468,9 @@ def _error_cause(report: Report, run: _Run, end: dict[str, Any], returncode: int
         if not end.get("backward_seen"):
             return "no backward() call was seen"
         return "no optimizer step was seen (optimizer.step() never ran)"
-    if not end.get("dataloader_seen"):
-        return ("no torch.utils.data.DataLoader was iterated, so the probe could not repeat one "
-                "batch (batches built by hand are not supported)")
+    if not end.get("dataloader_seen") and not end.get("frozen_batch"):
+        return ("no DataLoader was iterated and no training forward received data the probe could "
+                "freeze, so it could not repeat one batch")
     return None
 
 

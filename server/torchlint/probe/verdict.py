@@ -24,6 +24,8 @@ PASS_FRACTION = 0.05
 PASS_ABSOLUTE = 1e-3
 PARTIAL_FRACTION = 0.5
 FINAL_WINDOW = 5
+# "at a plateau": the last fifth of the run fell by less than 2 % of the whole drop so far
+PLATEAU_FRACTION = 0.02
 MIN_STEPS = 2
 # TLR08: initial cross-entropy should be near ln(C); flag outside ln(C) +- max(50 %, 0.5).
 INIT_LOSS_REL_BAND = 0.5
@@ -44,8 +46,34 @@ def final_loss(losses: list[float | None]) -> float | None:
     return statistics.median(tail) if tail else None
 
 
-def judge(losses: list[float | None]) -> Judgement:
-    """Verdict for a loss curve with at least one step (ERROR is decided by the runner)."""
+def smoothing_floor(classes: int, smoothing: float) -> float:
+    """The lowest cross-entropy reachable with label smoothing `smoothing` over `classes`
+    classes: the entropy of the smoothed target ((1 - e + e/C) on the label, e/C elsewhere);
+    0.500 for C = 10, e = 0.1."""
+    if classes < 2 or not 0 < smoothing <= 1:
+        return 0.0
+    on = 1 - smoothing + smoothing / classes
+    off = smoothing / classes
+    return -(on * math.log(on) + (classes - 1) * off * math.log(off))
+
+
+def trend(losses: list[float | None]) -> str:
+    """'still falling' or 'at a plateau': the last fifth of the run against the fifth before."""
+    values = [x for x in losses if x is not None and math.isfinite(x)]
+    n = max(FINAL_WINDOW, len(values) // 5)
+    if len(values) < 2 * n:
+        return "still falling"
+    before = statistics.median(values[-2 * n:-n])
+    last = statistics.median(values[-n:])
+    span = max(values[0] - min(values), 1e-12)
+    return "still falling" if before - last > PLATEAU_FRACTION * span else "at a plateau"
+
+
+def judge(losses: list[float | None], floor: float = 0.0, floor_reason: str = "") -> Judgement:
+    """Verdict for a loss curve with at least one step (ERROR is decided by the runner).
+
+    `floor`: the lowest loss the objective allows (label smoothing); the drop is measured
+    towards it instead of towards 0."""
     values = [x for x in losses if x is not None]
     if not values:
         return Judgement("FAIL", None, None, None, "no loss value was recorded for any step")
@@ -56,18 +84,27 @@ def judge(losses: list[float | None]) -> Judgement:
         return Judgement("FAIL", initial, final, None,
                          f"the loss became {losses[bad]} at step {bad + 1}")
     assert final is not None
-    if initial <= 0:
+    if floor >= initial:
+        floor = 0.0
+    if initial - floor <= 0:
         return Judgement("PARTIAL", initial, final, None,
                          f"the initial loss {initial:.4g} is not positive; the check expects a "
                          "loss bounded below by 0")
-    drop = (initial - final) / initial
-    summary = f"loss {initial:.4g} -> {final:.4g} ({-drop:+.1%})"
-    if final < initial and (final <= PASS_FRACTION * initial or final <= PASS_ABSOLUTE):
+    drop = (initial - final) / (initial - floor)
+    above = final - floor
+    target = f"its floor {floor:.4g} ({floor_reason})" if floor > 0 else "~0"
+    summary = f"loss {initial:.4g} -> {final:.4g} ({(final - initial) / initial:+.1%})"
+    if floor > 0:
+        summary += f", {drop:.1%} of the way to {target}"
+    if final < initial and (above <= PASS_FRACTION * (initial - floor) or above <= PASS_ABSOLUTE):
         return Judgement("PASS", initial, final, drop, f"{summary}: the model memorised one batch")
-    if final <= PARTIAL_FRACTION * initial:
+    if above <= PARTIAL_FRACTION * (initial - floor):
+        how = trend(losses)
+        hint = ("more steps or a higher learning rate?" if how == "still falling" else
+                f"at a plateau {above:.3g} above {target}: capacity, regularisation or the loss setup?")
         return Judgement("PARTIAL", initial, final, drop,
-                         f"{summary}: learning, but not to ~0 in {len(losses)} steps "
-                         "(more steps or a higher learning rate?)")
+                         f"{summary}: learning, but not to {target} in {len(losses)} steps; "
+                         f"{how} ({hint})")
     if final > initial:
         return Judgement("FAIL", initial, final, drop, f"{summary}: the loss rose")
     return Judgement("FAIL", initial, final, drop,
