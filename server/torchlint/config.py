@@ -19,6 +19,7 @@ from .analysis.findings import NOT_ANALYSED, SYNTAX_ERROR, Severity
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules",
     "build", "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages", ".eggs",
+    ".ipynb_checkpoints",  # Jupyter's autosaved copies of the notebooks beside them
 )
 
 DEFAULT_INCLUDE = ("*.py", "*.ipynb")

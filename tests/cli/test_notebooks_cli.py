@@ -77,7 +77,10 @@ def test_unreadable_or_foreign_notebooks_get_a_note(name, why, tmp_path):
 
 def test_directories_include_notebooks_unless_configured(tmp_path):
     shutil.copy(NOTEBOOKS / "findings_in_cells.ipynb", tmp_path)
-    assert "findings_in_cells.ipynb:cell 3" in run("check", ".", cwd=tmp_path).stdout
+    (tmp_path / ".ipynb_checkpoints").mkdir()  # Jupyter's autosaved copies are not the user's files
+    shutil.copy(NOTEBOOKS / "findings_in_cells.ipynb", tmp_path / ".ipynb_checkpoints" / "findings_in_cells-checkpoint.ipynb")
+    out = run("check", ".", cwd=tmp_path).stdout
+    assert "findings_in_cells.ipynb:cell 3" in out and "checkpoint" not in out
     (tmp_path / "pyproject.toml").write_text('[tool.torchlint]\ninclude = ["*.py"]\n')
     proc = run("check", ".", cwd=tmp_path)
     assert proc.returncode == 0 and "ipynb" not in proc.stdout
