@@ -91,3 +91,37 @@ def test_error_text_shows_output_tail():
     text = render_text(rep, cwd="/w")
     assert "error: ValueError: boom  (train.py:3)" in text
     assert "| ValueError: boom" in text
+
+
+def _y_labels(svg: str) -> list[str]:
+    return [e.text for e in ET.fromstring(svg).iter() if e.tag.endswith("text")
+            and e.get("text-anchor") == "end" and e.text not in ("pass", "50 %")]
+
+
+def _svg_texts(svg: str) -> list[str]:
+    return [e.text for e in ET.fromstring(svg).iter() if e.tag.endswith("text")]
+
+
+def test_svg_ticks_are_distinct_and_large_labels_fit():
+    flat = render_svg(_report(verdict="FAIL", losses=[2.302, 2.301, 2.300, 2.299, 2.298] * 4))
+    texts = _svg_texts(flat)
+    assert texts[0].startswith("FAIL: train.py")  # the title leads with the verdict
+    assert "50 %" in texts and "pass" in texts
+    ticks = _y_labels(flat)
+    assert len(ticks) >= 3 and len(set(ticks)) == len(ticks), ticks
+    big = render_svg(_report(verdict="FAIL", losses=[123456.0, 120000.0, 119000.0]))
+    root = ET.fromstring(big)
+    labels = [e for e in root.iter() if e.tag.endswith("text") and e.get("text-anchor") == "end"
+              and e.text not in ("pass", "50 %")]
+    tick_texts = [e.text for e in labels]
+    assert len(set(tick_texts)) == len(tick_texts) >= 3, tick_texts
+    for e in labels:  # right-aligned at x: the label's width (~7 px a character) must fit left of it
+        assert float(e.get("x")) - 7 * len(e.text) >= 0, (e.text, e.get("x"))
+
+
+def test_svg_log_scale_for_wide_ranges_and_inf():
+    wide = render_svg(_report(verdict="PASS", losses=[10.0 * 0.8 ** i for i in range(60)]))
+    assert "log scale" in _svg_texts(wide)[0]
+    assert any(t and t.startswith("1e") for t in _svg_texts(wide))
+    inf = render_svg(_report(verdict="FAIL", losses=[float("inf")] * 10))
+    assert "loss inf from step 1 (10 of 10 steps)" in _svg_texts(inf)

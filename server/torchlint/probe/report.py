@@ -162,60 +162,116 @@ def render_text(report: Report, cwd: str | None = None, tail_lines: int = 20) ->
     return "\n".join(lines)
 
 
+def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round tick values (1, 2, 2.5, 5 x 10^k steps) covering [lo, hi]."""
+    span = hi - lo
+    if span <= 0 or not math.isfinite(span):
+        return [lo]
+    raw = span / max(count - 1, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks = []
+    v = first
+    while v <= hi + 1e-9 * step:
+        ticks.append(0.0 if abs(v) < step * 1e-9 else v)
+        v += step
+    return ticks
+
+
+def _tick_labels(ticks: list[float]) -> list[str]:
+    """The shortest formatting that keeps every label distinct (never "2.3, 2.3, 2.3")."""
+    for digits in range(2, 10):
+        labels = [f"{t:.{digits}g}" for t in ticks]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [repr(t) for t in ticks]
+
+
 def render_svg(report: Report, width: int = 640, height: int = 320) -> str:
-    """A self-contained SVG line plot of the loss per step (no plotting library)."""
-    left, right, top, bottom = 64, 16, 36, 40
-    pw, ph = width - left - right, height - top - bottom
+    """A self-contained SVG line plot of the loss per step (no plotting library): linear axis,
+    or logarithmic when the finite losses span more than two decades; the PASS (5 %) and
+    PARTIAL (50 %) lines of the initial loss (above the floor, if known); the verdict in the title."""
+    from .verdict import PARTIAL_FRACTION, PASS_FRACTION
+
     pts = [(i + 1, x) for i, x in enumerate(report.losses) if x is not None and math.isfinite(x)]
+    bad = [i + 1 for i, x in enumerate(report.losses) if x is not None and not math.isfinite(x)]
     n = max(len(report.losses), 2)
-    hi = max((y for _, y in pts), default=1.0)
-    lo = min(0.0, min((y for _, y in pts), default=0.0))
-    span = (hi - lo) or 1.0
+    ys = [y for _, y in pts]
+    log = bool(ys) and min(ys) > 0 and max(ys) / min(ys) > 100
+    if log:
+        lo_e, hi_e = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
+        hi_e = max(hi_e, lo_e + 1)
+        ticks = [10.0 ** e for e in range(lo_e, hi_e + 1)]
+        if len(ticks) > 7:
+            ticks = ticks[::math.ceil(len(ticks) / 7)]
+        lo, hi = lo_e, hi_e
+        labels = [f"1e{e}" for e in range(lo_e, hi_e + 1)][::max(1, math.ceil((hi_e - lo_e + 1) / 7))]
+    else:
+        top = max(ys, default=1.0)
+        bottom = min(0.0, min(ys, default=0.0))
+        ticks = _nice_ticks(bottom, top)
+        lo, hi = min(ticks[0], bottom), max(ticks[-1], top)
+        if hi <= lo:
+            hi = lo + 1.0
+        labels = _tick_labels(ticks)
+    left = 24 + 7 * max((len(t) for t in labels), default=3)  # room for the widest label
+    right, top_m, bottom_m = 16, 40, 40
+    pw, ph = width - left - right, height - top_m - bottom_m
 
     def sx(step: float) -> float:
         return left + (step - 1) / (n - 1) * pw
 
     def sy(val: float) -> float:
-        return top + (hi - val) / span * ph
+        v = math.log10(val) if log else val
+        return top_m + (hi - v) / (hi - lo) * ph
 
     colour = {"PASS": "#2e7d32", "PARTIAL": "#ef6c00", "FAIL": "#c62828"}.get(report.verdict, "#555")
-    title = f"torchlint overfit: {report.verdict} - {os.path.basename(report.script)}"
+    scale = "log scale" if log else "linear scale"
+    title = f"{report.verdict}: {os.path.basename(report.script)} ({len(report.losses)} steps, {scale})"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text x="{left}" y="22" font-size="14" fill="{colour}">{escape(title)}</text>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#333"/>',
-        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#333"/>',
+        f'<text x="{left}" y="22" font-size="14" font-weight="bold" fill="{colour}">{escape(title)}</text>',
+        f'<line x1="{left}" y1="{top_m}" x2="{left}" y2="{top_m + ph}" stroke="#333"/>',
+        f'<line x1="{left}" y1="{top_m + ph}" x2="{left + pw}" y2="{top_m + ph}" stroke="#333"/>',
     ]
-    for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
-        val = lo + frac * span
+    for val, label in zip(ticks, labels):
         y = sy(val)
         parts.append(f'<line x1="{left - 4}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#eee"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{val:.3g}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(label)}</text>')
     for step in sorted({1, (n + 1) // 2, n}):
         x = sx(step)
-        parts.append(f'<text x="{x:.1f}" y="{top + ph + 16}" text-anchor="middle">{step}</text>')
+        parts.append(f'<text x="{x:.1f}" y="{top_m + ph + 16}" text-anchor="middle">{step}</text>')
     parts.append(f'<text x="{left + pw / 2:.1f}" y="{height - 6}" text-anchor="middle">step</text>')
-    parts.append(f'<text x="14" y="{top + ph / 2:.1f}" transform="rotate(-90 14 {top + ph / 2:.1f})" '
+    parts.append(f'<text x="12" y="{top_m + ph / 2:.1f}" transform="rotate(-90 12 {top_m + ph / 2:.1f})" '
                  f'text-anchor="middle">loss</text>')
-    if pts:
+    if pts and not report.adversarial:
         first = pts[0][1]
-        if first > 0:  # the PASS line: 5 % of the initial loss
-            from .verdict import PASS_FRACTION
-
-            y = sy(PASS_FRACTION * first)
-            parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" '
-                         f'stroke="#2e7d32" stroke-dasharray="4 4"/>')
-            parts.append(f'<text x="{left + pw - 2}" y="{y - 4:.1f}" text-anchor="end" '
-                         f'fill="#2e7d32">pass</text>')
+        floor = report.loss_floor or 0.0
+        for frac, name, stroke in ((PASS_FRACTION, "pass", "#2e7d32"), (PARTIAL_FRACTION, "50 %", "#ef6c00")):
+            val = floor + frac * (first - floor)
+            if first > floor and val > 0 and (not log or 10 ** lo <= val <= 10 ** hi):
+                y = sy(val)
+                parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" '
+                             f'stroke="{stroke}" stroke-dasharray="4 4"/>')
+                parts.append(f'<text x="{left + pw - 2}" y="{y - 4:.1f}" text-anchor="end" '
+                             f'fill="{stroke}">{name}</text>')
         poly = " ".join(f"{sx(s):.1f},{sy(v):.1f}" for s, v in pts)
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{poly}"/>')
-    for i, x in enumerate(report.losses):
-        if x is not None and not math.isfinite(x):
-            parts.append(f'<text x="{sx(i + 1):.1f}" y="{top + 12}" fill="#c62828" '
-                         f'text-anchor="middle">{escape(str(x))}</text>')
-            break
+    elif pts:
+        poly = " ".join(f"{sx(s):.1f},{sy(v):.1f}" for s, v in pts)
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{poly}"/>')
+    if bad:
+        # non-finite steps: a red tick at the top of the plot for each, and what happened
+        for step in bad[:200]:
+            parts.append(f'<line x1="{sx(step):.1f}" y1="{top_m}" x2="{sx(step):.1f}" y2="{top_m + 8}" '
+                         f'stroke="#c62828"/>')
+        value = report.losses[bad[0] - 1]
+        msg = f"loss {value} from step {bad[0]}" + (f" ({len(bad)} of {len(report.losses)} steps)" if len(bad) > 1 else "")
+        parts.append(f'<text x="{left + pw / 2:.1f}" y="{top_m + ph / 2:.1f}" fill="#c62828" '
+                     f'font-size="16" text-anchor="middle">{escape(msg)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
