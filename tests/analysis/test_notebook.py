@@ -30,14 +30,14 @@ MAGIC_LINES = [
 
 @pytest.mark.parametrize("line", MAGIC_LINES)
 def test_each_magic_is_masked_into_python(line):
-    masked, changed = mask_magics([line])
+    masked, changed, _ = mask_magics([line])
     ast.parse("\n".join(masked))
     assert changed == {0}
 
 
 def test_masking_keeps_lines_indentation_and_the_rest():
-    lines = ["for x in xs:", "    %time y = f(x)", "    !echo \\", "      continued", "    z = x  # 100% sure!"]
-    masked, changed = mask_magics(lines)
+    lines = ["for x in xs:", "    %matplotlib inline", "    !echo \\", "      continued", "    z = x  # 100% sure!"]
+    masked, changed, _ = mask_magics(lines)
     assert len(masked) == len(lines)
     assert masked[1] == "    pass" and changed == {1, 2, 3}
     assert masked[4] == lines[4] and masked[0] == lines[0]
@@ -46,18 +46,18 @@ def test_masking_keeps_lines_indentation_and_the_rest():
 
 def test_percent_and_bang_inside_python_are_not_magics():
     lines = ["s = '''", "!not a magic", "%neither", "'''", "value = (1 +", "    2", "    % 3)", "ok = a \\", "    != b"]
-    masked, changed = mask_magics(lines)
+    masked, changed, _ = mask_magics(lines)
     assert masked == lines and not changed
 
 
 def test_cell_magic_of_another_language_masks_the_whole_cell():
     lines = ["%%bash", "echo 'not python ('", "ls"]
-    masked, changed = mask_magics(lines)
+    masked, changed, _ = mask_magics(lines)
     assert masked == ["", "", ""] and changed == {0, 1, 2}
 
 
 def test_python_cell_magic_keeps_its_body():
-    masked, changed = mask_magics(["# timing", "%%time", "for i in range(3):", "    f(i)"])
+    masked, changed, _ = mask_magics(["# timing", "%%time", "for i in range(3):", "    f(i)"])
     assert masked[1] == "pass" and masked[2:] == ["for i in range(3):", "    f(i)"] and changed == {1}
 
 
@@ -121,3 +121,13 @@ def test_a_cell_indented_as_a_whole_is_dedented_like_ipython_does():
     from torchlint.analysis.findings import Edit
     cell, edit = program.cell_edit(Edit(Span.of(3, 9, 3, 9), "\n    print(x)"))
     assert edit == Edit(Span.of(3, 10, 3, 10), "\n     print(x)")
+
+
+def test_timed_statements_still_run_and_map_back_to_their_columns():
+    masked, changed, moved = mask_magics(["for x in xs:", "    %time y = f(x)", "%timeit -n1 g()"])
+    assert masked == ["for x in xs:", "    y = f(x)", "pass"] and changed == {1, 2} and moved == {1: (4, 6)}
+    program = build_program([(3, "for x in xs:\n    %time y = f(x)\n")])
+    assert program.text == "for x in xs:\n    y = f(x)\n"
+    assert program.to_cell(Span.of(1, 8, 1, 12)) == (3, Span.of(1, 14, 1, 18))  # `f(x)`
+    assert program.to_program(3, Span.of(1, 14, 1, 18)) == Span.of(1, 8, 1, 12)
+    assert program.editable(Span.of(1, 8, 1, 12)) is None  # a fix never edits a magic's line

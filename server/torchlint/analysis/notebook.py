@@ -24,6 +24,8 @@ from .source import SyntaxProblem, problem_of, recovered_lines, split_lines
 # another language (`%%bash`, `%%writefile`, `%%html`...) and is masked whole.
 PYTHON_CELL_MAGICS = frozenset({"capture", "debug", "prun", "pypy", "python", "python3", "time", "timeit"})
 _ASSIGNED_MAGIC = re.compile(r"^(\s*)([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*[!%]")
+# line magics that run the statement after them (without options): the statement stays
+_TIMED = re.compile(r"^(\s*)%(?:time|timeit|prun|memit)[ \t]+(?=[^\s-])")
 _HELP = re.compile(r"^\s*\?\??\S|^\s*[\w.\[\]()'\"]+\?\??\s*$")
 
 
@@ -108,6 +110,7 @@ class CellRange:
     # IPython removes the first line's indentation from every line that starts with it (its
     # `leading_indent` transform): the program holds those lines without it
     indent: str = ""
+    moved: dict[int, tuple[int, int]] = field(default_factory=dict)  # see `mask_magics`
 
     @property
     def end(self) -> int:
@@ -122,7 +125,18 @@ class CellRange:
     def local(self, pos: Position) -> Position:
         """A program position (on one of this cell's lines) in the cell's own coordinates."""
         line = pos.line - self.start
-        return Position(line, pos.column + self.shift(line))
+        column = pos.column
+        if line in self.moved and column >= self.moved[line][0]:
+            column += self.moved[line][1]
+        return Position(line, column + self.shift(line))
+
+    def program_column(self, line: int, column: int) -> int:
+        """The inverse of `local` for a cell line and column."""
+        column = max(column - self.shift(line), 0)
+        if line in self.moved:
+            at, removed = self.moved[line]
+            column = column - removed if column >= at + removed else min(column, at)
+        return column
 
 
 @dataclass
@@ -164,8 +178,8 @@ class Program:
                 if span.end.line >= max(len(cell.lines), 1) and not (span.end.line == len(cell.lines) and span.end.column == 0):
                     return None
                 a, b = span.start, span.end
-                return Span(Position(a.line + cell.start, a.column - cell.shift(a.line)),
-                            Position(b.line + cell.start, max(b.column - cell.shift(b.line), 0)))
+                return Span(Position(a.line + cell.start, cell.program_column(a.line, a.column)),
+                            Position(b.line + cell.start, cell.program_column(b.line, b.column)))
         return None
 
     def cell(self, number: int) -> CellRange | None:
@@ -206,15 +220,13 @@ def build_program(cells: list[tuple[int, str]]) -> Program:
     for number, source in cells:
         lines = cell_lines(source)
         indent = _leading_indent(lines)
-        masked, changed = mask_magics([line[len(indent):] if line.startswith(indent) else line for line in lines])
+        masked, changed, moved = mask_magics([line[len(indent):] if line.startswith(indent) else line for line in lines])
         try:
             _parse_cell(masked)
         except (SyntaxError, ValueError) as exc:
             problem = problem_of(exc, masked)
-            if indent:
-                shift = lambda p: Position(p.line, p.column + (len(indent) if p.line < len(lines) and lines[p.line].startswith(indent) else 0))  # noqa: E731
-                problem = SyntaxProblem(problem.message, Span(shift(problem.span.start), shift(problem.span.end)))
-            problems.append((number, problem))
+            here = CellRange(number, 0, source, lines, frozenset(), indent, moved)
+            problems.append((number, SyntaxProblem(problem.message, Span(here.local(problem.span.start), here.local(problem.span.end)))))
             try:
                 recovered = recovered_lines(masked)
             except (RecursionError, MemoryError):
@@ -225,7 +237,7 @@ def build_program(cells: list[tuple[int, str]]) -> Program:
             problems.append((number, SyntaxProblem("the cell is nested too deeply for Python's parser", Span.of(0, 0, 0, 0))))
             changed |= set(range(len(masked)))
             masked = [""] * len(masked)
-        ranges.append(CellRange(number, len(program_lines), source, lines, frozenset(changed), indent))
+        ranges.append(CellRange(number, len(program_lines), source, lines, frozenset(changed), indent, moved))
         program_lines.extend(masked)
     text = "\n".join(program_lines) + ("\n" if program_lines else "")
     return Program(text, ranges, problems)
@@ -260,16 +272,19 @@ def _parse_cell(lines: list[str]) -> None:
 # -- IPython syntax ------------------------------------------------------------------------
 
 
-def mask_magics(lines: list[str]) -> tuple[list[str], set[int]]:
-    """`lines` with IPython syntax replaced by Python that does nothing (same number of
-    lines, same indentation), and the indices of the lines changed."""
+def mask_magics(lines: list[str]) -> tuple[list[str], set[int], dict[int, tuple[int, int]]]:
+    """`lines` with IPython syntax replaced by Python of the same lines and indentation, the
+    indices of the lines changed, and the lines whose statement moved left: `%time x = f()`
+    runs `x = f()`, so it stays (line -> (column where the statement now starts, columns
+    removed)). Everything else becomes `pass` (or `x = None` for `x = !ls`)."""
     out = list(lines)
     changed: set[int] = set()
+    moved: dict[int, tuple[int, int]] = {}
     first = next((i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")), None)
     if first is not None and lines[first].lstrip().startswith("%%"):
         name = lines[first].lstrip()[2:].split(None, 1)[0] if lines[first].lstrip()[2:].strip() else ""
         if name not in PYTHON_CELL_MAGICS:  # another language: nothing here is Python
-            return [""] * len(lines), set(range(len(lines)))
+            return [""] * len(lines), set(range(len(lines))), {}
         out[first] = _indent(lines[first]) + "pass"
         changed.add(first)
     continued = False  # the previous masked line ended with a backslash
@@ -285,7 +300,10 @@ def mask_magics(lines: list[str]) -> tuple[list[str], set[int]]:
         if not starts:
             continue
         stripped = line.lstrip()
-        if stripped.startswith(("%", "!")) or _HELP.match(line):
+        if (m := _TIMED.match(line)) is not None and not line.rstrip().endswith("\\"):
+            out[i] = m.group(1) + line[m.end():]
+            moved[i] = (len(m.group(1)), m.end() - len(m.group(1)))
+        elif stripped.startswith(("%", "!")) or _HELP.match(line):
             out[i] = _indent(line) + "pass"
         elif (m := _ASSIGNED_MAGIC.match(line)) is not None:
             out[i] = f"{m.group(1)}{m.group(2)} = None"
@@ -293,7 +311,7 @@ def mask_magics(lines: list[str]) -> tuple[list[str], set[int]]:
             continue
         changed.add(i)
         continued = line.rstrip().endswith("\\")
-    return out, changed
+    return out, changed, moved
 
 
 def _indent(line: str) -> str:
