@@ -100,3 +100,20 @@ def add_keyword(source: SourceFile, call: ast.Call, text: str) -> Edit | None:
     if end.column == 0 or source.lines[end.line][end.column - 1] != ")":
         return None
     return insert_at(Position(end.line, end.column - 1), text)
+
+
+def move_after(source: SourceFile, stmt: ast.stmt, anchor: ast.stmt) -> tuple[Edit, ...] | None:
+    """Move `stmt` (whole lines) to just below `anchor` (all of it: a loop's whole body),
+    re-indented to `anchor`'s level."""
+    delete = delete_lines(source, stmt)
+    if delete is None or not stands_alone(source, anchor):
+        return None
+    old_indent = source.line_indent(stmt.lineno - 1)
+    new_indent = source.line_indent(anchor.lineno - 1)
+    lines = source.lines[stmt.lineno - 1 : (stmt.end_lineno or stmt.lineno)]
+    nl_join = newline(source)
+    moved = nl_join.join(new_indent + l[len(old_indent):] if l.startswith(old_indent) else l for l in lines)
+    after = anchor.end_lineno or anchor.lineno  # 0-based index of the line below the anchor
+    if after < len(source.lines):
+        return (delete, insert_at(Position(after, 0), moved + nl_join))
+    return (delete, insert_at(source.line_end(after - 1), nl_join + moved))

@@ -455,8 +455,9 @@ class FlowModel:
                 found = hit
                 break
             path.append(a)
-            if _disables_grad(self.model, a):
-                found = True
+            mode = _grad_mode(self.model, a)
+            if mode is not None:
+                found = mode
                 break
             a = self.model.parent(a)
         for a in path:
@@ -1243,6 +1244,15 @@ def _reads(expr: ast.AST, out: set[str], sources: set[ast.AST]) -> bool:
     return found
 
 
+def graph_reads(expr: ast.AST) -> set[str]:
+    """The names and attribute paths whose autograd graph `expr` may carry on: what it reads,
+    not looking inside values that carry none (`loss.item()`, `float(loss)`, `loss.detach()`,
+    `out.data`, comparisons)."""
+    out: set[str] = set()
+    _reads(expr, out, set())
+    return out
+
+
 def _uses_values(stmt: ast.AST, tainted: Iterable[str], sources: set[ast.AST]) -> bool:
     """Does the statement use model outputs for their values (a metric, a prediction, a
     loss), not only their shapes? Binding a forward's result (`out, h = rnn(x, h)`) and
@@ -1675,25 +1685,43 @@ def _is_pure_builtin(q: str, func: ast.AST) -> bool:
 
 def in_no_grad(model: SemanticModel, node: ast.AST) -> bool:
     """Is `node` inside `with torch.no_grad()` / `inference_mode()` / `set_grad_enabled(False)`,
-    or a function decorated with one of them?"""
-    return any(_disables_grad(model, a) for a in model.ancestors(node))
-
-
-def _disables_grad(model: SemanticModel, a: ast.AST) -> bool:
-    if isinstance(a, (ast.With, ast.AsyncWith)) and any(_is_no_grad(model, i.context_expr) for i in a.items):
-        return True
-    if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(_is_no_grad(model, d) for d in a.decorator_list):
-        return True
+    or a function decorated with one of them? The innermost one decides: a `with
+    torch.enable_grad():` inside `no_grad` turns gradients back on."""
+    for a in model.ancestors(node):
+        mode = _grad_mode(model, a)
+        if mode is not None:
+            return mode
     return False
 
 
-def _is_no_grad(model: SemanticModel, expr: ast.AST) -> bool:
+def _grad_mode(model: SemanticModel, a: ast.AST) -> bool | None:
+    """True when `a` (a `with` or a decorated function) turns gradients off for what it holds,
+    False when it turns them on, None when it does neither."""
+    if isinstance(a, (ast.With, ast.AsyncWith)):
+        items = [i.context_expr for i in a.items]
+    elif isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        items = a.decorator_list
+    else:
+        return None
+    modes = [m for m in (_grad_switch(model, e) for e in items) if m is not None]
+    return modes[-1] if modes else None
+
+
+def _grad_switch(model: SemanticModel, expr: ast.AST) -> bool | None:
+    """True: `no_grad()`, `inference_mode()`, `set_grad_enabled(False)`; False: `enable_grad()`,
+    `set_grad_enabled(True)`; None: anything else, unknown, or `inference_mode(False)` (which
+    leaves the grad mode as it was)."""
     target = expr.func if isinstance(expr, ast.Call) else expr
     q = model.qualname(target) or ""
     name = q or (dotted(target) or "")
-    if name.endswith(("no_grad", "inference_mode")):
+    args = [*expr.args, *(k.value for k in expr.keywords if k.arg == "mode")] if isinstance(expr, ast.Call) else []
+    flag = args[0].value if args and isinstance(args[0], ast.Constant) and isinstance(args[0].value, bool) else None
+    if name.endswith("no_grad"):
         return True
-    if name.endswith("set_grad_enabled") and isinstance(expr, ast.Call) and expr.args:
-        a = expr.args[0]
-        return isinstance(a, ast.Constant) and a.value is False
-    return False
+    if name.endswith("inference_mode"):
+        return True if not args or flag is True else None
+    if name.endswith("enable_grad"):
+        return False
+    if name.endswith("set_grad_enabled"):
+        return None if flag is None else not flag
+    return None

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Iterator
 
 from .source import SourceFile
 from .torchapi import (
-    CONTAINERS, DATASET_BASES, DROPOUT_BY_DEFAULT, DROPOUT_IF_ASKED, ITERABLE_DATASET_BASES, MODE_DEPENDENT_FUNCTIONS,
+    CONTAINERS, DATASET_BASES, LOADER_WRAPPERS, TENSOR_FUNCTIONS, TENSOR_METHODS, DROPOUT_BY_DEFAULT, DROPOUT_IF_ASKED, ITERABLE_DATASET_BASES, MODE_DEPENDENT_FUNCTIONS,
     MODE_DEPENDENT_LAYERS, MODULE_BASES, MODULE_PASS_THROUGH_METHODS, NAMED_LIBRARIES, RUNNING_STATS_IF_ASKED, Kind,
-    canonical, constructor_kind,
+    canonical, constructor_kind, is_functional_loss,
 )
 
 if TYPE_CHECKING:
@@ -632,6 +632,140 @@ class SemanticModel:
                     else:
                         found |= layers
         return unknown
+
+    # -- tensors -----------------------------------------------------------------
+    def is_tensor(self, expr: ast.AST, _depth: int = 0) -> bool:
+        """Does `expr` certainly evaluate to one torch.Tensor? True for torch factories and
+        math, tensor methods of a tensor, loss values, the elements of a batch from a
+        DataLoader with the default collate (`for x, y in loader`, `x, y = batch`), and names
+        every binding of which is one of those; False when unknown."""
+        if _depth > 8:
+            return False
+        d = _depth + 1
+        if isinstance(expr, ast.Call):
+            func = expr.func
+            q = self.call_qualname(expr) or ""
+            if q in TENSOR_FUNCTIONS or is_functional_loss(q):
+                return True
+            if isinstance(func, ast.Attribute) and func.attr in TENSOR_METHODS and not q:
+                return self.is_tensor(func.value, d)
+            k = self.kind(func)
+            return k is not None and k.kind == Kind.LOSS
+        if isinstance(expr, ast.BinOp) and not isinstance(expr.op, ast.Mod):
+            return self.is_tensor(expr.left, d) or self.is_tensor(expr.right, d)
+        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
+            return self.is_tensor(expr.operand, d)
+        if isinstance(expr, ast.Attribute) and expr.attr in ("T", "data", "mT"):
+            return self.is_tensor(expr.value, d)
+        if isinstance(expr, ast.Subscript):
+            return self.is_tensor(expr.value, d) or self._is_batch(expr.value, d)
+        if isinstance(expr, ast.Name):
+            return self._name_is_tensor(expr, d)
+        return False
+
+    def _name_is_tensor(self, name: ast.Name, depth: int) -> bool:
+        scope: Scope = self.scope_of(name)
+        while True:
+            values = self.assigned_values(scope, name.id)
+            if values:
+                return all(self._binding_is_tensor(v, name.id, depth) for v in values)
+            ann = self.param_annotation(scope, name.id)
+            if ann is not None:
+                return self.qualname(ann) == "torch.Tensor"
+            if self.is_param(scope, name.id) or scope is self.tree:
+                return False
+            scope = self.scope_of(scope)
+
+    def _binding_is_tensor(self, value: ast.AST, name: str, depth: int) -> bool:
+        """One binding of `name` (see `assigned_values`): a value, a loop, or an unpacking target."""
+        if isinstance(value, (ast.For, ast.AsyncFor)):
+            return self._batch_element(value.iter, value.target, name)
+        if isinstance(value, (ast.Tuple, ast.List)):
+            parent = self.parents.get(value)
+            if isinstance(parent, ast.Assign) and self._is_batch(parent.value, depth):
+                return True  # `x, y = batch`
+            return False
+        if isinstance(value, ast.expr):
+            return self.is_tensor(value, depth)
+        return False
+
+    def _default_collate_loader(self, expr: ast.AST) -> bool:
+        """A `DataLoader(...)` built with the default collate function (batches of tensors)."""
+        k = self.kind(expr)
+        if k is None or k.kind != Kind.DATALOADER or not isinstance(k.node, ast.Call):
+            return False
+        return not any(kw.arg in (None, "collate_fn") for kw in k.node.keywords)
+
+    def _loader_batches(self, it: ast.AST, target: ast.AST) -> ast.AST | None:
+        """The part of a loop target that is one batch of a default-collate DataLoader."""
+        enumerated = False
+        while isinstance(it, ast.Call) and last_name(it.func) in LOADER_WRAPPERS - {"zip"} and it.args:
+            enumerated |= last_name(it.func) == "enumerate"
+            it = it.args[0]
+        if not self._default_collate_loader(it):
+            return None
+        if enumerated:
+            if not (isinstance(target, ast.Tuple) and len(target.elts) == 2):
+                return None
+            target = target.elts[1]
+        return target
+
+    def _batch_element(self, it: ast.AST, target: ast.AST, name: str) -> bool:
+        """`for x, y in loader` / `for i, (x, y) in enumerate(loader)`: `name` is an element."""
+        batch = self._loader_batches(it, target)
+        return isinstance(batch, (ast.Tuple, ast.List)) and any(
+            isinstance(n, ast.Name) and n.id == name for e in batch.elts for n in ast.walk(e)
+        )
+
+    def _is_batch(self, expr: ast.AST, depth: int) -> bool:
+        """A name bound only as a whole batch of a default-collate DataLoader (`for batch in loader`)."""
+        if not isinstance(expr, ast.Name):
+            return False
+        values = self.assigned_values(self.scope_of(expr), expr.id)
+        return bool(values) and all(
+            isinstance(v, (ast.For, ast.AsyncFor))
+            and isinstance(b := self._loader_batches(v.iter, v.target), ast.Name)
+            and b.id == expr.id
+            for v in values
+        )
+
+    # -- what a model is built from ---------------------------------------------------
+    def built_layers(self, info: KindInfo | None, wanted: frozenset[str]) -> frozenset[str]:
+        """Which of the `torch.nn` classes named in `wanted` (`LSTM`, `GRU`...) the module of
+        `info` certainly builds: in its own class, its bases and the classes of ours it builds
+        (library models and submodules passed in are not looked into). Positive evidence only."""
+        if info is None or info.kind != Kind.MODULE:
+            return frozenset()
+        found: set[str] = set()
+        if info.cls is not None and not info.qualname:
+            info.cls.model._built_in(list(ast.walk(info.cls.node)), wanted, found, frozenset(), info.cls)
+        elif info.qualname and isinstance(info.node, ast.Call):
+            owner = info.model or self
+            owner._built_in(list(ast.walk(info.node)), wanted, found, frozenset(), None)
+        return frozenset(found)
+
+    def _built_in(self, nodes: list[ast.AST], wanted: frozenset[str], found: set[str], seen: frozenset, cls: ClassInfo | None) -> None:
+        if cls is not None:
+            key = (self.source.path, cls.node.lineno)
+            if key in seen or len(seen) > 12:
+                return
+            seen = seen | {key}
+            for base in cls.node.bases:
+                sub = self.resolve_class(base)
+                if sub is not None:
+                    sub.model._built_in(list(ast.walk(sub.node)), wanted, found, seen, sub)
+        for node in nodes:
+            if not isinstance(node, ast.Call):
+                continue
+            q = self.call_qualname(node)
+            if q is not None and q.startswith("torch.nn."):
+                last = q.rsplit(".", 1)[-1]
+                if last in wanted:
+                    found.add(last)
+                continue
+            sub = self.resolve_class(node.func)
+            if sub is not None and self.class_kind(sub) == Kind.MODULE:
+                sub.model._built_in(list(ast.walk(sub.node)), wanted, found, seen, sub)
 
     # -- callees ---------------------------------------------------------------
     def resolve_function(self, call: ast.Call) -> FunctionRef | None:

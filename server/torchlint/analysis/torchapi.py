@@ -82,6 +82,30 @@ VALUE_KEEPING_METHODS = {
     "view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "float", "double", "half", "to",
     "cpu", "cuda", "permute", "transpose", "view_as", "reshape_as", "type", "clone", "detach",
 }
+# Tensor methods that return a tensor (a new one: the receiver is unchanged), and the subset that
+# converts or moves it (`x.to(device)` as a statement does nothing: TL405).
+CONVERT_METHODS = {
+    "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "long", "int", "short", "byte", "char", "bool",
+    "pin_memory",
+}
+TENSOR_METHODS = VALUE_KEEPING_METHODS | CONVERT_METHODS | {
+    "sum", "mean", "abs", "exp", "log", "sqrt", "pow", "mul", "add", "sub", "div", "matmul", "t", "expand", "repeat",
+    "expand_as", "masked_fill", "gather", "index_select", "softmax", "log_softmax", "sigmoid", "tanh", "relu",
+    "clamp", "norm", "argmax", "argmin", "narrow",
+}
+# torch functions that return one tensor (factories, conversions, element-wise and reducing math).
+TENSOR_FUNCTIONS = {
+    f"torch.{n}" for n in (
+        "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm",
+        "arange", "linspace", "logspace", "eye", "zeros_like", "ones_like", "empty_like", "full_like", "rand_like",
+        "randn_like", "randint_like", "stack", "cat", "concat", "concatenate", "hstack", "vstack", "Tensor",
+        "FloatTensor", "LongTensor", "DoubleTensor", "IntTensor", "BoolTensor", "ByteTensor", "HalfTensor",
+        "matmul", "mm", "bmm", "exp", "log", "sqrt", "abs", "sigmoid", "tanh", "softmax", "log_softmax", "sum",
+        "mean", "where", "clamp", "flatten", "reshape", "transpose", "permute", "squeeze", "unsqueeze", "normal",
+        "bernoulli", "multinomial", "tril", "triu", "einsum",
+    )
+}
+
 # Activations whose output is probabilities (or log-probabilities): function, module, tensor method.
 ACTIVATION_FUNCTIONS = {
     "torch.nn.functional.softmax": "softmax",
