@@ -135,7 +135,7 @@ export function importCheckMessage(python: Interpreter, check: ImportCheck): str
         : `${python.path} (no interpreter configured)`;
   switch (check.reason) {
     case 'no-interpreter':
-      return `torchlint: cannot run ${where}. Set "torchlint.interpreter" to a Python 3.10+ executable.`;
+      return `torchlint: cannot run ${where}. Set "torchlint.interpreter" to a Python 3.11+ executable.`;
     case 'not-installed':
       return `torchlint is not installed in ${where}. Install it with pip, or choose another interpreter in the settings.`;
     default:
