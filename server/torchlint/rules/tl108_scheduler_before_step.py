@@ -23,8 +23,10 @@ class SchedulerBeforeStep(Rule):
     initial learning rate is never used, and a per-epoch schedule decays one epoch early
     (PyTorch warns "Detected call of `lr_scheduler.step()` before `optimizer.step()`").
 
-    Schedulers stepped with an argument (`ReduceLROnPlateau.step(val_loss)`, an explicit
-    epoch) and schedulers stepped only on some paths are not reported.
+    Only schedulers known to be PyTorch's (or `transformers`' schedules) are judged: a
+    scheduler class of one's own may set the rate for the coming step on purpose. Schedulers
+    stepped with an argument (`ReduceLROnPlateau.step(val_loss)`, an explicit epoch) and
+    schedulers stepped only on some paths are not reported.
 
     ## Example
     ```python
@@ -63,10 +65,10 @@ class SchedulerBeforeStep(Rule):
                 call = s_event.call
                 if call.args or call.keywords or s_node.has(Ev.STEP):
                     continue  # `scheduler.step(val_loss)`, `step(epoch)`: not the order this rule knows
+                # only torch's (and transformers') schedulers: a scheduler class of one's own may
+                # well set the rate for the coming step, before it
                 k = ctx.model.kind(call.func.value)
-                if k is not None and k.kind != Kind.SCHEDULER:
-                    continue
-                if k is not None and (k.qualname or "").endswith("ReduceLROnPlateau"):
+                if k is None or k.kind != Kind.SCHEDULER or (k.qualname or "").endswith("ReduceLROnPlateau"):
                     continue
                 step_id = self._step_after(cfg, s_node)
                 if step_id is None:

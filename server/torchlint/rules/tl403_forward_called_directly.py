@@ -54,7 +54,8 @@ class ForwardCalledDirectly(Rule):
             if not isinstance(func, ast.Attribute):
                 continue
             recv = func.value
-            if _rooted_at_self_or_super(recv) and m.enclosing_class(call) is not None:
+            cls = m.enclosing_class(call)
+            if _rooted_at_self_or_super(recv) and cls is not None and m.is_module_class(cls):
                 continue  # a module's own methods: `super().forward(x)`, `self.block.forward(x)`
             k = m.kind(recv)
             if k is None or k.kind != Kind.MODULE:
