@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--no-jedi", action="store_true", help="resolve from the AST and workspace files only")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     check.add_argument("--statistics", action="store_true", help="print a count per rule")
+    check.add_argument("--no-cache", action="store_true", help="analyse every file again, ignoring and not writing the result cache")
+    check.add_argument("--cache-dir", metavar="DIR", help="where results are cached (default: $TORCHLINT_CACHE_DIR, else .torchlint_cache/ at the project root)")
     check.add_argument("--jobs", "-j", type=int, default=None, help="worker processes (default: one per core for 32+ files)")
     check.set_defaults(func=_run_check)
 

@@ -130,6 +130,14 @@ class Workspace:
             out[p] = hit[1] if hit else None
         return out
 
+    def reads(self, path: str) -> set[str]:
+        """The workspace files the last analysis of `path` read (what its cross-file facts rest on)."""
+        return set(self._deps.get(_norm(path), ()))
+
+    def python_files(self) -> list[str]:
+        """The workspace's Python files (where importers are looked for)."""
+        return self._python_files()
+
     def scanned_files(self) -> list[str] | None:
         """The workspace's file list, when the current analysis looked for importers in it."""
         return self._files[1] if self._scanned and self._files is not None else None

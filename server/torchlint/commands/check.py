@@ -19,6 +19,7 @@ from ..checker import Checker
 from ..config import Config, ConfigError, load_config, user_interpreter
 from ..fixes import apply_edits, select_fixes
 from .discover import discover
+from .cache import Cache, config_fingerprint, engine_fingerprint, file_list_digest
 from .notebooks import check_notebook
 from .output import render
 
@@ -99,6 +100,16 @@ def _check_files(files: list[Path], setup: tuple) -> _ChunkResult:
     checker = Checker(config, root)
     if args.no_jedi:
         checker.workspace.use_jedi = False
+    cache = None if args.no_cache else Cache(
+        Path(args.cache_dir) if args.cache_dir else Cache.location(config.root or Path.cwd()),
+        engine_fingerprint() + config_fingerprint(config, not args.no_jedi))
+    listing: list[str] = []
+
+    def file_list() -> str:  # the workspace's Python files, listed once per run and only if asked
+        if not listing:
+            listing.append(file_list_digest(checker.workspace.python_files()))
+        return listing[0]
+
     out = _ChunkResult()
     for path in files:
         text, problem = _read(path)
@@ -106,12 +117,21 @@ def _check_files(files: list[Path], setup: tuple) -> _ChunkResult:
             if config.is_enabled(problem.code, str(path)):
                 out.findings.append(problem)
             continue
+        cached = cache.get(path, text, file_list) if cache is not None else None
+        if cached is not None and not (args.fix and select_fixes(cached, args.unsafe_fixes)):
+            out.findings.extend(cached)
+            continue
+        errors_before = len(out.errors)
         if path.suffix == ".ipynb":
             _check_notebook(checker, path, text, args, out)
+            if cache is not None and len(out.errors) == errors_before and not args.fix:
+                _store(cache, checker, path, text, [f for f in out.findings if f.path == str(path)], file_list)
             continue
         report = checker.check_file(str(path), text)
         out.errors.extend(f"torchlint: {path}: {err}" for err in report.errors)
         file_findings = report.findings
+        if cache is not None and not report.errors:
+            _store(cache, checker, path, text, file_findings, file_list)
         if args.fix:
             new_text, file_findings, n = _fix(checker, path, text, file_findings, args.unsafe_fixes)
             if n:
@@ -124,6 +144,12 @@ def _check_files(files: list[Path], setup: tuple) -> _ChunkResult:
                     file_findings = report.findings
         out.findings.extend(file_findings)
     return out
+
+
+def _store(cache: Cache, checker: Checker, path: Path, text: str, findings: list[Finding], file_list) -> None:
+    """Keep the file's findings with what they rest on (see cache.py)."""
+    scanned = checker.workspace.scanned_files() is not None
+    cache.put(path, text, findings, checker.workspace.reads(str(path)), file_list() if scanned else None)
 
 
 def _check_notebook(checker: Checker, path: Path, text: str, args: argparse.Namespace, out: _ChunkResult) -> None:
