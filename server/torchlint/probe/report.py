@@ -19,10 +19,11 @@ class Finding:
     row: int | None = None  # 1-based
     severity: str = "warning"  # error | warning | information
     step: int | None = None
+    cell: int | None = None  # in a notebook: the cell (1-based among all cells) `row` counts in
 
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "filename": self.filename,
-                "row": self.row, "severity": self.severity, "step": self.step}
+                "row": self.row, "severity": self.severity, "step": self.step, "cell": self.cell}
 
 
 @dataclass
@@ -116,7 +117,7 @@ def _fmt_bytes(n: int | None) -> str:
     return str(n)
 
 
-def _where(filename: str | None, row: int | None, cwd: str | None = None) -> str:
+def _where(filename: str | None, row: int | None, cwd: str | None = None, cell: int | None = None) -> str:
     if not filename:
         return ""
     name = filename
@@ -126,6 +127,8 @@ def _where(filename: str | None, row: int | None, cwd: str | None = None) -> str
             name = rel
     except ValueError:
         pass
+    if cell is not None:  # a notebook: `nb.ipynb:cell 4:5`, as `torchlint check` prints it
+        name = f"{name}:cell {cell}"
     return f"{name}:{row}" if row else name
 
 
@@ -146,10 +149,10 @@ def render_text(report: Report, cwd: str | None = None, tail_lines: int = 20) ->
         lines.append(f"  loss curve  {sparkline(report.losses)}")
     if report.error:
         loc = report.error_location or {}
-        where = _where(loc.get("filename"), loc.get("row"), cwd)
+        where = _where(loc.get("filename"), loc.get("row"), cwd, loc.get("cell"))
         lines.append(f"  error: {report.error}" + (f"  ({where})" if where else ""))
     for f in report.findings:
-        where = _where(f.filename, f.row, cwd)
+        where = _where(f.filename, f.row, cwd, f.cell)
         lines.append(f"  {where + ': ' if where else ''}{f.code} {f.message}")
     for note in report.notes:
         lines.append(f"  note: {note}")

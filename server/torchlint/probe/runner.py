@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from . import notebook
 from .report import Finding, Report, write_svg
 from .verdict import Judgement, initial_loss_finding, judge, smoothing_floor
 
@@ -179,13 +180,29 @@ async def run_overfit(
     `env`: extra environment variables for the script (over this process's environment).
     """
     script_path = Path(script).resolve()
-    run = _Run(steps, on_progress)
-    started = time.monotonic()
     report = Report(verdict="ERROR", script=str(script_path), args=list(args), steps_requested=steps)
     if not script_path.is_file():
         report.error = f"script not found: {script_path}"
         report.summary = report.error
         return report
+    if script_path.suffix == ".ipynb":  # its code cells, in order, as a script (probe/notebook.py)
+        try:
+            nb = notebook.prepare(script_path)
+        except notebook.NotebookNotRunnable as exc:
+            report.error = report.summary = str(exc)
+            return report
+        # Jupyter runs a notebook from its folder, with that folder importable
+        env = {**(env or {}), "PYTHONPATH": os.pathsep.join(p for p in (str(script_path.parent), os.environ.get("PYTHONPATH")) if p)}
+        try:
+            report = await run_overfit(nb.script, args, python=python, steps=steps, timeout=timeout,
+                                       cwd=cwd or script_path.parent, on_progress=on_progress, cancel=cancel,
+                                       plot_path=plot_path, env=env)
+        finally:
+            nb.cleanup()
+        notebook.map_report(report, nb)
+        return report
+    run = _Run(steps, on_progress)
+    started = time.monotonic()
 
     env = {**os.environ, **(env or {})}
     read_fd, write_fd = os.pipe()
@@ -295,7 +312,8 @@ def _fill(report: Report, run: _Run, returncode: int | None, stopped: str | None
         report.notes.append(f"{error}: the verdict is from the {report.steps} steps done")
     if end.get("reason") in ("finished", "exit") and report.steps < report.steps_requested:
         report.notes.append(f"the script ended after {report.steps} of {report.steps_requested} steps")
-    lr_note = _lr_note(report.lrs)
+    base_lr = next((o.get("base_lr") for o in end.get("optimizers") or [] if o.get("index") == 0), None)
+    lr_note = _lr_note(report.lrs, base_lr)
     if lr_note:
         report.notes.append(lr_note)
     filename, row = (backward_site or (None, None))
@@ -387,13 +405,18 @@ def _judge_adversarial(report: Report) -> Judgement:
                      "every player was updated (not judged by the drop)")
 
 
-def _lr_note(lrs: list[float | None]) -> str | None:
+def _lr_note(lrs: list[float | None], base_lr: float | None = None) -> str | None:
     """The learning rate over the run: warmup or a schedule that keeps it near zero is often
-    why a healthy model only reaches PARTIAL."""
+    why a healthy model only reaches PARTIAL. `base_lr`: the lr the optimizer was built with
+    (a warmup longer than the check never reaches it)."""
     values = [x for x in lrs if x is not None and math.isfinite(x)]
     if len(values) < 2:
         return None
     top = max(values)
+    if base_lr and base_lr > 0 and top <= LR_LOW * base_lr:
+        return (f"lr {values[0]:.3g} -> {values[-1]:.3g}: near zero for all {len(values)} steps, at most "
+                f"{top / base_lr:.0%} of the lr the optimizer was built with ({base_lr:.3g}); a warmup "
+                "longer than the check? (more --steps, or a shorter warmup)")
     if top <= 0:
         return f"lr was 0 at every step ({len(values)} steps)"
     low = [i for i, x in enumerate(lrs) if x is not None and x <= LR_NEAR_ZERO * top]
@@ -407,6 +430,7 @@ def _lr_note(lrs: list[float | None]) -> str | None:
 
 
 LR_NEAR_ZERO = 0.01
+LR_LOW = 0.1  # the whole run below 10 % of the built lr: still warming up
 _CAUSES = (
     ("target size", "PyTorch broadcast the target against the output (shapes differ): every "
                     "output is compared with every target, so the loss cannot reach zero"),
