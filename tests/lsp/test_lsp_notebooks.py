@@ -193,3 +193,40 @@ async def test_added_removed_and_moved_cells(start):
     assert [x.code for x in await s.diagnostics(nb.uri_of(1), until=lambda d: d != [])] == ["syntax-error"]
     nb.close()
     await s.diagnostics(nb.uri_of(1), until=lambda d: d == [])
+
+
+RUNNABLE = [
+    ("code", "import torch\nimport torch.nn as nn\nfrom torch.utils.data import DataLoader, TensorDataset\n%matplotlib inline\n"),
+    ("code", "torch.manual_seed(0)\nloader = DataLoader(TensorDataset(torch.randn(32, 8), torch.randint(0, 3, (32,))), batch_size=8, shuffle=True)\n"
+             "model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))\n"
+             "opt = torch.optim.Adam(model.parameters(), lr=1e-2)\ncrit = nn.CrossEntropyLoss()\n"),
+    ("markdown", "## Train"),
+    ("code", "for epoch in range(20):\n    for x, y in loader:\n        loss = crit(model(x), y)\n        loss.backward()\n        opt.step()\n"),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(180)
+async def test_overfit_check_from_a_cell_runs_the_notebook_and_reports_at_its_cells(start):
+    import json
+
+    s = await start("visual-studio-code", options={"overfit": {"steps": 30, "timeout": 150}})
+    nb_json = {"cells": [{"cell_type": "code" if k == "code" else "markdown", "metadata": {}, "source": t.splitlines(True),
+                          **({"outputs": [], "execution_count": None} if k == "code" else {})} for k, t in RUNNABLE],
+               "metadata": {"kernelspec": {"language": "python", "name": "python3", "display_name": "Python 3"}},
+               "nbformat": 4, "nbformat_minor": 5}
+    (s.root / "train.ipynb").write_text(json.dumps(nb_json, indent=1))
+    nb = Notebook(s, "train.ipynb", RUNNABLE)
+    uri = nb.uri_of(3)
+    await s.diagnostics(uri, until=lambda d: [x.code for x in d] == ["TL101"])
+    lenses = await s.client.text_document_code_lens_async(types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    [lens] = lenses
+    report = await s.client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command=lens.command.command, arguments=lens.command.arguments))
+    assert report["script"].endswith("train.ipynb"), report
+    assert [f["cell"] for f in report["findings"] if f["code"] == "TLR07"] == [4]
+    # the runtime finding shows in the training cell, next to (or merged with) the static TL101
+    diags = await s.diagnostics(uri, until=lambda d: any("TLR07" in str(x.code) or "TLR07" in x.message
+                                                          or any("TLR07" in (r.message or "") for r in x.related_information or [])
+                                                          for x in d))
+    assert all(d.range.start.line < 5 for d in diags)

@@ -130,7 +130,8 @@ def publish(ls: "TorchlintServer", analysis: Analysis) -> None:
     for uri in state.cell_uris.values():
         v = state.views.get(uri)
         ls.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=v.diagnostics if v else [], version=v.version if v else None)
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=ls.with_runtime(uri, v.diagnostics if v else []),
+                                           version=v.version if v else None)
         )
 
 

@@ -49,6 +49,7 @@ from typing import Any, Callable
 import attrs
 from lsprotocol import types
 from pygls import uris
+from urllib.parse import unquote
 
 from torchlint.probe.report import Finding, Report
 from torchlint.probe.runner import Progress, run_overfit
@@ -231,11 +232,19 @@ def _line_range(text: str | None, row: int, encoding: Any = None) -> types.Range
                        end=types.Position(line=line + 1, character=0))
 
 
+def _notebook_cell(server: Any, uri: str) -> tuple[str, dict[int, str]] | None:
+    find = getattr(server, "notebook_cell", None)
+    return find(uri) if callable(find) else None
+
+
 def _text_of(server: Any, uri: str, path: str | None) -> str | None:
     """The editor's text of `uri` when the server holds it open, else the file on disk."""
     snap = getattr(server, "open_docs", {}).get(uri)
     if snap is not None:
         return snap.text
+    if _notebook_cell(server, uri) is not None:  # a notebook cell: the cell's own text
+        doc = server.workspace.text_documents.get(unquote(uri))  # pygls keys documents unquoted
+        return doc.source if doc is not None else None
     if not path:
         return None
     try:
@@ -254,7 +263,8 @@ def _encoding(server: Any) -> Any:
 
 def _to_diagnostics(report: Report, script_uri: str, loop_line: int | None,
                     text_of: Callable[[str, str | None], str | None] = lambda uri, path: None,
-                    encoding: Any = None) -> dict[str, list[types.Diagnostic]]:
+                    encoding: Any = None, cells: dict[int, str] | None = None) -> dict[str, list[types.Diagnostic]]:
+    """`cells`: for a notebook, its code cells' URIs by number (findings carry their cell)."""
     out: dict[str, list[types.Diagnostic]] = {}
     # An ERROR has no TLR code (codes are public and stable): it becomes a code-less
     # diagnostic at the user's frame of the exception, or at the loop / first line.
@@ -262,9 +272,11 @@ def _to_diagnostics(report: Report, script_uri: str, loop_line: int | None,
     if report.verdict == "ERROR" and report.error:
         loc = report.error_location or {}
         findings.insert(0, (Finding("", f"overfit check could not run: {report.error}",
-                                    loc.get("filename"), loc.get("row"), "error"), None))
+                                    loc.get("filename"), loc.get("row"), "error", cell=loc.get("cell")), None))
     for f, code in findings:
-        if f.filename:
+        if cells and f.cell in cells:
+            uri, row = cells[f.cell], f.row or 1
+        elif f.filename:
             uri = uris.from_fs_path(f.filename) or script_uri
             row = f.row or 1
         else:
@@ -378,6 +390,11 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
     uri, loop_line = _parse_target(args)
     if not uri:
         return _error_report("", "runOverfitCheck needs a document URI argument")
+    notebook = _notebook_cell(ls, uri)
+    cells: dict[int, str] = {}
+    if notebook is not None:  # a notebook's cell: the check runs the whole notebook
+        uri, cells = notebook
+        loop_line = None
     if not uri.startswith("file:") and "://" in uri:
         return _error_report(uri, f"the overfit check runs files on disk, not {uri.split(':', 1)[0]}: documents")
     path = os.path.abspath(uris.to_fs_path(uri) or uri)
@@ -458,7 +475,7 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
     if cancelled:  # says nothing about the code: the previous run's diagnostics stay
         return data
     new = _to_diagnostics(report, uris.from_fs_path(path) or uri, loop_line,
-                          lambda u, p: _text_of(ls, u, p), _encoding(ls))
+                          lambda u, p: _text_of(ls, u, p), _encoding(ls), cells)
     changed = set(st.diagnostics) | set(new)
     st.diagnostics = new
     for u in sorted(changed):

@@ -261,6 +261,7 @@ class TorchlintServer(LanguageServer):
         if self.pull:
             self._request_refresh()
             return
+        uri = notebooks.owner(self, uri) or uri  # a cell: its notebook publishes every cell
         a = self.analyses.get(uri)
         snap = self.open_docs.get(uri)
         if snap is None:  # not open: there are only runtime findings to show
@@ -270,6 +271,11 @@ class TorchlintServer(LanguageServer):
         elif a is not None and a.version == snap.version and a.text == snap.text:
             self.publish(a)
         # else: the pending analysis of the current version will include them
+
+    def notebook_cell(self, uri: str) -> tuple[str, dict[int, str]] | None:
+        """For a notebook cell's URI: the notebook's URI and its code cells' URIs by number."""
+        nb_uri = notebooks.owner(self, uri)
+        return (nb_uri, dict(self.notebooks[nb_uri].cell_uris)) if nb_uri else None
 
     def with_runtime(self, uri: str, static: list[types.Diagnostic]) -> list[types.Diagnostic]:
         """`static` merged with the last overfit run's findings (one bug, one diagnostic)."""
