@@ -158,3 +158,15 @@ def test_partly_frozen_model_names_the_frozen_layers(reports):
     assert f.severity == "information"
     for healthy in ("mlp_ok", "closure_ok"):
         assert "TLR05" not in codes(reports[healthy])
+
+
+# ----------------------------------------------------------------------------- 7 timeouts
+
+
+def test_timeout_after_convergence_keeps_the_verdict_marked_partial(reports):
+    r = reports["slow"]  # 0.1 s a step, 1000 steps asked, killed after 40 s
+    assert r.partial_run and r.error is None
+    assert 10 <= r.steps < 1000
+    assert r.verdict == "PASS", r.summary
+    assert "partial: timed out after 40 s" in r.summary
+    assert any("the verdict is from the" in n for n in r.notes)

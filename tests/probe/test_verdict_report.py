@@ -71,7 +71,8 @@ def test_json_shape_is_valid_json_with_nonfinite_as_strings():
         assert key in data
     assert data["losses"] == [2.0, 1.9, "inf"]
     assert data["findings"][0] == {"code": "TLR02", "message": "the loss is inf at step 3",
-                                   "filename": "/w/train.py", "row": 12, "severity": "error", "step": 3}
+                                   "filename": "/w/train.py", "row": 12, "severity": "error", "step": 3,
+                                   "cell": None}
 
 
 def test_text_and_svg():
@@ -125,3 +126,14 @@ def test_svg_log_scale_for_wide_ranges_and_inf():
     assert any(t and t.startswith("1e") for t in _svg_texts(wide))
     inf = render_svg(_report(verdict="FAIL", losses=[float("inf")] * 10))
     assert "loss inf from step 1 (10 of 10 steps)" in _svg_texts(inf)
+
+
+def test_lr_note_warmup_longer_than_the_check():
+    from torchlint.probe.runner import _lr_note
+
+    warm = [6e-4 * (i + 1) / 2000 for i in range(60)]  # nanoGPT's 2000-step warmup, 60 steps checked
+    note = _lr_note(warm, base_lr=6e-4)
+    assert "near zero for all 60 steps" in note and "3% of the lr the optimizer was built with" in note
+    zero_first = [0.0] * 30 + [0.01] * 10
+    assert "for 30 of 40 steps (steps 1-30" in _lr_note(zero_first, base_lr=0.01)
+    assert _lr_note([0.01] * 40, base_lr=0.01) is None  # constant: nothing to say

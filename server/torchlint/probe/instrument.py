@@ -171,6 +171,9 @@ class _Opt:
         self.backward_site: tuple[str, int] | None = None
         self.reaches: set[int] = set()  # indices of other optimizers whose parameters its loss reaches
         self.param_ids: set[int] = set()
+        # the lr it was built with (schedulers and hand-written warmups change param_groups only)
+        lr = opt.defaults.get("lr") if isinstance(getattr(opt, "defaults", None), dict) else None
+        self.base_lr = float(lr) if isinstance(lr, (int, float)) else None
 
 
 _S: _State
@@ -1244,6 +1247,7 @@ def _send_end(reason: str, error: dict[str, Any] | None = None, exit_code: Any =
         "first_loss_sources": _S.first_loss_sources, "class_loss": _S.ce_info,
         "step_times": _S.step_times, "torch": torch.__version__,
         "optimizers": [{"index": o.index, "name": o.name, "steps": o.steps, "reaches": sorted(o.reaches),
+                        "base_lr": o.base_lr,
                         "site": list(_S.optimizer_sites.get(oid) or ()) or None}
                        for oid, o in _S.opts.items()],
         "frozen_batch": _REPLAY.describe(),
