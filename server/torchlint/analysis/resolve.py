@@ -668,7 +668,9 @@ class SemanticModel:
         while True:
             values = self.assigned_values(scope, name.id)
             if values:
-                return all(self._binding_is_tensor(v, name.id, depth) for v in values)
+                # `x = x.to(device)` / `x = x.float()` keeps what the other bindings made
+                kept = [v for v in values if not _converts_itself(v, name.id)]
+                return bool(kept) and all(self._binding_is_tensor(v, name.id, depth) for v in kept)
             ann = self.param_annotation(scope, name.id)
             if ann is not None:
                 return self.qualname(ann) == "torch.Tensor"
@@ -838,6 +840,14 @@ def _rewraps(value: ast.AST, name: str) -> bool:
             node = node.args[0]
         else:
             return False
+    return isinstance(node, ast.Name) and node.id == name and node is not value
+
+
+def _converts_itself(value: ast.AST, name: str) -> bool:
+    """`name.to(device)`, `name.float().cuda()`: tensor methods of `name` itself."""
+    node = value
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in TENSOR_METHODS:
+        node = node.func.value
     return isinstance(node, ast.Name) and node.id == name and node is not value
 
 

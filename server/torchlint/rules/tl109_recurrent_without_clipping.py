@@ -3,7 +3,7 @@ from __future__ import annotations
 import ast
 
 from ..analysis import edits
-from ..analysis.findings import Fix, Severity
+from ..analysis.findings import Fix, Position, Severity
 from ..analysis.flow import Ev
 from ..analysis.resolve import dotted
 from . import register
@@ -105,14 +105,12 @@ class RecurrentWithoutClipping(Rule):
         it = loop.cfg.iteration(s_node)
         if s_node.id not in it.reached_from("backward", ("step",)):
             return None
-        lines = [f"torch.nn.utils.clip_grad_norm_({t}.parameters(), max_norm=1.0)" for t in models]
-        insert = edits.insert_line_before(ctx.source, s_node.stmt, lines[0])
-        if insert is None:
+        if not edits.stands_alone(ctx.source, s_node.stmt):
             return None
         nl = edits.newline(ctx.source)
         indent = ctx.source.line_indent(s_node.stmt.lineno - 1)
-        text = "".join(f"{indent}{line}{nl}" for line in lines)
-        insert = type(insert)(insert.span, text)
+        text = "".join(f"{indent}torch.nn.utils.clip_grad_norm_({t}.parameters(), max_norm=1.0){nl}" for t in models)
+        insert = edits.insert_at(Position(s_node.stmt.lineno - 1, 0), text)
         return Fix("Clip the gradient norm before the optimizer step (max_norm=1.0)", (insert,), "unsafe")
 
 
