@@ -58,6 +58,25 @@ def test_worker_debounces_by_key_and_runs_on_one_thread():
         w.stop()
 
 
+def test_worker_runs_an_urgent_job_before_the_jobs_already_waiting():
+    """A request waits for its document's analysis: it goes ahead of other documents' (issue 13)."""
+    w = Worker()
+    gate, ran = threading.Event(), []
+    try:
+        w.submit(gate.wait)  # the analysis running when the request arrives
+        for name in ("a", "b", "c"):
+            w.submit(lambda name=name: ran.append(name), key=name)
+        debounced = w.submit(lambda: ran.append("mine (debounced)"), key="mine", delay=0.3)
+        urgent = w.submit(lambda: ran.append("mine"), key="mine", urgent=True)  # replaces its debounce
+        gate.set()
+        urgent.result(5)
+        w.submit(lambda: None, delay=0.4).result(5)
+        assert ran == ["mine", "a", "b", "c"]
+        assert debounced.cancelled()
+    finally:
+        w.stop()
+
+
 def test_worker_stop_cancels_waiting_jobs():
     w = Worker()
     later = w.submit(lambda: 1, delay=10)

@@ -14,6 +14,7 @@ import concurrent.futures
 import gc
 import logging
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -45,7 +46,8 @@ log = logging.getLogger("torchlint.lsp")
 WATCHERS_ID = "torchlint-watched-files"
 CONFIG_ID = "torchlint-configuration"
 _COLLECT_WHEN_IDLE = 1.0  # seconds without an analysis
-_COLLECT_EVERY = 20  # analyses
+_COLLECT_EVERY = 10.0  # seconds: the longest a stream of analyses goes without a full collection
+_COLLECT_SHARE = 0.02  # at most this share of the time goes to full collections while analyses stream
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ class TorchlintServer(LanguageServer):
         self._refresh_handle: asyncio.Handle | None = None
         self._pending: dict[str, concurrent.futures.Future] = {}  # uri -> its latest keyed analysis job
         self.collect_garbage = False  # `serve` turns the collector's automatic full collections into ours
-        self._since_collection = 0
+        self._last_collection = time.monotonic()
+        self._collection_cost = 0.0  # seconds the last full collection took
 
     # -- settings ----------------------------------------------------------------
     def overfit_settings(self) -> dict[str, Any]:
@@ -119,10 +122,11 @@ class TorchlintServer(LanguageServer):
         return self._checker
 
     # -- scheduling (loop side) ------------------------------------------------------
-    def schedule(self, uri: str, delay: float, *, force: bool = False, refresh: bool = False):
+    def schedule(self, uri: str, delay: float, *, force: bool = False, refresh: bool = False, urgent: bool = False):
         fut = self.worker.submit(
-            lambda: self._analyze(uri, force=force, refresh=refresh), key=("analyze", uri), delay=delay
+            lambda: self._analyze(uri, force=force, refresh=refresh), key=("analyze", uri), delay=delay, urgent=urgent
         )
+        fut.torchlint_flags = (force, refresh)  # type: ignore[attr-defined]  # kept when a request expedites it
         self._pending[uri] = fut
         return fut
 
@@ -131,7 +135,9 @@ class TorchlintServer(LanguageServer):
 
         A request arriving while the debounced analysis of the document is pending waits for
         it rather than starting another one: editors ask for code actions and lenses after every
-        keystroke, and each extra analysis would delay the next one.
+        keystroke, and each extra analysis would delay the next one. That analysis runs at once,
+        ahead of other documents' (a burst of edits across many files must not stand between a
+        hover and its answer); it is the one the debounce would have run.
         """
         nb_uri = notebooks.owner(self, uri)
         if nb_uri is not None:  # a notebook cell: its part of the notebook's analysis
@@ -145,10 +151,17 @@ class TorchlintServer(LanguageServer):
                 return a
             pending = self._pending.get(uri)
             if pending is not None and not pending.done():
+                if not pending.running():  # still in its debounce or behind other documents: run it next
+                    force, refresh = getattr(pending, "torchlint_flags", (False, False))
+                    pending = self.schedule(uri, delay=0.0, force=force, refresh=refresh, urgent=True)
                 await _settled(pending)
             else:  # unkeyed: a later debounced job must not cancel this one
                 await _settled(self.worker.submit(lambda: self._analyze(uri)))
-        return self.analyses.get(uri)
+        # The document kept changing under us: no answer rather than one for an older version.
+        a, snap = self.analyses.get(uri), self.open_docs.get(uri)
+        if a is not None and snap is not None and a.version == snap.version and a.text == snap.text:
+            return a
+        return None
 
     # -- analysis (worker side) ---------------------------------------------------------
     def _analyze(self, uri: str, *, force: bool = False, refresh: bool = False) -> Analysis | None:
@@ -183,17 +196,22 @@ class TorchlintServer(LanguageServer):
         return analysis
 
     def _schedule_collection(self) -> None:
-        """A full collection once typing pauses, and every few analyses while it does not."""
-        self._since_collection += 1
-        if self._since_collection >= _COLLECT_EVERY:
-            self._since_collection = 0
+        """A full collection once typing pauses, and now and then while it does not. A full
+        collection walks every object of the open documents (hundreds of ms with 50 open): one
+        per 20 analyses was several per second during a burst of edits across many documents,
+        and hovers waited behind them for seconds. Time-based, it takes a few percent at most."""
+        now = time.monotonic()
+        if now - self._last_collection >= max(_COLLECT_EVERY, self._collection_cost / _COLLECT_SHARE):
+            self._last_collection = now
             self.worker.submit(self._collect, delay=0.05)  # after this result has gone out
         else:
             self.worker.submit(self._collect, key="collect", delay=_COLLECT_WHEN_IDLE)
 
     def _collect(self) -> None:
-        self._since_collection = 0
+        start = time.monotonic()
         gc.collect()
+        self._last_collection = time.monotonic()
+        self._collection_cost = self._last_collection - start
 
     def _reanalyse_dependents(self, path: str) -> None:
         for dep in self.checker().dependents(path):

@@ -31,14 +31,17 @@ class Worker:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[], Any], *, key: Hashable | None = None, delay: float = 0.0) -> concurrent.futures.Future:
-        """Run `fn` on the worker after `delay` seconds; a later job with the same key replaces it."""
+    def submit(
+        self, fn: Callable[[], Any], *, key: Hashable | None = None, delay: float = 0.0, urgent: bool = False
+    ) -> concurrent.futures.Future:
+        """Run `fn` on the worker after `delay` seconds; a later job with the same key replaces it.
+        `urgent`: ahead of every job not yet started (a request waits for it)."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
         with self._cv:
             if self._stopped:
                 fut.cancel()
                 return fut
-            due, seq = time.monotonic() + max(delay, 0.0), next(self._seq)
+            due, seq = 0.0 if urgent else time.monotonic() + max(delay, 0.0), next(self._seq)
             if key is not None:
                 self._keyed[key] = (due, seq)
             heapq.heappush(self._heap, (due, seq, key, fn, fut))
