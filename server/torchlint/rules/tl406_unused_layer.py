@@ -3,7 +3,7 @@ from __future__ import annotations
 import ast
 
 from ..analysis.findings import Severity
-from ..analysis.torchapi import MODULE_METHOD_NAMES, Kind
+from ..analysis.torchapi import ACTIVATION_MODULES, MODULE_METHOD_NAMES, Kind
 from . import register
 from .base import Rule
 
@@ -36,7 +36,9 @@ class UnusedLayer(Rule):
     layers named anywhere else in the class or the file (`model.encoder(x)` from a training
     script, other methods, strings for `getattr`), and classes that reach their layers
     without naming them (`self.children()`, `self.modules()`, `getattr`, `self._modules`,
-    `vars(self)`).
+    `vars(self)`). An unused `nn.Softmax` / `nn.LogSoftmax` / `nn.Sigmoid` is not reported
+    either: the loss usually applies it (`CrossEntropyLoss`, `BCEWithLogitsLoss`), which is
+    what TL301 and TL303 ask for.
 
     ## Example
     ```python
@@ -102,8 +104,8 @@ class UnusedLayer(Rule):
             if len(targets) != 1 or _self_attr(targets[0]) is None:
                 continue
             info = model.kind(node.value)
-            if info is None or info.kind != Kind.MODULE:
-                continue
+            if info is None or info.kind != Kind.MODULE or info.qualname in ACTIVATION_MODULES:
+                continue  # an unused Softmax/Sigmoid: the loss applies it (what TL301/TL303 ask for)
             out.setdefault(_self_attr(targets[0]), (targets[0], node.value))
         return out
 
