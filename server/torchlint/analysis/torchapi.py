@@ -71,6 +71,19 @@ BATCH_NORM_LAYERS = {
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "SyncBatchNorm",
 }
 
+# Per-channel mean and std of the training images (after ToTensor), for the datasets whose statistics
+# are known: MNIST (pytorch/examples mnist), CIFAR-10 (kuangliu/pytorch-cifar#19: the std over all
+# pixels, not the mean of per-image stds), CIFAR-100 (weiaicunzai's gist, computed the same way),
+# ImageNet (torchvision's pretrained models).
+DATASET_STATS = {
+    "MNIST": ("(0.1307,)", "(0.3081,)"),
+    "FashionMNIST": ("(0.2860,)", "(0.3530,)"),
+    "CIFAR10": ("(0.4914, 0.4822, 0.4465)", "(0.2470, 0.2435, 0.2616)"),
+    "CIFAR100": ("(0.5071, 0.4865, 0.4409)", "(0.2673, 0.2564, 0.2762)"),
+    "ImageNet": ("(0.485, 0.456, 0.406)", "(0.229, 0.224, 0.225)"),
+}
+# torchvision datasets built as `X(root, train=True, transform=None, ...)`.
+TRAIN_FLAG_DATASETS = {"MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100", "USPS"}
 # Methods that return the module itself (`model.to(dev).train()`): a value keeps its kind through them.
 MODULE_PASS_THROUGH_METHODS = {
     "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_", "share_memory",
