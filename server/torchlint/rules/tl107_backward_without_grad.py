@@ -4,9 +4,8 @@ import ast
 
 from ..analysis.findings import Severity
 from ..analysis.flow import Ev
-from ..analysis.resolve import dotted
 from . import register
-from ._helpers import reaching_binding, statement_of
+from ._helpers import reaching_binding
 from .base import Rule
 
 
@@ -55,13 +54,13 @@ class BackwardWithoutGrad(Rule):
     def check(self, ctx):
         flow = ctx.flow
         seen = set()
-        words = ("no_grad", "inference_mode", "set_grad_enabled")
+        # scopes whose text switches gradients off, and those decorated to (the decorator is
+        # above the `def`, outside the scope's text)
+        cfgs = {id(c.scope): c for c in flow.all_cfgs(mentioning=("no_grad", "inference_mode", "set_grad_enabled"))}
         for scope in flow.scopes():
-            # a scope whose text switches gradients off, or decorated to (the decorator is
-            # above the `def`, outside the scope's text)
-            if not flow._mentions(scope, words) and not (scope.body and flow.in_no_grad(scope.body[0])):
-                continue
-            cfg = flow.cfg(scope)
+            if id(scope) not in cfgs and scope.body and flow.in_no_grad(scope.body[0]):
+                cfgs[id(scope)] = flow.cfg(scope)
+        for cfg in cfgs.values():
             for node in cfg.nodes:
                 for e in node.events:
                     if e.kind != Ev.BACKWARD or id(e.call) in seen or not flow.in_no_grad(e.call):
