@@ -80,36 +80,53 @@ class SchedulerBeforeStep(Rule):
                 if isinstance(s_node.stmt, ast.Expr) and anchor is not None:
                     moved = edits.move_after(ctx.source, s_node.stmt, anchor)
                     if moved:
-                        fix = Fix(f"Move `{ctx.source.segment(call)}` after `{ctx.source.segment(o_event.call)}`", moved, "safe")
+                        where = (
+                            f"`{ctx.source.segment(o_event.call)}`"
+                            if anchor is o_node.stmt
+                            else "the loop" if isinstance(anchor, (ast.For, ast.AsyncFor, ast.While)) else "the block"
+                        )
+                        fix = Fix(f"Move `{ctx.source.segment(call)}` after {where}", moved, "safe")
+                step_text = ctx.source.segment(o_event.call)
+                if o_event.direct:
+                    what = f"`{step_text}`"
+                    related = [ctx.related(ctx.model, o_event.call, "the optimizer step, which should come first")]
+                else:
+                    what = f"the optimizer step in `{step_text}`"
+                    related = [ctx.related(o_event.origin_model, o_event.origin, "the optimizer step, which should come first")]
                 yield ctx.finding(
                     self,
                     call,
-                    f"`{ctx.source.segment(call)}` runs before `{ctx.source.segment(o_event.call)}`: "
-                    f"the first learning rate of the schedule is skipped",
+                    f"`{ctx.source.segment(call)}` runs before {what}: the first learning rate of the schedule is skipped",
                     fix=fix,
-                    related=[ctx.related(ctx.model, o_event.call, "the optimizer step, which should come first")],
+                    related=related,
                 )
 
     @staticmethod
     def _step_after(cfg, s_node) -> int | None:
-        """An optimizer step node of the scheduler step's iteration that every path through
-        the iteration reaches only after the scheduler step, with no optimizer step before
-        the scheduler step; None otherwise."""
-        it = cfg.iteration(s_node)
+        """An optimizer step node (its own step or a helper's) of the scheduler step's
+        iteration that every path through the iteration reaches only after the scheduler
+        step, with no optimizer step before it; None otherwise. Outside loops the iteration
+        is one call of the function: its loops count (`scheduler.step()` on top of a
+        `train_epoch()` that loops over batches)."""
+        if s_node.loops:
+            it = cfg.iteration(s_node)
+            region, leave = it.region, it.leave
+            starts = list(leave)
+        else:
+            region, leave, starts = set(range(len(cfg.nodes))), set(), [cfg.entry.id]
         s = s_node.id
-        if not it.steps:
+        steps = cfg.event_nodes(region, Ev.STEP, direct_only=False) - {s}
+        if not steps:
             return None
-        if s in it.reached_from("step"):
+        if s in cfg.reachable(steps, region, avoid_edges_to=leave):
             return None  # an optimizer step may come first
-        after = cfg.reachable([s], it.region, avoid_edges_to=it.leave) & it.steps
+        after = cfg.reachable([s], region, avoid_edges_to=leave) & steps
         if not after:
             return None
-        starts = [h for h in it.leave] or [cfg.entry.id]
-        around = cfg.reachable(starts, it.region, blocked=lambda n: n.id == s, avoid_edges_to=it.leave)
-        dominated = [t for t in after if t not in around or t == s]
-        if len(dominated) != len(after):
+        around = cfg.reachable(starts, region, blocked=lambda n: n.id == s, avoid_edges_to=leave)
+        if any(t in around for t in after):
             return None  # some path reaches a step without the scheduler step
-        return cfg.in_source_order(dominated)[0]
+        return cfg.in_source_order(after)[0]
 
 
 def _in_block_of(model, stmt: ast.stmt, other: ast.stmt) -> ast.stmt | None:
