@@ -2,9 +2,10 @@
 program positions and cell positions.
 
 Rules never see a notebook: they see the program (`Program.text`), where every code cell
-starts on its own line, IPython syntax (`%time`, `!pip`, `obj?`, `%%bash` cells) is masked
-with Python of the same lines, and a cell that does not parse is recovered on its own (its
-broken lines become `pass`), so one bad cell cannot hide the others. Masking keeps every
+starts on its own line and IPython syntax (`%time`, `!pip`, `obj?`, `%%bash` cells) is masked
+with Python of the same lines. A cell that does not parse gets its own syntax error; the
+engine recovers its lines as it does a broken file's, and each cell starts at the top level,
+so one bad cell cannot hide the others. Masking keeps every
 other line and column as it is, which is what makes the mapping a table lookup.
 """
 
@@ -18,7 +19,7 @@ import warnings
 from dataclasses import dataclass, field, replace
 
 from .findings import SYNTAX_ERROR, Edit, Finding, Position, Severity, Span
-from .source import SyntaxProblem, problem_of, recovered_lines, split_lines
+from .source import SyntaxProblem, problem_of, split_lines
 
 # Cell magics whose body is Python (ruff lints the same ones); any other `%%` cell is
 # another language (`%%bash`, `%%writefile`, `%%html`...) and is masked whole.
@@ -224,15 +225,11 @@ def build_program(cells: list[tuple[int, str]]) -> Program:
         try:
             _parse_cell(masked)
         except (SyntaxError, ValueError) as exc:
+            # reported for this cell alone; the program keeps its lines and the engine recovers
+            # them as in a broken .py file (so rules know that code there went unread)
             problem = problem_of(exc, masked)
             here = CellRange(number, 0, source, lines, frozenset(), indent, moved)
             problems.append((number, SyntaxProblem(problem.message, Span(here.local(problem.span.start), here.local(problem.span.end)))))
-            try:
-                recovered = recovered_lines(masked)
-            except (RecursionError, MemoryError):
-                recovered = [""] * len(masked)
-            changed |= {i for i, (a, b) in enumerate(zip(masked, recovered)) if a != b}
-            masked = recovered
         except (RecursionError, MemoryError):
             problems.append((number, SyntaxProblem("the cell is nested too deeply for Python's parser", Span.of(0, 0, 0, 0))))
             changed |= set(range(len(masked)))
@@ -465,7 +462,8 @@ def _indent_unit(raw: str) -> str | None:
 
 
 def cell_problems(program: Program, path: str) -> list[Finding]:
-    """`syntax-error` for each cell that does not parse, in program coordinates."""
+    """`syntax-error` for each cell that does not parse, in program coordinates. (They replace
+    the engine's one syntax error for the whole program, which names only the first.)"""
     out = []
     for number, problem in program.problems:
         span = program.to_program(number, problem.span)

@@ -7,7 +7,7 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..analysis.findings import Edit, Finding, not_analysed
+from ..analysis.findings import SYNTAX_ERROR, Edit, Finding, not_analysed
 from ..analysis.notebook import NotebookError, Program, cell_problems, is_python, notebook_program, read_notebook, to_cells, with_sources
 from ..checker import Checker
 from ..fixes import apply_edits, select_fixes
@@ -57,7 +57,7 @@ def check_notebook(checker: Checker, path: Path, raw: str, fix: bool = False, un
 def _check(checker: Checker, path: Path, program: Program, errors: list[str]) -> list[Finding]:
     report = checker.check_file(str(path), program.text)
     errors.extend(f"torchlint: {path}: {err}" for err in report.errors)
-    return cell_problems(program, str(path)) + report.findings
+    return cell_problems(program, str(path)) + [f for f in report.findings if f.code != SYNTAX_ERROR]
 
 
 def fixed_sources(program: Program, fixes: list[Finding]) -> tuple[dict[int, str], int]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from ..analysis.findings import SYNTAX_ERROR
 from ..analysis.notebook import Program, build_program, cell_problems, to_cells
 from ..checker import FileReport
 from .convert import LineIndex
@@ -91,7 +92,8 @@ def build_views(ls: "TorchlintServer", analysis: Analysis, encoding, related_tex
     if state is None or state.program.text != analysis.text:
         return  # the notebook changed meanwhile; the analysis of the new program follows
     program = state.program
-    findings = [to_cells(program, f) for f in cell_problems(program, _path(analysis.uri)) + analysis.report.findings]
+    engine = [f for f in analysis.report.findings if f.code != SYNTAX_ERROR]  # the cells' own replace it
+    findings = [to_cells(program, f) for f in cell_problems(program, _path(analysis.uri)) + engine]
     loops = [m for m in (program.to_cell(s) for s in analysis.report.training_loops) if m is not None]
     indexes = {n: LineIndex(program.cell(n).source, encoding) for n in state.cell_uris}  # type: ignore[union-attr]
     cells = {n: (uri, indexes[n]) for n, uri in state.cell_uris.items()}
