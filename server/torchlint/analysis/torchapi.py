@@ -84,6 +84,11 @@ DATASET_STATS = {
 }
 # torchvision datasets built as `X(root, train=True, transform=None, ...)`.
 TRAIN_FLAG_DATASETS = {"MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100", "USPS"}
+# Random generators an object can own: each DataLoader worker gets a copy in the same state
+# (torch reseeds only the global `random`, `numpy.random` and its default generator per worker).
+RNG_CONSTRUCTORS = {
+    "numpy.random.default_rng", "numpy.random.RandomState", "numpy.random.Generator", "random.Random", "torch.Generator",
+}
 # Methods that return the module itself (`model.to(dev).train()`): a value keeps its kind through them.
 MODULE_PASS_THROUGH_METHODS = {
     "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_", "share_memory",
