@@ -22,7 +22,8 @@ class TensorToDiscarded(Rule):
     int) tensor, and fails with a device or dtype mismatch, or silently runs on the CPU.
 
     Only values known to be tensors are judged (torch factories and math, loss values, the
-    elements of a batch from a `DataLoader`): `model.to(device)` as a statement is right.
+    elements of a batch from a `DataLoader`): `model.to(device)` as a statement is right. In
+    notebooks, top-level statements are not judged: a cell's last expression is displayed.
 
     ## Example
     ```python
@@ -56,7 +57,10 @@ class TensorToDiscarded(Rule):
 
     def check(self, ctx):
         m = ctx.model
+        notebook = ctx.path.endswith(".ipynb")
         for stmt in m.nodes_of(ast.Expr):
+            if notebook and isinstance(m.parent(stmt), ast.Module):
+                continue  # a cell's last expression is displayed, not discarded (and cells are not told apart here)
             call = stmt.value
             if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
                 continue
