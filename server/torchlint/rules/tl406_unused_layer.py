@@ -83,7 +83,7 @@ class UnusedLayer(Rule):
             built = self._built_layers(model, init)
             if not built or _reflective(cls):
                 continue
-            read = _names_read(cls, own=True) | _names_read(model.tree, own=False)
+            read = _names_read(cls, own=True) | _file_names_read(model)
             unused = {name: v for name, v in built.items() if name not in read}
             if not unused or _subclassed(ctx, cls):
                 continue
@@ -142,13 +142,21 @@ def _names_read(tree: ast.AST, own: bool) -> set[str]:
     return out
 
 
+def _file_names_read(model) -> set[str]:
+    """`_names_read` of the whole file, computed once per file (many classes ask)."""
+    found = getattr(model, "_tl_names_read", None)
+    if found is None:
+        found = model._tl_names_read = _names_read(model.tree, own=False)
+    return found
+
+
 def _named_elsewhere(ctx, cls: ast.ClassDef, name: str) -> bool:
     """Another analysed file that imports the class reads `.name` (`model.encoder(x)`)."""
     workspace = ctx.model.workspace
     if workspace is None:
         return False
     for other in workspace.importer_models(ctx.model, cls.name):
-        if name in _names_read(other.tree, own=False):
+        if name in _file_names_read(other):
             return True
     return False
 
