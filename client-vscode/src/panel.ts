@@ -8,6 +8,16 @@ import { handleWebviewMessage } from './webviewMessages';
 
 export const PANEL_VIEW_TYPE = 'torchlint.overfitResult';
 
+/** Line `row` (1-based) of a file on disk, or undefined. */
+export function readLine(file: string, row: number | null): string | undefined {
+  if (row === null || row < 1) return undefined;
+  try {
+    return fs.readFileSync(file, 'utf8').split(/\r\n|\r|\n/)[row - 1];
+  } catch {
+    return undefined;
+  }
+}
+
 export class ResultPanel {
   private panel: vscode.WebviewPanel | undefined;
   private report: OverfitReport | undefined;
@@ -44,6 +54,7 @@ export class ResultPanel {
       nonce: crypto.randomBytes(16).toString('base64').replace(/[^A-Za-z0-9]/g, ''),
       scriptUri: webview.asWebviewUri(api.Uri.joinPath(this.extensionUri, 'media', 'panel.js')).toString(),
       trusted: api.workspace.isTrusted,
+      errorLine: report.error_location ? readLine(report.error_location.filename, report.error_location.row) : undefined,
     });
     this.panel.reveal(api.ViewColumn.Beside, true);
   }

@@ -32,6 +32,8 @@ export interface PanelHtmlOptions {
   nonce: string;
   scriptUri: string;
   trusted: boolean;
+  /** The text of the user's line an ERROR happened on (read by the extension), if known. */
+  errorLine?: string;
 }
 
 /** The facts of a run; a script that never reached a step has no device, timing or memory to show. */
@@ -50,12 +52,15 @@ function metaRows(report: OverfitReport): string {
 }
 
 /** An ERROR: the cause, a link to the user's line it happened on, and the script's last output. */
-function errorSection(report: OverfitReport): string {
+function errorSection(report: OverfitReport, errorLine?: string): string {
   if (!report.error) return '';
   const loc = report.error_location;
+  const code = loc && loc.row !== null && errorLine !== undefined && errorLine.trim()
+    ? `<pre class="tail" id="error-line">${loc.row} | ${escapeHtml(errorLine.trim())}</pre>`
+    : '';
   const link = loc
     ? `<p class="error-where">in <a href="#" class="finding" id="error-location" data-filename="${escapeHtml(loc.filename)}" data-row="${loc.row ?? ''}">` +
-      `${escapeHtml(basename(loc.filename))}${loc.row !== null ? `:${loc.row}` : ''}</a></p>`
+      `${escapeHtml(basename(loc.filename))}${loc.row !== null ? `:${loc.row}` : ''}</a></p>${code}`
     : '';
   const tail = report.output_tail.replace(/\n+$/, '').split('\n').slice(-15).join('\n');
   const output = tail.trim()
@@ -119,7 +124,7 @@ export function renderPanelHtml(report: OverfitReport, opts: PanelHtmlOptions): 
 ${metaRows(report)}
 </table>
 ${notes}
-${errorSection(report)}
+${errorSection(report, opts.errorLine)}
 ${n || !report.error ? `<h3>Loss curve</h3>
 <div id="chart" role="img" aria-label="loss per step">${n ? '' : '<p>No loss values were recorded.</p>'}</div>` : ''}
 ${plot}

@@ -428,12 +428,43 @@ async function main() {
         const out = page.locator('.output-view, .panel .monaco-editor').first();
         await out.locator('.view-lines', { hasText: 'overfit check ERROR' }).first().waitFor({ timeout: 30_000 * T });
         // the view shows the end of the log: the last run, crash.py (wrapped lines joined again)
-        const text = (await out.locator('.view-lines').first().innerText()).replace(/\n/g, '');
+        const text = (await out.locator('.view-lines').first().innerText()).replace(/\n/g, '').replace(/\u00a0/g, ' ');
         for (const want of [/\[client\] ran: \S*python\S* -m torchlint overfit \S*crash\.py --steps 20/, /overfit check ERROR: 0\/20 steps on cpu, [\d.]+ s/,
           /error: RuntimeError: mat1 and mat2 shapes cannot be multiplied.*crash\.py:16/]) {
           if (!want.test(text)) throw new Error(`the output channel lacks ${want}: ${text.slice(-1500)}`);
         }
         await shot('output-log');
+      });
+
+      await step('notebooks: the training cell of an .ipynb gets its squiggle and its quick fix', async () => {
+        await page.locator('.panel .codicon-panel-close, .panel [aria-label^="Hide Panel"], .panel [aria-label^="Close Panel"]').first().click({ timeout: 5_000 }).catch(() => undefined); // room for the cells
+        const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'train_notebook.ipynb' });
+        await row.first().click();
+        await page.locator('.tabs-container .tab.active', { hasText: 'train_notebook.ipynb' }).first().waitFor({ timeout: 60_000 * T });
+        // the notebook is the one editor shown (the result panel is a webview): its cells' editors
+        const nb = page.locator('.monaco-workbench');
+        await page.locator('.monaco-editor .view-lines', { hasText: 'nn.CrossEntropyLoss()' }).first().waitFor({ timeout: 60_000 * T });
+        // The training cell is the last one: scroll down in small steps until its squiggle (on
+        // `loss.backward()`) is rendered; editors render only the lines in view.
+        const box = await nb.boundingBox();
+        await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+        let steps = 0;
+        await waitFor('the squiggle in the training cell', async () => {
+          if (await nb.locator('.squiggly-error, .squiggly-warning').count()) return true;
+          await page.mouse.wheel(0, steps++ < 8 ? 80 : -640);
+          if (steps > 9) steps = 0;
+          return false;
+        }, 120_000 * T, 700);
+        const squiggle = nb.locator('.squiggly-error, .squiggly-warning').first();
+        await shot('notebook-squiggle');
+        const cell = nb.locator('.monaco-editor', { hasText: 'loss.backward()' }).first();
+        await applyQuickFix(page, cell, /torchlint \(TL101\): .*zero_grad/, () => shot('notebook-quickfix-menu'), async () => {
+          const box = await nb.locator('.squiggly-error, .squiggly-warning').first().boundingBox();
+          await page.mouse.click(box.x + 4, box.y + box.height / 2);
+        });
+        await nb.locator('.view-lines', { hasText: 'zero_grad()' }).first().waitFor({ timeout: 30_000 * T });
+        await waitFor('the cell\'s squiggle to disappear', async () => (await nb.locator('.squiggly-error, .squiggly-warning').count()) === 0, 60_000 * T, 500);
+        await shot('notebook-after-quickfix');
       });
     } catch (e) {
       await shot('failure').catch(() => undefined);
@@ -535,11 +566,15 @@ async function openFromExplorer(page, name, expectText) {
 }
 
 /** Opens the quick-fix menu on the first problem of the file and picks the item matching `label`. */
-async function applyQuickFix(page, editor, label, beforeClick) {
-  await page.keyboard.press('Control+Home');
-  await page.keyboard.press('F8'); // Go to Next Problem: puts the cursor on the diagnostic
-  await page.locator('.marker-widget, .peekview-widget').first().waitFor({ timeout: 30_000 * T }).catch(() => undefined);
-  await page.keyboard.press('Escape');
+async function applyQuickFix(page, editor, label, beforeClick, place) {
+  // Puts the cursor on the diagnostic: F8 (Go to Next Problem) in a file, a click in a notebook cell.
+  place = place || (async () => {
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.press('F8');
+    await page.locator('.marker-widget, .peekview-widget').first().waitFor({ timeout: 30_000 * T }).catch(() => undefined);
+    await page.keyboard.press('Escape');
+  });
+  await place();
   // The light bulb shows once the server's code actions for the cursor are known.
   await page.locator('.lightBulbWidget').first().waitFor({ state: 'visible', timeout: 30_000 * T }).catch(() => undefined);
   const menu = page.locator('.action-widget:not(.action-list-submenu-panel)').first();
@@ -558,9 +593,7 @@ async function applyQuickFix(page, editor, label, beforeClick) {
     log(`quick-fix menu not shown yet (attempt ${attempt + 1}), retrying`);
     await page.keyboard.press('Escape');
     await editor.locator('.view-lines').click({ position: { x: 5, y: 5 } }).catch(() => undefined);
-    await page.keyboard.press('Control+Home');
-    await page.keyboard.press('F8');
-    await page.keyboard.press('Escape');
+    await place();
   }
   const item = menu.locator('.monaco-list-row', { hasText: label }).first();
   await item.waitFor({ timeout: 60_000 * T });

@@ -144,7 +144,8 @@ test('an ERROR panel links the user\'s line and shows the output, not the facts 
     error: 'ValueError: bad shape', error_location: { filename: '/w/train.py', row: 7 },
     output_tail: 'Traceback (most recent call last):\n  File "/w/train.py", line 7\nValueError: bad shape\n', uri: 'file:///w/train.py',
   });
-  const html = renderPanelHtml(r, { cspSource: 'c', nonce: 'n', scriptUri: 's', trusted: true });
+  const html = renderPanelHtml(r, { cspSource: 'c', nonce: 'n', scriptUri: 's', trusted: true, errorLine: '    loss = loss_fn(model(x) < 1, y)' });
+  assert.match(html, /<pre class="tail" id="error-line">7 \| loss = loss_fn\(model\(x\) &lt; 1, y\)<\/pre>/);
   assert.doesNotMatch(html, /Peak memory|Time per step|Device/);
   assert.match(html, /<a href="#" class="finding" id="error-location" data-filename="\/w\/train.py" data-row="7">train.py:7<\/a>/);
   assert.match(html, /<details open><summary>Last lines of the script's output/);
@@ -156,4 +157,17 @@ test('the panel shows the run\'s notes (the script ended early)', () => {
   const html = renderPanelHtml(r, { cspSource: 'c', nonce: 'n', scriptUri: 's', trusted: true });
   assert.match(html, /<td>Steps<\/td><td>24 of 100<\/td>/);
   assert.match(html, /<ul class="notes" id="notes"><li>the script ended after 24 of 100 steps<\/li><\/ul>/);
+});
+
+test('readLine reads one line of a file, or nothing', () => {
+  const fs = require('fs');
+  const os = require('os');
+  const path = require('path');
+  const { readLine } = require('../../out/panel.js');
+  const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tl-')), 'a.py');
+  fs.writeFileSync(f, 'a = 1\r\nb = 2\nc = 3');
+  assert.equal(readLine(f, 2), 'b = 2');
+  assert.equal(readLine(f, 9), undefined);
+  assert.equal(readLine(f, null), undefined);
+  assert.equal(readLine(f + 'x', 1), undefined);
 });
