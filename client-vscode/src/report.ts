@@ -120,10 +120,23 @@ export function finalLoss(losses: number[]): number | null {
   return tail.length % 2 ? tail[m] : (tail[m - 1] + tail[m]) / 2;
 }
 
-/** "2.30 → 0.0123": the losses the verdict compared. */
+/** A loss as the CLI and the runtime findings print it (Python's `{:.4g}`): 0.6297, 0.618, 4.1e-07. */
+export function formatLoss(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  if (x === 0) return '0';
+  const [mantissa, e] = x.toExponential(3).split('e');
+  const exp = Number(e);
+  if (exp < -4 || exp >= 4) {
+    const m = mantissa.includes('.') ? mantissa.replace(/0+$/, '').replace(/\.$/, '') : mantissa;
+    return `${m}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  }
+  return String(Number(x.toPrecision(4)));
+}
+
+/** "2.303 → 0.0123": the losses the verdict compared, printed as the CLI prints them. */
 export function lossChange(report: OverfitReport): string | null {
   const { initial_loss: a, final_loss: b } = report;
-  return a !== null && b !== null ? `${a.toPrecision(3)} → ${b.toPrecision(3)}` : null;
+  return a !== null && b !== null ? `${formatLoss(a)} → ${formatLoss(b)}` : null;
 }
 
 /** One line for the notification and the log. */

@@ -25,7 +25,7 @@ test('progress: the server\'s step message and percentage become withProgress up
 test('one notification at the end: information for PASS, warning otherwise, none when cancelled', () => {
   const pass = endNotification(normalizeReport({ ...FAIL, verdict: 'PASS', final_loss: 0.01 }), 'train.py');
   assert.equal(pass.level, 'information');
-  assert.equal(pass.text, 'torchlint: overfit check PASS, loss 2.30 → 0.0100 (train.py)');
+  assert.equal(pass.text, 'torchlint: overfit check PASS, loss 2.3 → 0.01 (train.py)');
   assert.equal(endNotification(normalizeReport(FAIL), 'train.py').level, 'warning');
   assert.equal(endNotification(normalizeReport({ ...FAIL, verdict: 'ERROR', steps: 0, losses: [], error: 'boom' }), 'train.py').level, 'warning');
   assert.equal(endNotification(normalizeReport({ ...FAIL, verdict: 'ERROR', cancelled: true }), 'train.py'), undefined);
@@ -35,7 +35,7 @@ test('the output channel gets the command line, steps, verdict, losses, timing, 
   assert.equal(runStartLine('/w/train.py', '/usr/bin/python3', 100), 'overfit check: /usr/bin/python3 -m torchlint overfit /w/train.py --steps 100');
   assert.equal(shellLine(FAIL.command), "/usr/bin/python3 -m torchlint overfit '/w/my train.py' --steps 100");
   const lines = runLogLines(normalizeReport(FAIL), 3210);
-  assert.equal(lines[0], 'overfit check FAIL: 24/100 steps on cpu, loss 2.30 → 2.29 (final: median of the last steps), 3.2 s, 4.0 ms/step');
+  assert.equal(lines[0], 'overfit check FAIL: 24/100 steps on cpu, loss 2.3 → 2.29 (final: median of the last steps), 3.2 s, 4.0 ms/step');
   assert.ok(lines.includes('  TLR07 /w/train.py:14: gradients accumulate'));
   assert.ok(lines.includes('  note: the script ended after 24 of 100 steps'));
   const err = runLogLines(normalizeReport({ ...FAIL, verdict: 'ERROR', steps: 0, losses: [], error: 'ValueError: bad',

@@ -40,8 +40,11 @@ test('formatting helpers', () => {
   assert.equal(formatBytes(null), 'n/a');
   assert.equal(formatSeconds(0.012), '12.0 ms');
   assert.equal(formatSeconds(2), '2.00 s');
-  assert.equal(summary(normalizeReport(REPORT)), 'PASS, loss 2.00 → 1.00');
-  assert.equal(summary(normalizeReport({ ...REPORT, initial_loss: 2.5, final_loss: 0.01 })), 'PASS, loss 2.50 → 0.0100', 'the server\'s numbers win');
+  assert.equal(summary(normalizeReport(REPORT)), 'PASS, loss 2 → 1');
+  assert.equal(summary(normalizeReport({ ...REPORT, initial_loss: 2.5, final_loss: 0.01 })), 'PASS, loss 2.5 → 0.01', 'the server\'s numbers win');
+  // as the CLI and TLR01 print them (Python's {:.4g})
+  const { formatLoss } = require('../../out/report.js');
+  assert.deepEqual([0.62971, 0.618, 4.1e-7, 2.302585, 1234567, 1e21].map(formatLoss), ['0.6297', '0.618', '4.1e-07', '2.303', '1.235e+06', '1e+21']);
   assert.equal(summary(normalizeReport({ ...REPORT, verdict: 'ERROR', cancelled: true, error: 'cancelled after 3 steps' })), 'cancelled after 3 steps');
   assert.equal(verdictClass('PASS'), 'pass');
   assert.equal(verdictClass('NO_DECREASE'), 'fail');
@@ -66,7 +69,7 @@ test('the panel HTML lists findings as links with file and row', () => {
   assert.match(html, /<a href="#" class="finding" data-filename="train.py" data-row="21">/);
   assert.match(html, /grads &lt;b&gt;never&lt;\/b&gt; zeroed/);
   // the verdict's numbers: first loss and the median of the last steps (here of 2, 1, 0.5)
-  assert.match(html, /2\.00 → 1\.00 <span class="hint">\(initial → final: median of the last 5 steps\)/);
+  assert.match(html, /2 → 1 <span class="hint">\(initial → final: median of the last 5 steps\)/);
   assert.ok(!html.includes('id="rerun"'), 'no re-run link in Restricted Mode');
 });
 
