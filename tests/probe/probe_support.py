@@ -30,6 +30,7 @@ SPECS: dict[str, dict[str, Any]] = {
     "accelerate_ok": {"timeout": 120}, "accelerate_bug": {"timeout": 120}, "amp_ok": {}, "amp_bug": {},
     "get_batch_ok": {}, "get_batch_bug": {}, "gan_ok": {}, "gan_bug": {},
     "compiled_bug": {"timeout": 90}, "smoothing_ok": {}, "warmup_zero": {}, "partly_frozen": {},
+    "layer_in_forward": {},
     "slow": {"steps": 1000, "timeout": 40},  # a timeout after the curve has converged (0.1 s a step)
 }
 

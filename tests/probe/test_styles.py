@@ -170,3 +170,14 @@ def test_timeout_after_convergence_keeps_the_verdict_marked_partial(reports):
     assert r.verdict == "PASS", r.summary
     assert "partial: timed out after 40 s" in r.summary
     assert any("the verdict is from the" in n for n in r.notes)
+    # the child reported before the kill (SIGTERM): what only the end message carries is there
+    assert r.frozen_batch == {"how": "dataloader", "calls": []}
+
+
+def test_layer_built_inside_forward(reports):
+    r = reports["layer_in_forward"]
+    f = finding(r, "TLR04")
+    _at(f, "layer_in_forward.py", 16)  # return nn.Linear(32, 5)(h)
+    assert "a new layer is built at every call" in f.message
+    assert "2 tensors, 165 values" in f.message  # weight and bias once, not once per step
+    assert r.verdict != "PASS"

@@ -137,3 +137,12 @@ def test_lr_note_warmup_longer_than_the_check():
     zero_first = [0.0] * 30 + [0.01] * 10
     assert "for 30 of 40 steps (steps 1-30" in _lr_note(zero_first, base_lr=0.01)
     assert _lr_note([0.01] * 40, base_lr=0.01) is None  # constant: nothing to say
+
+
+def test_fail_says_still_falling_only_for_a_steady_descent():
+    from torchlint.probe.verdict import judge
+
+    slow = [2.0 * (1 - 0.2 * i / 60) for i in range(60)]  # -20 % in 60 steps, every step lower
+    assert "still falling" in judge(slow).reason and judge(slow).verdict == "FAIL"
+    noisy_flat = [1.6 + (0.05 if i % 2 else -0.05) - 0.0005 * i for i in range(40)]
+    assert judge(noisy_flat).verdict == "FAIL" and "still falling" not in judge(noisy_flat).reason

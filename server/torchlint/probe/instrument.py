@@ -37,6 +37,7 @@ import json
 import math
 import os
 import runpy
+import signal
 import sys
 import sysconfig
 import time
@@ -59,6 +60,7 @@ DEAD_RELU_FRACTION = 0.70
 EARLY_SAMPLES = (1, 2, 3)
 SAMPLE_EVERY = 25
 GRAPH_NODE_BUDGET = 20000
+PARAM_BIRTH_LIMIT = 200000
 SIGNIFICANT_GRAD = 1e-6  # relative to the parameter's largest value
 
 _FUNCTIONAL_LOSSES = (
@@ -73,6 +75,16 @@ _CLASS_LOSSES = ("cross_entropy", "nll_loss")
 
 class _StopProbe(BaseException):
     """Raised from the post-step hook once enough steps ran."""
+
+
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler (the parent's timeout or cancel): report what is known
+    (findings at the end of the run, the frozen batch) before the parent's SIGKILL."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second TERM ends the process
+    raise _Terminated()
 
 
 def _is_compiling() -> bool:
@@ -157,6 +169,8 @@ class _State:
         self.scaler_scaled = False  # GradScaler.scale ran since the last optimizer step
         self.scaler_stepped = False  # GradScaler.step/unscale_ ran since the last one
         self.warnings = 0
+        self.terminated = False
+        self.param_birth: dict[int, tuple[str, tuple[str, int] | None, str]] = {}
         self.start = time.perf_counter()
 
 
@@ -301,6 +315,20 @@ def _patch_module_init() -> None:
             pass
 
     torch.nn.Module.__init__ = __init__  # type: ignore[method-assign]
+
+    orig_register = torch.nn.Module.register_parameter
+
+    def register_parameter(self: Any, name: str, param: Any) -> None:
+        orig_register(self, name, param)
+        try:
+            if param is not None and len(_S.param_birth) < PARAM_BIRTH_LIMIT:
+                # where the owning layer was built, kept without a reference to the layer: a
+                # layer built inside forward() is gone by the end of the run (TLR04)
+                _S.param_birth[id(param)] = (type(self).__name__, _construction_site(self), name)
+        except Exception:
+            pass
+
+    torch.nn.Module.register_parameter = register_parameter  # type: ignore[method-assign]
 
 
 def _patch_optimizer_init() -> None:
@@ -825,24 +853,41 @@ def _index_param_owners() -> None:
 
 def _check_registration(opt_params: list[Any]) -> None:
     """TLR04: parameters that received gradients but no optimizer holds (one finding per
-    source line: two layers built on the same line are counted together)."""
+    source line: two layers built on the same line are counted together; a layer built inside
+    forward() is a new layer, with new parameters, at every call)."""
     if not _S.graph_leaves:
         return
     opt_ids = {id(p) for p in opt_params}
     missing = [p for pid, p in _S.graph_leaves.items() if pid not in opt_ids and p.requires_grad]
-    by_site: dict[Any, list[tuple[Any, list[Any]]]] = {}
-    for mod, ps in _group_by_owner(missing).items():
-        site = _module_site(mod) if mod is not None else _S.backward_site
-        by_site.setdefault(site, []).append((mod, ps))
-    for site, groups in by_site.items():
-        tensors = sum(len(ps) for _, ps in groups)
-        n = sum(p.numel() for _, ps in groups for p in ps)
-        names = sorted({type(m).__name__ for m, _ in groups if m is not None})
-        what = (f"{len(groups)} layers' ({', '.join(names)})" if len(groups) > 1 and names
-                else f"{names[0]}" if names else "tensors")
+    by_site: dict[Any, list[tuple[str | None, Any, int | None, str]]] = {}
+    for p in missing:
+        owner = _S.param_owner.get(id(p))
+        if owner is not None:
+            name, site, mod_id, pname = type(owner[0]).__name__, _module_site(owner[0]), id(owner[0]), owner[1]
+        else:
+            name, site, pname = _S.param_birth.get(id(p), (None, None, ""))
+            mod_id = None
+        by_site.setdefault(site or _S.backward_site, []).append((name, p, mod_id, pname))
+    for site, items in by_site.items():
+        names = sorted({n for n, _, _, _ in items if n})
+        shapes = {(n, pn, tuple(p.shape)) for n, p, _, pn in items}
+        rebuilt = len(items) > len(shapes) and all(m is None for _, _, m, _ in items)
+        layers = len({m for _, _, m, _ in items if m is not None})
+        if rebuilt:
+            tensors = len(shapes)
+            n = sum(math.prod(shape) for _, _, shape in shapes)
+            what = f"{', '.join(names) or 'tensors'}"
+            why = ("a new layer is built at every call (inside forward()?), so no optimizer holds its "
+                   "parameters and they start from scratch each step")
+        else:
+            tensors = len(items)
+            n = sum(p.numel() for _, p, _, _ in items)
+            what = (f"{layers} layers' ({', '.join(names)})" if layers > 1 and names
+                    else names[0] if names else "tensors")
+            why = ("kept in a plain list/dict instead of nn.ModuleList/ModuleDict, or created after "
+                   "the optimizer?")
         _finding("TLR04", f"{what} parameters ({tensors} tensors, {n} values) receive gradients but "
-                 "no optimizer updates them (kept in a plain list/dict instead of nn.ModuleList/"
-                 "ModuleDict, or created after the optimizer?)", site, "error")
+                 f"no optimizer updates them ({why})", site, "error")
 
 
 def _check_gradient_ratio() -> None:
@@ -1128,7 +1173,8 @@ def _finalize() -> None:
     if not _S.nonfinite:
         for args, kwargs in _S.deferred:
             _finding(*args, **kwargs)
-    _check_batch_mixing()
+    if not _S.terminated:  # a forward and backward of the model: no time for it before SIGKILL
+        _check_batch_mixing()
     if _S.primary is None or _S.snapshot is None:
         return
     params = _optimizer_params()
@@ -1281,6 +1327,10 @@ def main(argv: list[str]) -> None:
     _REPLAY.install()
     _set_module_hook(True)  # iteration 1 is sampled
 
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        pass
     sys.argv = [script, *argv[1:]]
     sys.path[0] = os.path.dirname(os.path.abspath(script))  # as `python script.py` would
     code = 0
@@ -1289,6 +1339,9 @@ def main(argv: list[str]) -> None:
         _send_end("finished")
     except _StopProbe:
         _send_end("steps_done")
+    except _Terminated:
+        _S.terminated = True
+        _send_end("terminated")
     except SystemExit as exc:
         exit_code = exc.code
         info = _error_info(exc) if _S.step == 0 else None

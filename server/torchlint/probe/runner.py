@@ -29,7 +29,7 @@ from .verdict import Judgement, initial_loss_finding, judge, smoothing_floor
 
 INSTRUMENT = Path(__file__).with_name("instrument.py")
 OUTPUT_TAIL_BYTES = 16384
-KILL_GRACE_SECONDS = 1.0
+KILL_GRACE_SECONDS = 3.0  # SIGTERM lets the child report its findings; a long C++ op delays the handler
 
 # Loads instrument.py by path under a private name (so it is importable, never __main__, and
 # needs no torchlint install in the user's interpreter), then hands over the script's argv.
@@ -487,6 +487,9 @@ def _error_cause(report: Report, run: _Run, end: dict[str, Any], returncode: int
     if reason == "exit" and report.steps == 0:
         return f"the script called sys.exit({end.get('exit_code')!r}) before the first optimizer step"
     if report.steps == 0:
+        if end.get("frozen_batch") and end.get("backward_seen"):
+            return ("no optimizer step was seen: the check counts torch.optim optimizer steps "
+                    "(parameters updated by hand, e.g. p.data.add_(-lr * p.grad), are not counted)")
         if not end.get("dataloader_seen"):
             return "no DataLoader was iterated and no optimizer step ran (is this a training script?)"
         if not end.get("backward_seen"):

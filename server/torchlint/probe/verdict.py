@@ -69,6 +69,16 @@ def trend(losses: list[float | None]) -> str:
     return "still falling" if before - last > PLATEAU_FRACTION * span else "at a plateau"
 
 
+def _falling_steadily(losses: list[float | None]) -> bool:
+    """For a FAIL: the last fifth of the run is below the fifth before it by more than 2 % of
+    the initial loss (a slow but real descent, not noise around a flat line)."""
+    values = [x for x in losses if x is not None and math.isfinite(x)]
+    n = max(FINAL_WINDOW, len(values) // 5)
+    if len(values) < 2 * n or values[0] <= 0:
+        return False
+    return statistics.median(values[-2 * n:-n]) - statistics.median(values[-n:]) > PLATEAU_FRACTION * values[0]
+
+
 def judge(losses: list[float | None], floor: float = 0.0, floor_reason: str = "") -> Judgement:
     """Verdict for a loss curve with at least one step (ERROR is decided by the runner).
 
@@ -107,8 +117,9 @@ def judge(losses: list[float | None], floor: float = 0.0, floor_reason: str = ""
                          f"{how} ({hint})")
     if final > initial:
         return Judgement("FAIL", initial, final, drop, f"{summary}: the loss rose")
+    slow = " (still falling: a small learning rate or too few steps?)" if _falling_steadily(losses) else ""
     return Judgement("FAIL", initial, final, drop,
-                     f"{summary}: the loss barely moved on one repeated batch")
+                     f"{summary}: the loss barely moved on one repeated batch{slow}")
 
 
 def initial_loss_finding(initial: float | None, class_loss: dict | None,
