@@ -78,6 +78,17 @@ SOURCE = textwrap.dedent(
     m = Flat()
     u_3 = m
     u_4 = helper(w)
+
+
+    class Agent:
+        def __init__(self):
+            self.eval_net, self.target_net = Flat(), Flat()
+            self.opaque, self.other = make()
+            self.mixed = Flat()
+            self.mixed, self.rest = make()
+
+        def act(self):
+            return self.eval_net, self.target_net, self.opaque, self.mixed
     """
 )
 
@@ -109,3 +120,13 @@ def test_is_tensor(model, name):
 def test_built_layers(model, cls, expected):
     call = ast.parse(f"{cls}()").body[0].value
     assert model.built_layers(model.kind(call), frozenset({"RNN", "LSTM", "GRU"})) == expected
+
+
+@pytest.mark.parametrize("attr, module", [("eval_net", True), ("target_net", True), ("opaque", False), ("mixed", False)])
+def test_attributes_unpacked_from_tuples(model, attr, module):
+    """`self.a, self.b = Net(), Net()` pairs up; unpacked from a call, the kind is unknown
+    (also for an attribute assigned a module elsewhere in the class)."""
+    act = next(n for n in model.nodes_of(ast.FunctionDef) if n.name == "act")
+    expr = next(e for e in act.body[0].value.elts if e.attr == attr)
+    k = model.kind(expr)
+    assert (k is not None and k.kind.value == "module") is module

@@ -90,6 +90,7 @@ class SemanticModel:
         self.imports: dict[str, str] = {}  # local name -> qualified name ("torch.nn")
         self.import_nodes: dict[str, ast.AST] = {}
         self.classes: dict[str, ast.ClassDef] = {}
+        self._redefined: dict[str, list[ast.ClassDef]] = {}  # top-level class names defined twice or more
         self.functions: dict[str, FunctionNode] = {}
         self._scope_assignments: dict[int, dict[str, list[ast.AST]]] = {}
         self._stmt_calls: dict[ast.AST, list[ast.Call]] | None = None
@@ -176,6 +177,8 @@ class SemanticModel:
 
     def _index_toplevel(self, node: ast.stmt) -> None:
         if isinstance(node, ast.ClassDef):
+            if node.name in self.classes:  # a notebook's later cell often redefines a class
+                self._redefined.setdefault(node.name, [self.classes[node.name]]).append(node)
             self.classes[node.name] = node
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             self.functions[node.name] = node
@@ -278,6 +281,8 @@ class SemanticModel:
         if name is None:
             return None
         if name in self.classes:
+            if name in self._redefined:
+                return self._class_in_effect(self._redefined[name], expr)
             return self.class_info(name)
         q = self.qualname(expr)
         if q and self.workspace is not None:
@@ -289,6 +294,14 @@ class SemanticModel:
                 found = self.workspace.jedi_class(self, expr, q)
             return found
         return None
+
+    def _class_in_effect(self, defs: list[ast.ClassDef], expr: ast.AST) -> ClassInfo | None:
+        """Of a class defined several times, the one module-level code at `expr` runs: the last
+        defined above it. Inside a function (called later, from anywhere) it is unknown."""
+        if self.scope_of(expr) is not self.tree:
+            return None
+        before = [d for d in defs if d.lineno < getattr(expr, "lineno", 0)]
+        return self.class_info(before[-1]) if before else None
 
     def class_bases_closure(self, info: ClassInfo, _depth: int = 0) -> set[str]:
         """Qualified names of all known ancestors (library bases stop the walk)."""
@@ -343,9 +356,19 @@ class SemanticModel:
                     pairs = [(node.target, node.value)]
                 else:
                     continue
-                for t, v in pairs:
+                while pairs:
+                    t, v = pairs.pop()
                     if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
                         index.setdefault(t.attr, []).append(v)
+                    elif isinstance(t, (ast.Tuple, ast.List)):
+                        # `self.a, self.b = Net(), Net()` pairs up; unpacked from anything else,
+                        # each gets the target tuple itself: a value of unknown kind
+                        if isinstance(v, (ast.Tuple, ast.List)) and len(v.elts) == len(t.elts):
+                            pairs.extend(zip(t.elts, v.elts))
+                        else:
+                            pairs.extend((e, t) for e in t.elts)
+                    elif isinstance(t, ast.Starred):
+                        pairs.append((t.value, t))
         return index.get(attr, [])
 
     def param_annotation(self, scope: Scope, name: str) -> ast.AST | None:
@@ -465,7 +488,12 @@ class SemanticModel:
                 return self._agree([self.kind(v, depth + 1) if isinstance(v, ast.expr) else None for v in values])
             ann = self.param_annotation(scope, name.id)
             if ann is not None:
-                return self._annotation_kind(ann)
+                annotated = self._annotation_kind(ann)
+                if annotated is not None and annotated.qualname in MODULE_BASES and self.is_param(scope, name.id):
+                    # `loss_fn: nn.Module`: what the callers pass (a loss, a model of a known
+                    # class) says more than the base class
+                    return self.param_kind(scope, name.id, depth + 1) or annotated
+                return annotated
             if self.is_param(scope, name.id):
                 return self.param_kind(scope, name.id, depth + 1)
             if scope is self.tree:
