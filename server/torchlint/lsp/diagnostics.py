@@ -39,7 +39,6 @@ class Analysis:
     notebook: str | None = None
     cells: dict[int, tuple[str, LineIndex]] | None = None
 
-
     @property
     def findings(self) -> list[Finding]:
         return self.report.findings

@@ -529,7 +529,10 @@ def create_server() -> TorchlintServer:
                 for cell_uri in list(ls.notebooks[uri].cell_uris.values()):
                     v = notebooks.view(ls, a, cell_uri)
                     if v is not None:
-                        reports.append(
+                        reports.append(types.WorkspaceFullDocumentDiagnosticReport(
+                            uri=cell_uri, version=v.version, items=v.diagnostics, result_id=v.result_id))
+                continue
+            reports.append(
                 types.WorkspaceFullDocumentDiagnosticReport(
                     uri=uri, version=a.version, items=ls.with_runtime(uri, a.diagnostics), result_id=a.result_id
                 )
