@@ -76,7 +76,8 @@ def test_neovim_diagnostics_and_quick_fix(tmp_path):
         tmp_path,
     )
     _check(report, project)
-    assert report["chosen"].startswith("Insert")
+    # titles are prefixed like ruff's: "torchlint (TL101): Insert ..."
+    assert report["chosen"].startswith("torchlint (TL101): Insert")
     assert "optimizer.zero_grad()" in report["fix_all_text"]
 
 
