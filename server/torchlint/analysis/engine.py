@@ -62,8 +62,17 @@ def analyze(
             subset = SourceFile(path, text, part.subset, None, source.lines)
             # the whole file's model is built only if another file asks for it
             sub = SemanticModel(subset, workspace, workspace.module_name(Path(path).resolve()))
-            findings, loops, result.rule_errors, too_deep = _run_rules(path, subset, sub, workspace, codes)
+            whole = {r.code for r in all_rules() if r.whole_file and (codes is None or r.code in codes)}
+            local = {r.code for r in all_rules() if codes is None or r.code in codes} - whole
+            findings, loops, result.rule_errors, too_deep = _run_rules(path, subset, sub, workspace, local)
             findings, loops = merge(part, source, findings, loops)
+            if whole:
+                model = workspace.model_for_text(path, text, fresh=True)
+                ctx = FileContext(model.source, model, workspace)
+                more, errors, deep = _check(ctx, path, whole)
+                findings = sorted([f for f in findings if f.code not in whole] + more, key=Finding.sort_key)
+                result.rule_errors += errors
+                too_deep += deep
             deps, files = prev.deps, prev.files  # the findings kept still rest on what they read
     except RecursionError:  # the semantic model of code nested deeper than the stack allows
         result.findings.append(_too_deep_note(path, ["every rule"]))
@@ -100,10 +109,24 @@ def _run_rules_once(
     path: str, source: SourceFile, model: SemanticModel, workspace: Workspace, codes: set[str] | None, exhausted: dict
 ):
     """(findings, training loops, internal errors, codes of the rules the nesting defeated)"""
+    ctx = FileContext(source, model, workspace, exhausted=exhausted)
+    findings, errors, too_deep = _check(ctx, path, codes)
+    loops: list[Span] = []
+    try:
+        loops = [source.span(loop.node) for loop in ctx.flow.training_loops()]
+    except RecursionError:
+        pass  # the rules that need the loops said so
+    except Exception:
+        log.exception("training loop detection failed on %s", path)
+    findings.extend(ctx.flow.budget_notes())  # one TL001 note per function left out
+    return findings, loops, errors, too_deep
+
+
+def _check(ctx: FileContext, path: str, codes: set[str] | None):
+    """(findings, internal errors, codes of the rules the nesting defeated) of the rules in `codes`"""
     findings: list[Finding] = []
     errors: list[str] = []
     too_deep: list[str] = []
-    ctx = FileContext(source, model, workspace, exhausted=exhausted)
     for rule_cls in all_rules():
         if codes is not None and rule_cls.code not in codes:
             continue
@@ -114,15 +137,7 @@ def _run_rules_once(
         except Exception as exc:  # one broken rule must not take the others down
             log.exception("rule %s crashed on %s", rule_cls.code, path)
             errors.append(f"{rule_cls.code}: internal error: {type(exc).__name__}: {exc}")
-    loops: list[Span] = []
-    try:
-        loops = [source.span(loop.node) for loop in ctx.flow.training_loops()]
-    except RecursionError:
-        pass  # the rules that need the loops said so
-    except Exception:
-        log.exception("training loop detection failed on %s", path)
-    findings.extend(ctx.flow.budget_notes())  # one TL001 note per function left out
-    return findings, loops, errors, too_deep
+    return findings, errors, too_deep
 
 
 def _too_deep_note(path: str, rules: list[str]) -> Finding:

@@ -20,6 +20,10 @@ class Rule:
     severity: ClassVar[Severity]
     fix: ClassVar[Literal["safe", "unsafe"] | None] = None
     engine_note: ClassVar[bool] = False  # a note the engine reports itself (TL001); check() finds nothing
+    # findings that rest on facts of the whole file (every loss it computes, every name it
+    # reads), not only on the statements linked to their own: the editor's partial
+    # re-analysis runs such a rule over the whole file
+    whole_file: ClassVar[bool] = False
 
     def check(self, ctx: "FileContext") -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -71,6 +71,7 @@ class UnusedLayer(Rule):
     code = "TL406"
     name = "unused-layer"
     severity = Severity.INFORMATION
+    whole_file = True  # a layer counts as used when its name is read anywhere in the file
 
     def check(self, ctx):
         model = ctx.model

@@ -157,6 +157,7 @@ class InputsNotNormalized(Rule):
     name = "inputs-not-normalized"
     severity = Severity.INFORMATION
     fix = "safe"
+    whole_file = True  # judges the file by every loss it computes
 
     def check(self, ctx):
         model = ctx.model
