@@ -119,3 +119,81 @@ def test_edits_across_files_match_a_fresh_analysis(workspace: Path, tmp_path: Pa
         for p, (got, expected) in reports.items():
             assert got == expected, f"step {step}: {p.name} differs from a fresh analysis"
         good[path] = texts[path]
+
+
+def _same_as_fresh_along(texts: list[str], target: Path) -> None:
+    editor = Checker(Config(), target.parent, incremental=True)
+    for step, text in enumerate(texts):
+        target.write_text(text)
+        editor.set_overlay(str(target), text)
+        got = _report(editor, target, text)
+        fresh = Checker(Config(), target.parent)
+        fresh.set_overlay(str(target), text)
+        assert got == _report(fresh, target, text), f"edit {step}"
+
+
+HELPER_STEPS = (ROOT / "tests" / "fixtures" / "rules" / "TL108" / "scheduler_first_helper_steps.py").read_text()
+
+
+def test_a_line_added_after_a_statement_moves_no_fix_that_inserts_there(tmp_path: Path):
+    """TL108's fix inserts `scheduler.step()` on the line after the loop; a comment typed on that
+    line leaves the function's text alone, but only a new analysis knows on which side of it the
+    insertion goes."""
+    after_loop = "        optimizer.step()\n\n\ndef run("
+    assert after_loop in HELPER_STEPS
+    edited = HELPER_STEPS.replace(after_loop, "        optimizer.step()\n# a comment\n\n\ndef run(")
+    _same_as_fresh_along([HELPER_STEPS, edited], tmp_path / "train.py")
+
+
+def test_a_function_whose_only_caller_stops_calling_it_is_analysed_again(tmp_path: Path):
+    """`train_epoch`'s scheduler is known to be PyTorch's from its one call; the edit of the caller
+    leaves `train_epoch`'s text alone, yet removes what its finding rested on."""
+    call = "    train_epoch(model, loader, optimizer, torch.optim.lr_scheduler.ExponentialLR(optimizer, 0.9))\n"
+    assert call in HELPER_STEPS
+    _same_as_fresh_along([HELPER_STEPS, HELPER_STEPS.replace(call, "")], tmp_path / "train.py")
+
+
+WHOLE_FILE = '''import torch
+import torch.nn as nn
+from torchvision import datasets, transforms
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+def reconstruction(decoder, z, images):
+    return nn.BCELoss()(torch.sigmoid(decoder(z)), images)
+
+
+def sample(decoder, count):
+    z = torch.randn(count, 16)
+    with torch.no_grad():
+        images = decoder(z)
+    return images.clamp(0, 1)
+
+
+def describe(images):
+    mean = images.mean()
+    std = images.std()
+    low = images.min()
+    high = images.max()
+    return f"{mean:.3f} {std:.3f} {low:.3f} {high:.3f}"
+
+
+train_set = datasets.MNIST("data", train=True, transform=transforms.ToTensor())
+model = Net()
+loss = nn.CrossEntropyLoss()(model(train_set[0][0]), torch.tensor([train_set[0][1]]))
+'''
+
+
+def test_rules_judging_the_whole_file_see_it_after_a_partial_edit(tmp_path: Path):
+    """TL502 stays quiet in a file that also computes a BCE loss (its images may be targets):
+    an edit of `Net` re-analyses the statements linked to it, not `reconstruction`."""
+    edited = WHOLE_FILE.replace("    def forward(self, x):\n", "    def forward(self, x):\n        print(x)\n")
+    _same_as_fresh_along([WHOLE_FILE, edited], tmp_path / "train.py")

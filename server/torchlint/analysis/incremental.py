@@ -137,13 +137,20 @@ def plan(prev: Snapshot, source: SourceFile, codes) -> Plan | None:
         return None  # the environment of every statement changed
     seeds = set(changed)
     gone_defines = frozenset().union(*(n.defines for n in gone)) if gone else frozenset()
+    # what the old versions used: a function whose only caller was edited away loses what the
+    # call told about its parameters
+    gone_mentions = frozenset().union(*(n.mentions for n in gone)) if gone else frozenset()
     block_touched = any(n.block for n in gone) or any(names[i].block for i in changed)
     kept: dict[int, tuple[list[Finding], list[Span]]] = {}
     for i, o in enumerate(kept_from):
         if o is None:
             continue
         n = names[i]
-        if (gone_defines & n.mentions) or (block_touched and n.block and not n.imports):
+        if (
+            (gone_defines & n.mentions)
+            or (gone_mentions & n.defines and not n.imports)
+            or (block_touched and n.block and not n.imports)
+        ):
             seeds.add(i)
             continue
         moved = _move(prev.findings[o], prev.loops[o], line_map)
@@ -250,6 +257,7 @@ def _line_map(old: list[str], new: list[str]):
         return None
 
     move.delta = delta  # type: ignore[attr-defined]
+    move.boundary = end  # type: ignore[attr-defined]
     return move
 
 
@@ -293,6 +301,10 @@ def _move(findings: list[Finding], loops: list[Span], line_map) -> tuple[list[Fi
 def _move_span(span: Span, line_map) -> Span | None:
     a, b = line_map(span.start.line), line_map(span.end.line)
     if a is None or b is None:
+        return None
+    if span.end.column == 0 and span.end.line == line_map.boundary:
+        # ends where the edited lines end (a fix inserting after a statement the edit followed):
+        # before or after the new lines, only a new analysis can say
         return None
     if a == span.start.line and b == span.end.line:
         return span
