@@ -282,3 +282,38 @@ def test_parallel_jobs_give_the_same_findings():
     assert one.returncode == two.returncode == 1
     assert json.loads(one.stdout) == json.loads(two.stdout)
     assert any(Path(d["filename"]).name == "train.py" and d["code"] == "TL201" for d in json.loads(two.stdout))
+
+
+def test_a_file_parsed_first_for_another_keeps_the_name_it_was_given(tmp_path):
+    """While `a/main.py` is analysed the workspace reads the other files (who imports its
+    model class?) under their full paths; `b/main.py`'s own findings still name it as the
+    command line did."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "main.py").write_text(textwrap.dedent(
+        """\
+        import torch
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.rnn = nn.LSTM(4, 8)
+                self.head = nn.Linear(8, 2)
+
+            def forward(self, x):
+                return self.head(self.rnn(x)[0])
+
+
+        model = Net()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for x, y in loader:
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        """))
+    (tmp_path / "b" / "main.py").write_text("import torch\n\n\ndef restore(path):\n    return torch.load(path)\n")
+    r = run("check", "--no-cache", "--format", "json", "a/main.py", "b/main.py", cwd=tmp_path)
+    names = {(d["filename"], d["code"]) for d in json.loads(r.stdout)}
+    assert names == {("a/main.py", "TL109"), ("b/main.py", "TL602")}, r.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..rules import all_rules
@@ -87,10 +87,19 @@ def analyze(
         scanned = workspace.scanned_files()
         snap = snapshot(source, findings, loops, key, workspace.dependency_models(path), scanned if scanned is not None else files)
         workspace.keep_snapshot(path, snap)
+    if source.path != path:
+        # parsed earlier under another spelling of its path (as the import of another file):
+        # findings name the file as it was asked for
+        findings = [_respelled(f, source.path, path) for f in findings]
     result.findings.extend(findings)
     result.findings.sort(key=Finding.sort_key)
     result.training_loops = loops
     return result
+
+
+def _respelled(f: Finding, old: str, new: str) -> Finding:
+    related = tuple(replace(r, path=new) if r.path == old else r for r in f.related)
+    return replace(f, path=new if f.path == old else f.path, related=related)
 
 
 def _run_rules(path: str, source: SourceFile, model: SemanticModel, workspace: Workspace, codes: set[str] | None):
