@@ -90,7 +90,7 @@ class SemanticModel:
         self.imports: dict[str, str] = {}  # local name -> qualified name ("torch.nn")
         self.import_nodes: dict[str, ast.AST] = {}
         self.classes: dict[str, ast.ClassDef] = {}
-        self._redefined: dict[str, list[ast.ClassDef]] = {}  # top-level class names defined twice or more
+        self._redefined: dict[str, list[ast.stmt]] = {}  # top-level classes and functions defined twice or more
         self.functions: dict[str, FunctionNode] = {}
         self._scope_assignments: dict[int, dict[str, list[ast.AST]]] = {}
         self._stmt_calls: dict[ast.AST, list[ast.Call]] | None = None
@@ -181,6 +181,8 @@ class SemanticModel:
                 self._redefined.setdefault(node.name, [self.classes[node.name]]).append(node)
             self.classes[node.name] = node
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.name in self.functions:  # a helper redefined in a later notebook cell
+                self._redefined.setdefault(node.name, [self.functions[node.name]]).append(node)
             self.functions[node.name] = node
         elif isinstance(node, (ast.If, ast.Try)):
             # `if TYPE_CHECKING:` / `try: import ...` blocks still define names.
@@ -282,7 +284,8 @@ class SemanticModel:
             return None
         if name in self.classes:
             if name in self._redefined:
-                return self._class_in_effect(self._redefined[name], expr)
+                node = self._def_in_effect(self._redefined[name], expr)
+                return self.class_info(node) if isinstance(node, ast.ClassDef) else None
             return self.class_info(name)
         q = self.qualname(expr)
         if q and self.workspace is not None:
@@ -295,13 +298,14 @@ class SemanticModel:
             return found
         return None
 
-    def _class_in_effect(self, defs: list[ast.ClassDef], expr: ast.AST) -> ClassInfo | None:
-        """Of a class defined several times, the one module-level code at `expr` runs: the last
-        defined above it. Inside a function (called later, from anywhere) it is unknown."""
+    def _def_in_effect(self, defs: list[ast.stmt], expr: ast.AST) -> ast.stmt | None:
+        """Of a class or function defined several times at the top level, the one module-level
+        code at `expr` runs: the last defined above it. Inside a function (called later, from
+        anywhere) it is unknown."""
         if self.scope_of(expr) is not self.tree:
             return None
         before = [d for d in defs if d.lineno < getattr(expr, "lineno", 0)]
-        return self.class_info(before[-1]) if before else None
+        return before[-1] if before else None
 
     def class_bases_closure(self, info: ClassInfo, _depth: int = 0) -> set[str]:
         """Qualified names of all known ancestors (library bases stop the walk)."""
@@ -805,6 +809,9 @@ class SemanticModel:
             nested = self._nested_function(call, func.id)
             if nested is not None:
                 return FunctionRef(nested, self)
+            if func.id in self._redefined:
+                node = self._def_in_effect(self._redefined[func.id], call)
+                return FunctionRef(node, self) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
             if func.id in self.functions:
                 return FunctionRef(self.functions[func.id], self)
             q = self.qualname(func)

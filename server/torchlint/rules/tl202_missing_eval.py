@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import ast
+
 from ..analysis import edits
 from ..analysis.findings import Fix, Severity
 from ..analysis.flow import Ev
+from ..analysis.torchapi import Kind
 from . import register
-from ._helpers import event_target_expr, guards, mode_layers, mode_layers_text, only_running_stats_norm, repaired
+from ._helpers import event_target_expr, guards, kind_of, mode_layers, mode_layers_text, only_running_stats_norm, reaching_binding, repaired
 from .base import Rule
 
 
@@ -83,6 +86,10 @@ class MissingEval(Rule):
                 # a loop over a generator, a list or `range(max_length)`, running a model we
                 # cannot see (a parameter, a lambda): say "training mode" only for a known model
                 continue
+            if layers is None and _fed_by_a_model(ctx.model, event.call):
+                # a module of unknown class (`loss_fn: nn.Module`) called on a model's output:
+                # a loss or a head, whose mode we cannot judge
+                continue
             modes = ctx.flow.mode_on_entry(loop.cfg, node, target)
             if "unknown" in modes or "train" not in modes:
                 continue
@@ -137,3 +144,16 @@ class MissingEval(Rule):
             if at_forward and all(guards(ctx.model, e.call) and guards(ctx.model, e.call) <= at_forward for e in evals):
                 return True
         return False
+
+
+def _fed_by_a_model(model, call) -> bool:
+    """An argument of `call` is the output of a module call: `f(net(x), y)` or `out = net(x)`."""
+    for arg in getattr(call, "args", ()):
+        if isinstance(arg, ast.Name):
+            b = reaching_binding(model, arg)
+            arg = b.value if b is not None else None
+        if isinstance(arg, ast.Call):
+            k = kind_of(model, arg.func)
+            if k is not None and k.kind == Kind.MODULE:
+                return True
+    return False
