@@ -285,8 +285,8 @@ def test_parallel_jobs_give_the_same_findings():
 
 
 def test_a_file_parsed_first_for_another_keeps_the_name_it_was_given(tmp_path):
-    """While `a/main.py` is analysed the workspace reads the other files (who imports its
-    model class?) under their full paths; `b/main.py`'s own findings still name it as the
+    """While `a/main.py` is analysed the workspace reads the other files (who calls its
+    `train`?) under their full paths; `b/main.py`'s own findings still name it as the
     command line did."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -306,14 +306,21 @@ def test_a_file_parsed_first_for_another_keeps_the_name_it_was_given(tmp_path):
                 return self.head(self.rnn(x)[0])
 
 
+        def train(model, loader, optimizer):
+            for x, y in loader:
+                optimizer.zero_grad()
+                nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+
+
         model = Net()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        for x, y in loader:
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x), y).backward()
-            optimizer.step()
+        train(model, loader, torch.optim.SGD(model.parameters(), lr=0.1))
         """))
-    (tmp_path / "b" / "main.py").write_text("import torch\n\n\ndef restore(path):\n    return torch.load(path)\n")
+    # `main` and `train` are named there: the workspace reads it as a possible caller of
+    # a/main.py's `train`
+    (tmp_path / "b" / "main.py").write_text(
+        "import torch\n\n\ndef main(path, train=False):\n    return torch.load(path)\n"
+    )
     r = run("check", "--no-cache", "--format", "json", "a/main.py", "b/main.py", cwd=tmp_path)
     names = {(d["filename"], d["code"]) for d in json.loads(r.stdout)}
     assert names == {("a/main.py", "TL109"), ("b/main.py", "TL602")}, r.stderr
