@@ -28,7 +28,10 @@ class TorchLoadUnsafe(Rule):
     Pass `weights_only=True` for state dicts and tensors. Pass `weights_only=False` only for
     files you trust that hold whole objects. When the loaded value is used as a model
     (`model = torch.load(path)` then `model.eval()` or `model(x)`), the message says so and no
-    fix is offered: `weights_only=True` could not load it. Inside `with
+    fix is offered: `weights_only=True` could not load it. The fix is offered only where the
+    loaded value is seen used as a state dict or checkpoint dict (passed to
+    `load_state_dict`, read with `ckpt["key"]`, `.get`, `.items()`...): a value returned or
+    passed on may be anything. Inside `with
     torch.serialization.safe_globals([...])` (or after `add_safe_globals`) the code counts on
     `weights_only=True`: the message and the fix say to pass it explicitly.
 
@@ -89,7 +92,9 @@ class TorchLoadUnsafe(Rule):
                 "(the torch>=2.6 default) for state dicts and tensors; `weights_only=False` only for trusted files that hold other objects"
             )
             fix = None
-            if not any(k.arg == "pickle_module" for k in call.keywords):
+            # the fix only where the value is seen used as a state dict or checkpoint dict: a
+            # file holding a pickled model or a numpy array would no longer load
+            if _used_as_state(ctx, call) and not any(k.arg == "pickle_module" for k in call.keywords):
                 edit = add_keyword(ctx.source, call, "weights_only=True")
                 fix = Fix("Pass `weights_only=True`", (edit,), "unsafe") if edit else None
             yield ctx.finding(self, call.func, msg, fix)
@@ -126,3 +131,44 @@ def _used_as_module(ctx, call: ast.Call) -> str | None:
         if isinstance(parent, ast.Attribute) and parent.attr in _MODULE_USES and isinstance(model.parent(parent), ast.Call):
             return name
     return None
+
+
+_STATE_METHODS = {"get", "items", "keys", "values", "pop", "update", "copy"}
+
+
+def _used_as_state(ctx, call: ast.Call) -> bool:
+    """The loaded value is used as a state dict or a checkpoint dict: given to
+    `load_state_dict` (directly or one key of it), read with a string key or a dict method,
+    directly or through the one name `x = torch.load(...)` binds (uses in the same scope)."""
+    model = ctx.model
+    if _state_use(model, call):
+        return True
+    stmt = model.parent(call)
+    if not (isinstance(stmt, ast.Assign) and stmt.value is call and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+        return False
+    name = stmt.targets[0].id
+    for node in model.nodes_of(ast.Name):
+        if node.id != name or not isinstance(node.ctx, ast.Load) or model.scope_of(node) is not model.scope_of(stmt):
+            continue
+        b = reaching_binding(model, node)
+        # a binding of several (`if gpu: ckpt = torch.load(p) else: ckpt = torch.load(p, map_location=...)`)
+        if (b is None or b.stmt is stmt) and _state_use(model, node):
+            return True
+    return False
+
+
+def _state_use(model, expr: ast.expr) -> bool:
+    parent = model.parent(expr)
+    if isinstance(parent, ast.Subscript) and parent.value is expr:
+        key = parent.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            return True
+        return _state_use(model, parent)
+    if isinstance(parent, ast.Attribute) and parent.value is expr and parent.attr in _STATE_METHODS:
+        return isinstance(model.parent(parent), ast.Call)
+    if isinstance(parent, ast.Call) and expr in parent.args:
+        # `model.load_state_dict(sd)`; ignite's `Checkpoint.load_objects(to_load, checkpoint)`
+        return isinstance(parent.func, ast.Attribute) and parent.func.attr in ("load_state_dict", "load_objects")
+    if isinstance(parent, ast.keyword) and parent.arg in ("state_dict", "checkpoint"):
+        return True
+    return False
