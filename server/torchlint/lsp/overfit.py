@@ -31,13 +31,15 @@ returns an ERROR report saying a run is in progress. `cancelOverfitCheck` takes 
 `$/cancelRequest` does not stop a running command coroutine in pygls 2.1.1, hence the two
 cancel paths.
 
-`settings_getter()` returns a dict; read leniently: `interpreter`, `overfit.steps` /
+`settings_getter(uri)` (or `settings_getter()`) returns a dict, the settings of the script's
+workspace folder; read leniently: `interpreter`, `overfit.steps` /
 `overfit_steps` / `{"overfit": {"steps"}}`, same for `timeout`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import sys
@@ -210,6 +212,16 @@ def _workspace_key(server: Any, path: str) -> str:
         if (path == folder or path.startswith(folder + os.sep)) and len(folder) > len(best):
             best = folder
     return best or os.path.dirname(path)
+
+
+def _settings_for(settings_getter: Callable[..., Any], uri: str) -> Any:
+    """The settings of the workspace folder holding `uri` when the getter takes a URI (the
+    server's does: settings are per folder), else the getter's one set of settings."""
+    try:
+        takes_uri = bool(inspect.signature(settings_getter).parameters)
+    except (TypeError, ValueError):
+        takes_uri = False
+    return settings_getter(uri) if takes_uri else settings_getter()
 
 
 def _error_report(script: str, message: str) -> dict[str, Any]:
@@ -414,7 +426,7 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
         data["busy"] = True
         return data
     try:
-        settings = settings_getter() or {}
+        settings = _settings_for(settings_getter, uri) or {}
     except Exception:
         log.exception("overfit settings")
         settings = {}

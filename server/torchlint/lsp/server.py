@@ -32,6 +32,7 @@ from ..config import Config
 from . import actions, hover as hover_mod, lenses, notebooks
 from .convert import LineIndex
 from .diagnostics import Analysis, to_diagnostics
+from .folders import GLOBAL, Folder, folder_for
 from .protocol import TorchlintProtocol
 from .settings import ServerOptions, build_config, overfit_settings, section
 from .worker import Worker
@@ -64,21 +65,24 @@ class TorchlintServer(LanguageServer):
             notebook_document_sync=notebooks.SYNC_OPTIONS,
         )
         self.options = ServerOptions()
-        self.root: Path | None = None
         self.init_settings: dict[str, Any] = {}
         self.trusted = True  # the client's `workspaceTrusted` (VS Code's Restricted Mode sends false)
         self._shown_problems: set[str] = set()
         self.init_problems: list[str] = []  # configuration problems found in `initialize`, shown after `initialized`
-        self.client_settings: dict[str, Any] = {}
-        self.config = Config()
-        self.generation = 0  # bumped on every configuration change
+        # Every workspace folder with its own settings and configuration, in the client's order
+        # (the first one also serves documents outside every folder), and which folder each
+        # document belongs to. Replaced as a whole on the loop, read by the worker too.
+        self._folders: tuple[dict[str, Folder], dict[str, str]] = ({GLOBAL: Folder(GLOBAL, "", None)}, {})
+        self._folders_lock: asyncio.Lock | None = None
+        self.pushed_settings: dict[str, Any] = {}  # didChangeConfiguration's settings, for clients that cannot be asked
+        self.generation = 0  # the last configuration generation handed out (each folder has its own)
         self.pull = False  # the client pulls diagnostics (textDocument/diagnostic)
         self.open_docs: dict[str, DocSnapshot] = {}  # written on the loop only
         self.notebooks: dict[str, notebooks.NotebookState] = {}  # open notebooks (their programs are in open_docs)
         self.analyses: dict[str, Analysis] = {}  # written on the worker only
         self.loop: asyncio.AbstractEventLoop | None = None
         self.worker = Worker(on_error=self._log_from_thread)
-        self._checker: Checker | None = None  # created and used on the worker only
+        self._checkers: dict[str, Checker] = {}  # folder uri -> its checker; created and used on the worker only
         self._logged_errors: dict[str, tuple[str, ...]] = {}
         self._refresh_handle: asyncio.Handle | None = None
         self._pending: dict[str, concurrent.futures.Future] = {}  # uri -> its latest keyed analysis job
@@ -86,19 +90,127 @@ class TorchlintServer(LanguageServer):
         self._last_collection = time.monotonic()
         self._collection_cost = 0.0  # seconds the last full collection took
 
-    # -- settings ----------------------------------------------------------------
-    def overfit_settings(self) -> dict[str, Any]:
-        return overfit_settings(self.config, client_ui=self.init_settings.get("clientOverfitUi") is True)
+    # -- settings (one set per workspace folder) -------------------------------------
+    @property
+    def folders(self) -> dict[str, Folder]:
+        return self._folders[0]
+
+    def default_folder(self) -> Folder:
+        """The first workspace folder: its settings also apply to documents outside every folder."""
+        return next(iter(self.folders.values()))
+
+    @property
+    def root(self) -> Path | None:
+        return self.default_folder().path
+
+    @property
+    def config(self) -> Config:
+        return self.default_folder().config
+
+    def folder_of(self, uri: str) -> Folder:
+        """The workspace folder whose settings apply to `uri` (longest matching path, else the first)."""
+        folders, cache = self._folders
+        key = cache.get(uri)
+        if key is None or key not in folders:
+            path = to_fs_path(uri) if uri.startswith("file:") else None
+            key = (folder_for(folders.values(), path) or self.default_folder()).uri
+            cache[uri] = key
+        return folders[key]
+
+    def overfit_settings(self, uri: str | None = None) -> dict[str, Any]:
+        """The overfit command's settings: those of the folder of the script it runs."""
+        folder = self.folder_of(uri) if uri else self.default_folder()
+        return overfit_settings(folder.config, client_ui=self.init_settings.get("clientOverfitUi") is True)
+
+    def can_pull_settings(self) -> bool:
+        try:
+            return bool(get_capability(self.client_capabilities, "workspace.configuration", False))
+        except Exception:
+            return False
+
+    def _listed_folders(self) -> list[tuple[str, str, Path | None]]:
+        """(uri, name, path) of every workspace folder, else of the root, else the global pseudo-folder."""
+        out: list[tuple[str, str, Path | None]] = []
+        try:
+            listed = list(self.workspace.folders.values())
+            root = self.workspace.root_path
+        except RuntimeError:  # before initialize
+            listed, root = [], None
+        for f in listed:
+            p = to_fs_path(f.uri)
+            if p:
+                out.append((f.uri, f.name, Path(p).resolve()))
+        if not out and root:
+            out.append((from_fs_path(root) or root, Path(root).name, Path(root).resolve()))
+        return out or [(GLOBAL, "", None)]
+
+    def rebuild_folders(self, settings: dict[str, dict[str, Any]] | None = None) -> list[str]:
+        """Rebuild every folder's configuration (on the loop) from `settings` (folder uri -> the
+        client's `torchlint` section for it; missing: what the folder had, else the pushed
+        settings). Documents whose configuration changed are analysed again; the problems found
+        are returned, not shown (`initialize` may not show messages yet)."""
+        old = self.folders
+        before = {uri: self.folder_of(uri).generation for uri in self.open_docs}
+        new: dict[str, Folder] = {}
+        problems: list[str] = []
+        listed = self._listed_folders()
+        for uri, name, path in listed:
+            prev = old.get(uri)
+            layer = (settings or {}).get(uri)
+            if layer is None:
+                layer = prev.settings if prev is not None else self.pushed_settings
+            config, found = build_config(path, self.init_settings, layer, trusted=self.trusted)
+            if prev is not None and prev.config == config:
+                config, generation = prev.config, prev.generation  # same object: the checker keeps its state
+            else:
+                self.generation += 1
+                generation = self.generation
+            new[uri] = Folder(uri, name, path, dict(layer), config, generation)
+            for p in found:
+                if len(listed) > 1 and p.startswith("torchlint settings:"):
+                    p = f"torchlint settings of folder {name or uri}:{p[len('torchlint settings:'):]}"
+                if p not in problems:
+                    problems.append(p)
+        self._folders = (new, {})
+        self.options = ServerOptions()
+        self.options.update(self.init_settings)
+        self.options.update(self.default_folder().settings)
+        if set(old) - set(new):  # removed folders: their engines go
+            self.worker.submit(self._prune_checkers)
+        for uri in list(self.open_docs):
+            if self.folder_of(uri).generation != before.get(uri):
+                self.schedule(uri, delay=0.0, refresh=True)
+        return problems
+
+    async def update_folders(self, pull: bool = True) -> None:
+        """Ask the client for every folder's settings (when it can be asked), rebuild the folders'
+        configurations, show the problems, re-analyse the documents whose configuration changed."""
+        if self._folders_lock is None:
+            self._folders_lock = asyncio.Lock()
+        async with self._folders_lock:  # one at a time: a later change must not be overwritten by an earlier answer
+            settings = await self._pull_settings() if pull and self.can_pull_settings() else None
+            if settings is None and not self.can_pull_settings():
+                settings = {uri: self.pushed_settings for uri, _, _ in self._listed_folders()}
+            self.show_problems(self.rebuild_folders(settings))
+
+    async def _pull_settings(self) -> dict[str, dict[str, Any]] | None:
+        """`workspace/configuration`, one item per folder (scope = the folder); None when it failed."""
+        listed = self._listed_folders()
+        try:
+            result = await self.workspace_configuration_async(
+                types.ConfigurationParams(
+                    items=[types.ConfigurationItem(scope_uri=uri or None, section="torchlint") for uri, _, _ in listed]
+                )
+            )
+        except Exception as exc:
+            log.warning("workspace/configuration failed: %s", exc)
+            return None
+        result = list(result or [])
+        return {uri: (section(result[i]) if i < len(result) and isinstance(result[i], dict) else {}) for i, (uri, _, _) in enumerate(listed)}
 
     def reload_config(self) -> None:
-        """Rebuild the configuration and re-analyse every open document (on the loop)."""
-        config, problems = build_config(self.root, self.init_settings, self.client_settings, trusted=self.trusted)
-        self.show_problems(problems)
-        self.config = config
-        self.generation += 1
-        self.worker.submit(lambda: self._apply_config(config))
-        for uri in list(self.open_docs):
-            self.schedule(uri, delay=0.0, refresh=True)
+        """Re-read every folder's pyproject.toml with the settings it has; re-analyse what changed (on the loop)."""
+        self.show_problems(self.rebuild_folders())
 
     def show_problems(self, problems: list[str]) -> None:
         """Configuration problems: each once as a message (the defaults apply meanwhile), and in the log."""
@@ -108,18 +220,31 @@ class TorchlintServer(LanguageServer):
                 self._shown_problems.add(p)
                 self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=f"torchlint: {p}"))
 
-    def _apply_config(self, config: Config) -> None:
-        checker = self.checker()
-        checker.update_config(config)
-        # a new interpreter means a new engine workspace: give it the editor's texts again
+    def checker(self, folder: Folder | None = None) -> Checker:
+        """The engine of `folder` (default: the first folder), with the folder's configuration."""
+        assert self.worker.on_thread(), "the checker belongs to the analysis thread"
+        folder = folder or self.default_folder()
+        checker = self._checkers.get(folder.uri)
+        if checker is None:
+            checker = self._checkers[folder.uri] = Checker(folder.config, folder.path, incremental=True)
+            self._set_overlays(checker)
+        elif checker.config is not folder.config:
+            workspace = checker.workspace
+            checker.update_config(folder.config)
+            if checker.workspace is not workspace:  # a new interpreter: a new engine workspace
+                self._set_overlays(checker)
+        return checker
+
+    def _set_overlays(self, checker: Checker) -> None:
         for uri, snap in list(self.open_docs.items()):
             checker.set_overlay(_path(uri), snap.text)
 
-    def checker(self) -> Checker:
-        assert self.worker.on_thread(), "the checker belongs to the analysis thread"
-        if self._checker is None:
-            self._checker = Checker(self.config, self.root, incremental=True)
-        return self._checker
+    def _all_checkers(self) -> list[Checker]:
+        return list(self._checkers.values())
+
+    def _prune_checkers(self) -> None:
+        for key in set(self._checkers) - set(self.folders):
+            del self._checkers[key]
 
     # -- scheduling (loop side) ------------------------------------------------------
     def schedule(self, uri: str, delay: float, *, force: bool = False, refresh: bool = False, urgent: bool = False):
@@ -147,7 +272,7 @@ class TorchlintServer(LanguageServer):
             if snap is None:
                 return None
             a = self.analyses.get(uri)
-            if a is not None and a.version == snap.version and a.text == snap.text and a.generation == self.generation:
+            if a is not None and a.version == snap.version and a.text == snap.text and a.generation == self.folder_of(uri).generation:
                 return a
             pending = self._pending.get(uri)
             if pending is not None and not pending.done():
@@ -168,13 +293,15 @@ class TorchlintServer(LanguageServer):
         snap = self.open_docs.get(uri)
         if snap is None:
             return None
-        generation = self.generation
+        folder = self.folder_of(uri)
+        generation = folder.generation
         prev = self.analyses.get(uri)
         if not force and prev is not None and prev.version == snap.version and prev.text == snap.text and prev.generation == generation:
             return prev
         path = _path(uri)
-        checker = self.checker()
-        checker.set_overlay(path, snap.text)
+        checker = self.checker(folder)
+        for other in self._all_checkers():  # another folder's files may import this one
+            other.set_overlay(path, snap.text)
         if force:
             checker.invalidate(path)
         try:
@@ -214,11 +341,12 @@ class TorchlintServer(LanguageServer):
         self._collection_cost = self._last_collection - start
 
     def _reanalyse_dependents(self, path: str) -> None:
-        for dep in self.checker().dependents(path):
-            dep_uri = from_fs_path(dep)
-            if dep_uri in self.open_docs:
-                self.checker().invalidate(dep)
-                self.schedule(dep_uri, delay=0.0, force=True, refresh=True)
+        for checker in self._all_checkers():
+            for dep in checker.dependents(path):
+                dep_uri = from_fs_path(dep)
+                if dep_uri in self.open_docs:
+                    checker.invalidate(dep)
+                    self.schedule(dep_uri, delay=0.0, force=True, refresh=True)
 
     def _text_of(self, path: str) -> str | None:
         snap = self.open_docs.get(from_fs_path(str(Path(path).resolve())) or "")
@@ -247,8 +375,8 @@ class TorchlintServer(LanguageServer):
         snap = self.open_docs.get(analysis.uri)
         if snap is None or snap.version != analysis.version or snap.text != analysis.text:
             return  # the editor has moved on; a newer analysis is on its way
-        if analysis.generation != self.generation:
-            return
+        if analysis.generation != self.folder_of(analysis.uri).generation:
+            return  # computed under a configuration its folder no longer has
         errors = tuple(analysis.report.errors)
         if errors and self._logged_errors.get(analysis.uri) != errors:
             for e in errors:
@@ -389,18 +517,13 @@ def create_server() -> TorchlintServer:
     @server.feature(types.INITIALIZE)
     def initialize(ls: TorchlintServer, params: types.InitializeParams):
         ls.loop = asyncio.get_running_loop()
-        root = ls.workspace.root_path
-        if not root and params.workspace_folders:
-            root = to_fs_path(params.workspace_folders[0].uri)
-        ls.root = Path(root).resolve() if root else None
         ls.init_settings = section(params.initialization_options)
         ls.trusted = ls.init_settings.get("workspaceTrusted") is not False
-        ls.options.update(ls.init_settings)
         ls.pull = get_capability(params.capabilities, "text_document.diagnostic") is not None
-        config, problems = build_config(ls.root, ls.init_settings, trusted=ls.trusted)
-        ls.config = config
-        ls.init_problems = problems  # shown once the client is initialized
-        log.info("torchlint %s: root=%s pull=%s encoding=%s", __version__, ls.root, ls.pull, ls.workspace.position_encoding)
+        # every folder gets the initializationOptions until the client is asked for its own settings
+        ls.init_problems = ls.rebuild_folders()  # shown once the client is initialized
+        log.info("torchlint %s: folders=%s pull=%s encoding=%s", __version__,
+                 [str(f.path) for f in ls.folders.values()], ls.pull, ls.workspace.position_encoding)
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: TorchlintServer, params: types.InitializedParams):
@@ -427,11 +550,8 @@ def create_server() -> TorchlintServer:
                 await ls.client_register_capability_async(types.RegistrationParams(registrations=registrations))
             except Exception as exc:
                 log.warning("dynamic registration failed: %s", exc)
-        if get_capability(caps, "workspace.configuration", False):
-            before = ls.client_settings
-            await _pull_settings(ls)
-            if ls.client_settings != before:
-                ls.reload_config()
+        if ls.can_pull_settings():  # each folder's own settings (documents whose configuration changes are analysed again)
+            await ls.update_folders()
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: TorchlintServer, params: None):
@@ -468,7 +588,8 @@ def create_server() -> TorchlintServer:
         def forget():
             path = _path(uri)
             ls.analyses.pop(uri, None)
-            ls.checker().set_overlay(path, None)  # back to the file on disk
+            for checker in ls._all_checkers():
+                checker.set_overlay(path, None)  # back to the file on disk
             ls._reanalyse_dependents(path)
 
         ls.worker.submit(forget)
@@ -502,7 +623,8 @@ def create_server() -> TorchlintServer:
 
         def forget():
             ls.analyses.pop(uri, None)
-            ls.checker().set_overlay(_path(uri), None)
+            for checker in ls._all_checkers():
+                checker.set_overlay(_path(uri), None)
 
         ls.worker.submit(forget)
         if not ls.pull:
@@ -564,15 +686,19 @@ def create_server() -> TorchlintServer:
     # -- workspace -------------------------------------------------------------------------
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: TorchlintServer, params: types.DidChangeConfigurationParams):
+        """A client that answers `workspace/configuration` is asked again, for every folder (the
+        settings it pushes cannot differ per folder); otherwise its settings apply to all folders.
+        Only documents whose configuration changed are analysed (and published) again."""
         settings = params.settings
-        if isinstance(settings, dict) and isinstance(settings.get("torchlint"), dict):
-            ls.client_settings = settings["torchlint"]
-        elif get_capability(ls.client_capabilities, "workspace.configuration", False):
-            await _pull_settings(ls)
-        elif isinstance(settings, dict):
-            ls.client_settings = settings
-        ls.options.update(ls.client_settings)
-        ls.reload_config()
+        if isinstance(settings, dict):
+            ls.pushed_settings = dict(settings["torchlint"]) if isinstance(settings.get("torchlint"), dict) else dict(settings)
+        await ls.update_folders()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    async def did_change_workspace_folders(ls: TorchlintServer, params: types.DidChangeWorkspaceFoldersParams):
+        # pygls has updated `ls.workspace.folders` already; documents that move to another folder
+        # (or whose folder went away) are analysed again with their new folder's settings
+        await ls.update_folders()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def did_change_watched_files(ls: TorchlintServer, params: types.DidChangeWatchedFilesParams):
@@ -588,7 +714,8 @@ def create_server() -> TorchlintServer:
 
             def refresh():
                 for path in changed:
-                    ls.checker().invalidate(path)
+                    for checker in ls._all_checkers():
+                        checker.invalidate(path)
                     ls._reanalyse_dependents(path)
 
             ls.worker.submit(refresh)
@@ -596,20 +723,6 @@ def create_server() -> TorchlintServer:
             ls.reload_config()
 
     return server
-
-
-async def _pull_settings(ls: TorchlintServer) -> None:
-    try:
-        scope = from_fs_path(str(ls.root)) if ls.root else None
-        result = await ls.workspace_configuration_async(
-            types.ConfigurationParams(items=[types.ConfigurationItem(scope_uri=scope, section="torchlint")])
-        )
-    except Exception as exc:
-        log.warning("workspace/configuration failed: %s", exc)
-        return
-    if result and isinstance(result[0], dict):
-        ls.client_settings = result[0]
-        ls.options.update(ls.client_settings)
 
 
 def _register_commands(server: TorchlintServer) -> None:
