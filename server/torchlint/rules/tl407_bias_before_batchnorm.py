@@ -99,9 +99,11 @@ class BiasBeforeBatchNorm(Rule):
     ```
 
     ## Fix safety
-    Safe: the model computes the same function. Note that checkpoints saved before the change
-    hold a `bias` entry for the layer: load them with `load_state_dict(..., strict=False)` (or
-    drop the key).
+    Safe: the model computes the same function. Unsafe when the file also reads a `.bias`
+    without checking it for `None` (an init helper's `m.bias.data.zero_()` would then fail) or
+    loads saved weights (`load_state_dict`, `torch.load`): checkpoints saved before the change
+    hold a `bias` entry for the layer, which a strict `load_state_dict` refuses (load them with
+    `strict=False`, or drop the key).
 
     ## References
     - [torch.nn.BatchNorm2d](https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html)
@@ -123,13 +125,17 @@ class BiasBeforeBatchNorm(Rule):
             seen.add(id(pair.layer))
             msg = f"`{pair.name}` has a bias that the following `{pair.norm_name}` cancels (it subtracts the batch mean): pass `bias=False`"
             related = [ctx.related(model, pair.norm, f"`{pair.norm_name}` applied to its output")]
-            yield ctx.finding(self, pair.layer.func, msg, self._fix(ctx, pair), related)
+            yield ctx.finding(self, pair.layer.func, msg, self._fix(ctx, pair, _bias_kept(model)), related)
 
     @staticmethod
-    def _fix(ctx, pair: _Pair) -> Fix | None:
+    def _fix(ctx, pair: _Pair, kept_by: str | None) -> Fix | None:
         arg = _bias_arg(pair.layer, pair.name)
         edit = add_keyword(ctx.source, pair.layer, "bias=False") if arg is None else Edit(ctx.source.span(arg), "False")
-        return Fix("Pass `bias=False`", (edit,), "safe") if edit else None
+        if not edit:
+            return None
+        if kept_by is not None:
+            return Fix(f"Pass `bias=False` (check {kept_by})", (edit,), "unsafe")
+        return Fix("Pass `bias=False`", (edit,), "safe")
 
     # -- nn.Sequential(conv, bn) and [conv, bn] unpacked into one ----------------------------
     def _sequential_pairs(self, model):
@@ -217,3 +223,49 @@ def _lists_unpacked(model, seq: ast.Call, name: str):
             value = node.args[0]
         if isinstance(value, (ast.List, ast.Tuple)):
             yield value.elts
+
+
+_LOADS_WEIGHTS = {"load_state_dict", "load_from_checkpoint", "load"}
+
+
+def _bias_kept(model) -> str | None:
+    """What in the file counts on the layers keeping their bias: a `.bias` read without a
+    `None` check (`m.bias.data.zero_()`, `init.constant_(m.bias, 0)`), or saved weights loaded."""
+    found = getattr(model, "_tl_bias_kept", False)
+    if found is not False:
+        return found
+    found = None
+    for node in model.nodes_of(ast.Attribute):
+        if node.attr == "bias" and isinstance(node.ctx, ast.Load) and not _none_checked(model, node):
+            found = f"`{dotted(node) or 'bias'}`, which fails on a layer without bias"
+            break
+    if found is None:
+        for call in model.nodes_of(ast.Call):
+            f = call.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+            if name in _LOADS_WEIGHTS and (name != "load" or model.call_qualname(call) == "torch.load"):
+                found = f"`{dotted(f) or name}`: saved weights hold the bias"
+                break
+    model._tl_bias_kept = found
+    return found
+
+
+def _none_checked(model, node: ast.Attribute) -> bool:
+    """`m.bias is not None` itself, or a read under `if m.bias is not None:` / `if hasattr(m, "bias")`
+    / `if m.bias:` (any test that names the bias)."""
+    parent = model.parent(node)
+    if isinstance(parent, ast.Compare) or (isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not)):
+        return True
+    for a in model.ancestors(node):
+        test = getattr(a, "test", None) if isinstance(a, (ast.If, ast.IfExp, ast.While)) else None
+        if test is not None and any(
+            (isinstance(n, ast.Attribute) and n.attr == "bias")
+            or (isinstance(n, ast.Constant) and n.value == "bias")
+            for n in ast.walk(test)
+        ):
+            return True
+        if isinstance(a, ast.BoolOp) and any(
+            isinstance(n, ast.Attribute) and n.attr == "bias" and n is not node for v in a.values for n in ast.walk(v)
+        ):
+            return True  # `m.bias is not None and m.bias.data.zero_()`
+    return False

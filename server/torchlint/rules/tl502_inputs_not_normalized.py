@@ -74,6 +74,40 @@ def _pipeline(model, expr: ast.AST | None) -> _Pipeline | None:
     return _Pipeline(expr, steps[names.index("ToTensor")], steps)
 
 
+_GRAYSCALE = {"MNIST", "FashionMNIST", "KMNIST", "EMNIST", "QMNIST", "USPS", "Omniglot"}
+_RAW_ATTRS = {"data", "train_data", "test_data"}
+
+
+def _pretrained_model(model) -> str | None:
+    """A torchvision model built with pretrained weights (`vgg16(pretrained=True)`,
+    `resnet18(weights=...)`), as written."""
+    for call in model.nodes_of(ast.Call):
+        q = model.call_qualname(call) or ""
+        if not q.startswith("torchvision.models."):
+            continue
+        for k in call.keywords:
+            if (k.arg == "pretrained" and isinstance(k.value, ast.Constant) and k.value.value is True) or (
+                k.arg == "weights" and not (isinstance(k.value, ast.Constant) and k.value.value is None)
+            ):
+                return dotted(call.func) or q
+    return None
+
+
+def _raw_read(model, cls: str) -> str | None:
+    """`test_data.test_data / 255.`: images of a test dataset of this class read as a tensor,
+    past every transform (the tutorial way to build a test batch), as written."""
+    for node in model.nodes_of(ast.Attribute):
+        if node.attr not in _RAW_ATTRS or not isinstance(node.ctx, ast.Load):
+            continue
+        value = node.value
+        if isinstance(value, ast.Name):
+            b = reaching_binding(model, value)
+            value = b.value if b is not None else None
+        if isinstance(value, ast.Call) and _dataset_class(model, value) == cls and not _is_training(model, value, cls):
+            return dotted(node) or node.attr  # a test set's images (a training set's are plotted)
+    return None
+
+
 def _is_training(model, call: ast.Call, cls: str) -> bool:
     if cls in TRAIN_FLAG_DATASETS:
         known, train = _arg(call, "train", 1)
@@ -122,7 +156,10 @@ class InputsNotNormalized(Rule):
     near 0.1-0.5 and a small spread. Such inputs slow down and destabilise training of the
     first layers (their gradients all share a sign), and a pretrained network expects inputs
     standardised with the statistics it was trained on. `Normalize(mean, std)` with the
-    dataset's per-channel statistics makes inputs zero-mean and unit-variance.
+    dataset's per-channel statistics makes inputs zero-mean and unit-variance. When the file
+    builds a torchvision model with pretrained weights (`vgg16(pretrained=True)`,
+    `resnet18(weights=...)`), the statistics to use are those it was trained with, ImageNet's,
+    whatever the dataset (colour datasets only).
 
     Pipelines with a custom step or a `transforms.Lambda` (which may rescale), and files with
     other losses (autoencoders and GANs, whose images are also targets that a `sigmoid` output
@@ -144,8 +181,11 @@ class InputsNotNormalized(Rule):
     ImageNet): the fix adds `Normalize` with them to every pipeline of that dataset in the
     file (training and test alike, so evaluation sees the same inputs). Code elsewhere that
     feeds the trained model (an inference script) must normalise the same way. No fix for
-    other datasets (their statistics are unknown), or when a step is imported by name
-    (`from torchvision.transforms import ToTensor`), which would need a new import.
+    other datasets (their statistics are unknown), when a step is imported by name
+    (`from torchvision.transforms import ToTensor`), which would need a new import, or when the
+    file reads the images past the transforms (`test_data.test_data / 255.`, the tutorial way
+    to build a test batch): evaluation would then see inputs unlike training's, and the
+    message says to normalise them too.
 
     ## References
     - [torchvision.transforms.Normalize](https://pytorch.org/vision/stable/generated/torchvision.transforms.Normalize.html)
@@ -174,16 +214,27 @@ class InputsNotNormalized(Rule):
                 continue
             uses.append((call, cls, _pipeline(model, t), _is_training(model, call, cls)))
         reported: set[int] = set()
+        pretrained = _pretrained_model(model)
         for ds, cls, pipe, training in uses:
             if pipe is None or not training or id(pipe.node) in reported:
                 continue
             reported.add(id(pipe.node))
-            stats = DATASET_STATS.get(cls)
+            if pretrained is not None and cls not in _GRAYSCALE:
+                # a pretrained network expects the inputs it was trained on
+                stats, source = DATASET_STATS["ImageNet"], "ImageNet"
+                whose = f"the statistics `{pretrained}` was pretrained with, ImageNet's"
+            else:
+                stats, source = DATASET_STATS.get(cls), cls
+                whose = f"{cls}'s statistics" if stats else "the dataset's per-channel statistics"
             shown = dotted(ds.func) or cls
             norm = f"Normalize({stats[0]}, {stats[1]})" if stats else "Normalize(mean, std)"
-            whose = f"{cls}'s statistics" if stats else "the dataset's per-channel statistics"
             msg = f"training images of `{shown}` are converted with `ToTensor` but never normalised: add `{norm}` ({whose})"
-            fix = self._fix(ctx, cls, stats, [u for u in uses if u[1] == cls]) if stats else None
+            raw = _raw_read(model, cls)
+            if raw is not None:
+                msg += f"; `{raw}` reads images past the transform: normalise them the same way"
+            fix = None
+            if stats and raw is None:
+                fix = self._fix(ctx, source, stats, [u for u in uses if u[1] == cls])
             yield ctx.finding(self, pipe.to_tensor, msg, fix, [ctx.related(model, ds, "the training dataset")])
 
     @staticmethod
