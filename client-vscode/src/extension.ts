@@ -18,8 +18,9 @@ import {
 import {
   ServerPayload,
   ServerSettings,
-  changeReaction,
   didChangeConfigurationParams,
+  folderChangeReaction,
+  folderPayload,
   initializationOptions,
   readSettings,
   serverPayload,
@@ -28,12 +29,14 @@ import {
   ExecFile,
   Interpreter,
   PythonEnvironmentsApi,
+  activePythonExtensionInterpreter,
   checkTorchlintImportable,
   expandPathVariables,
   importCheckMessage,
   pipInstallArgs,
   pythonEnvironmentsApi,
   resolveInterpreter,
+  serverInterpreterScope,
 } from './interpreter';
 import {
   CANCEL_COMMAND,
@@ -77,6 +80,8 @@ interface RunningOverfit {
 class Controller implements vscode.Disposable {
   client: LanguageClient | undefined;
   interpreter: Interpreter | undefined;
+  /** The folder whose `torchlint.interpreter` runs the server (undefined: the workspace-level value). */
+  private serverScope: vscode.WorkspaceFolder | undefined;
   readonly output: vscode.LogOutputChannel;
   readonly status: StatusBar;
   readonly panel: ResultPanel;
@@ -108,6 +113,42 @@ class Controller implements vscode.Disposable {
     return serverPayload(vscode.workspace.getConfiguration('torchlint', scope));
   }
 
+  /**
+   * The `torchlint` section the server gets for a scope URI (a workspace folder, or a document):
+   * that folder's settings, with its interpreter (see folderPayload). Each folder has its own,
+   * as in ruff's and Pylance's extensions; no scope: the workspace-level settings.
+   */
+  async folderPayload(scopeUri: string | undefined): Promise<ServerPayload> {
+    const uri = scopeUri ? vscode.Uri.parse(scopeUri) : undefined;
+    const folder = uri ? vscode.workspace.getWorkspaceFolder(uri) : vscode.workspace.workspaceFolders?.[0];
+    const payload = uri ? this.payload(folder?.uri ?? uri) : this.payload();
+    const pythonExtension =
+      !payload.interpreter && folder && uri ? await activePythonExtensionInterpreter(this.pythonApi, folder.uri) : undefined;
+    return folderPayload(payload, {
+      path: folder?.uri.fsPath,
+      userHome: os.homedir(),
+      pythonExtension,
+      serverInterpreter: this.interpreter?.path,
+    });
+  }
+
+  /** The interpreter that runs the server, and the folder whose setting chose it. */
+  private async serverInterpreter(): Promise<{ python: Interpreter; scope: vscode.WorkspaceFolder | undefined }> {
+    const folders = vscode.workspace.workspaceFolders ?? [];
+    const chosen = serverInterpreterScope([
+      { scope: undefined, setting: this.settings().interpreter },
+      ...folders.map((f) => ({ scope: f, setting: this.settings(f.uri).interpreter })),
+    ]);
+    const folder = chosen.scope ?? folders[0];
+    const python = await resolveInterpreter({
+      setting: chosen.setting,
+      pythonApi: this.pythonApi,
+      resource: folder?.uri,
+      expandVariables: (s) => expandPathVariables(s, { workspaceFolder: folder?.uri.fsPath, userHome: os.homedir() }),
+    });
+    return { python, scope: chosen.scope };
+  }
+
   /** Serialises start/stop so that quick successive restarts do not race. */
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
     const next = this.queue.then(job, job);
@@ -120,10 +161,14 @@ class Controller implements vscode.Disposable {
     const onEnv = this.pythonApi?.onDidChangeActiveEnvironmentPath;
     if (onEnv) {
       this.disposables.push(
-        onEnv(() => {
-          if (!this.settings().interpreter) {
-            this.log('the Python extension changed its interpreter: restarting');
+        onEnv(async () => {
+          // the server's interpreter changed: restart; a folder's: its settings change (notify)
+          const { python } = await this.serverInterpreter();
+          if (python.path !== this.interpreter?.path) {
+            this.log('the Python extension changed the interpreter of the server: restarting');
             void this.restart();
+          } else {
+            this.notifyConfigurationChanged();
           }
         }) as vscode.Disposable,
       );
@@ -147,16 +192,10 @@ class Controller implements vscode.Disposable {
 
   private async doStart(): Promise<void> {
     this.status.set('starting');
-    const settings = this.settings();
-    const folder = vscode.workspace.workspaceFolders?.[0];
-    const python = await resolveInterpreter({
-      setting: settings.interpreter,
-      pythonApi: this.pythonApi,
-      resource: folder?.uri,
-      expandVariables: (s) => expandPathVariables(s, { workspaceFolder: folder?.uri.fsPath, userHome: os.homedir() }),
-    });
+    const { python, scope } = await this.serverInterpreter();
     this.interpreter = python;
-    this.log(`interpreter: ${python.path} (from ${python.source})`);
+    this.serverScope = scope;
+    this.log(`interpreter: ${python.path} (from ${python.source}${scope ? ` of folder ${scope.name}` : ''})`);
     const check = await checkTorchlintImportable(python.path, execFile);
     if (!check.ok) {
       this.log(`torchlint is not usable with ${python.path}: ${check.detail}`);
@@ -181,10 +220,11 @@ class Controller implements vscode.Disposable {
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       // clientOverfitUi: this extension shows the overfit result (one notification), not the server
-      initializationOptions: { ...initializationOptions(this.payload(folder?.uri), vscode.workspace.isTrusted), clientOverfitUi: true },
+      // the workspace-level settings; the server then asks for each folder's (workspace/configuration)
+      initializationOptions: { ...initializationOptions(await this.folderPayload(undefined), vscode.workspace.isTrusted), clientOverfitUi: true },
       middleware: createMiddleware({
         isTrusted: () => vscode.workspace.isTrusted,
-        payload: (scopeUri) => this.payload(scopeUri ? vscode.Uri.parse(scopeUri) : undefined),
+        payload: (scopeUri) => this.folderPayload(scopeUri),
         runOverfit: (arg) => this.runOverfit(arg),
       }),
     };
@@ -271,13 +311,23 @@ class Controller implements vscode.Disposable {
   }
 
   onConfigurationChanged(e: vscode.ConfigurationChangeEvent): void {
-    const reaction = changeReaction((s) => e.affectsConfiguration(s));
+    const reaction = folderChangeReaction<vscode.WorkspaceFolder>(
+      (s, scope) => e.affectsConfiguration(s, scope),
+      vscode.workspace.workspaceFolders ?? [],
+      this.serverScope,
+    );
     if (reaction === 'restart') {
-      this.log('torchlint.interpreter changed: restarting the server');
+      this.log('torchlint.interpreter of the server changed: restarting the server');
       void this.restart();
-    } else if (reaction === 'notify' && this.client?.isRunning()) {
-      void this.client.sendNotification(DidChangeConfigurationNotification.type, didChangeConfigurationParams(this.payload(vscode.workspace.workspaceFolders?.[0]?.uri)));
+    } else if (reaction === 'notify') {
+      this.notifyConfigurationChanged();
     }
+  }
+
+  /** The server then asks again for every folder's settings and re-analyses what changed. */
+  private notifyConfigurationChanged(): void {
+    if (!this.client?.isRunning()) return;
+    void this.client.sendNotification(DidChangeConfigurationNotification.type, didChangeConfigurationParams(this.payload()));
   }
 
   private onOverfitResult(params: unknown): void {
@@ -326,9 +376,11 @@ class Controller implements vscode.Disposable {
     const started = Date.now();
     this.running = { uri, startedAt: started, cancelled: false };
     void vscode.commands.executeCommand('setContext', 'torchlint.overfitRunning', true);
+    // the settings (and interpreter) of the script's folder: the server runs it with those
     const settings = this.settings(vscode.Uri.parse(uri));
     const timeoutMs = (settings.overfit.timeout + 60) * 1000;
-    this.log(runStartLine(vscode.Uri.parse(uri).fsPath, settings.interpreter || this.interpreter?.path || 'python', settings.overfit.steps));
+    const folderPython = (await this.folderPayload(uri)).interpreter;
+    this.log(runStartLine(vscode.Uri.parse(uri).fsPath, folderPython || this.interpreter?.path || 'python', settings.overfit.steps));
     try {
       // One indicator: this notification, cancellable, fed by the server's progress on our token.
       const report = await vscode.window.withProgress(

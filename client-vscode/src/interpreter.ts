@@ -142,3 +142,20 @@ export function importCheckMessage(python: Interpreter, check: ImportCheck): str
       return `torchlint: importing torchlint failed in ${where}: ${check.detail.split('\n').slice(-1)[0]}`;
   }
 }
+
+/**
+ * Which settings scope chooses the interpreter that runs the server (one server serves every
+ * workspace folder): the workspace-level `torchlint.interpreter` (`scopes[0]`, scope undefined),
+ * else the first folder (in the workspace's order) whose own value sets one, else the first folder
+ * (whose Python extension interpreter is used). Each folder's own interpreter still runs its
+ * overfit check and resolves its packages: the server gets it with the folder's settings.
+ */
+export function serverInterpreterScope<S>(scopes: ReadonlyArray<{ scope: S | undefined; setting: string }>): {
+  scope: S | undefined;
+  setting: string;
+} {
+  const chosen = scopes.find((s) => s.setting.trim());
+  if (chosen) return chosen;
+  const firstFolder = scopes.find((s) => s.scope !== undefined);
+  return { scope: firstFolder?.scope, setting: '' };
+}

@@ -6,8 +6,9 @@ import { OVERFIT_COMMAND, filterCodeLenses } from './trust';
 
 export interface MiddlewareDeps {
   isTrusted: () => boolean;
-  /** The `torchlint` section for a scope URI (string form, as in ConfigurationItem). */
-  payload: (scopeUri: string | undefined) => ServerPayload;
+  /** The `torchlint` section for a scope URI (string form, as in ConfigurationItem): each
+   * workspace folder has its own (the server asks with one item per folder). */
+  payload: (scopeUri: string | undefined) => ServerPayload | Promise<ServerPayload>;
   /** Runs the overfit check with our UI; `arg` is the command's first argument. */
   runOverfit: (arg: unknown) => Promise<unknown>;
 }
@@ -17,7 +18,10 @@ export function createMiddleware(deps: MiddlewareDeps): Middleware {
     workspace: {
       configuration: async (params, token, next) => {
         const fallback = await next(params, token);
-        return answerConfiguration(params.items, deps.payload, Array.isArray(fallback) ? fallback : []);
+        // one answer per scope (a folder's may need the Python extension, which answers async)
+        const scopes = [...new Set(params.items.filter((i) => (i.section ?? '').split('.')[0] === 'torchlint').map((i) => i.scopeUri))];
+        const payloads = new Map(await Promise.all(scopes.map(async (scope) => [scope, await deps.payload(scope)] as const)));
+        return answerConfiguration(params.items, (scope) => payloads.get(scope) ?? {}, Array.isArray(fallback) ? fallback : []);
       },
     },
     // The server's code lens and the auto-registered `torchlint.runOverfitCheck` command land here.

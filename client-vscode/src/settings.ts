@@ -1,6 +1,7 @@
 // Reading the `torchlint.*` settings and mapping them to what the server receives
 // (initializationOptions, workspace/configuration, workspace/didChangeConfiguration).
 // Pure: takes a `get(key)` function so it can be tested without VS Code.
+import { expandPathVariables } from './interpreter';
 
 export type Severity = 'error' | 'warning' | 'information' | 'hint';
 export const SEVERITIES: readonly Severity[] = ['error', 'warning', 'information', 'hint'];
@@ -168,4 +169,45 @@ export function changeReaction(affects: (section: string) => boolean): 'restart'
   if (affects('torchlint.interpreter')) return 'restart';
   if (affects('torchlint')) return 'notify';
   return 'none';
+}
+
+/**
+ * The reaction to a configuration change in a multi-root workspace (settings are per folder, as
+ * in ruff's and Pylance's extensions). Only the interpreter that runs the server (the one of
+ * `serverScope`; undefined: the workspace-level value, which any change may affect) restarts it;
+ * a change in any folder, `torchlint.interpreter` of another folder included, is notified: the
+ * server asks again for every folder's settings and re-analyses the documents of the folders whose
+ * settings changed. `affects` is `ConfigurationChangeEvent.affectsConfiguration`.
+ */
+export function folderChangeReaction<S>(
+  affects: (section: string, scope?: S) => boolean,
+  folders: readonly S[],
+  serverScope: S | undefined,
+): 'restart' | 'notify' | 'none' {
+  if (serverScope === undefined ? affects('torchlint.interpreter') : affects('torchlint.interpreter', serverScope)) {
+    return 'restart';
+  }
+  if (affects('torchlint') || folders.some((f) => affects('torchlint', f))) return 'notify';
+  return 'none';
+}
+
+/**
+ * The `torchlint` section for one workspace folder, as the server receives it: `${workspaceFolder}`
+ * (and `~`) in `interpreter` expanded with that folder's path (the server cannot know which folder
+ * a variable means); with no interpreter set, the Python extension's interpreter of the folder
+ * when it is not the one the server runs on (a folder with its own virtual environment gets its
+ * packages resolved, and its overfit check run, by its own Python).
+ */
+export function folderPayload(
+  payload: ServerPayload,
+  folder: { path?: string; userHome?: string; pythonExtension?: string; serverInterpreter?: string },
+): ServerPayload {
+  const out: ServerPayload = { ...payload };
+  const set = (payload.interpreter ?? '').trim();
+  if (set) {
+    out.interpreter = expandPathVariables(set, { workspaceFolder: folder.path, userHome: folder.userHome });
+  } else if (folder.pythonExtension && folder.pythonExtension !== folder.serverInterpreter) {
+    out.interpreter = folder.pythonExtension;
+  }
+  return out;
 }
