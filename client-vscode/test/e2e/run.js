@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // End-to-end test of the torchlint extension in real VS Code (code-server) in real Chromium.
 //
-//   node test/e2e/run.js [--fake-server] [--keep] [--skip-restricted]
+//   node test/e2e/run.js [--fake-server] [--keep] [--skip-restricted] [--only-multi-root]
 //
 // Needs what .ci/setup.d/50-vscode.sh installs: Node 24 + code-server + playwright-core under
 // $TORCHLINT_VSCODE_TOOLS (default /opt/torchlint-vscode), /usr/bin/chromium, and the packaged
@@ -19,6 +19,7 @@ const argv = process.argv.slice(2);
 const FAKE = argv.includes('--fake-server');
 const KEEP = argv.includes('--keep');
 const SKIP_RESTRICTED = argv.includes('--skip-restricted');
+const ONLY_MULTI_ROOT = argv.includes('--only-multi-root'); // only the multi-root steps; other screenshots are kept
 const CLIENT_DIR = path.resolve(__dirname, '..', '..');
 const REPO = path.resolve(CLIENT_DIR, '..');
 const TOOLS = process.env.TORCHLINT_VSCODE_TOOLS || '/opt/torchlint-vscode';
@@ -131,14 +132,14 @@ function writeProfile(userData, python, { trusted }) {
 }
 
 /** Starts code-server + a Chromium page on `folder`; returns helpers and a close() function. */
-async function openVSCode({ name, browser, env, userData, extDir, folder, trusted }) {
+async function openVSCode({ name, browser, env, userData, extDir, folder, trusted, workspaceFile }) {
   const csLog = fs.createWriteStream(path.join(ARTIFACTS, `code-server-${name}.log`));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const args = ['--user-data-dir', userData, '--extensions-dir', extDir, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`,
     '--disable-telemetry', '--disable-update-check', '--disable-getting-started-override'];
   if (trusted) args.push('--disable-workspace-trust');
-  const proc = spawn(CODE_SERVER, [...args, folder], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const proc = spawn(CODE_SERVER, [...args, workspaceFile || folder], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   proc.stdout.pipe(csLog);
   proc.stderr.pipe(csLog);
   let exited = null;
@@ -173,7 +174,8 @@ async function openVSCode({ name, browser, env, userData, extDir, folder, truste
       await page.screenshot({ path: p });
       log(`screenshot ${path.relative(REPO, p)}`);
     };
-    await page.goto(`${base}/?folder=${encodeURIComponent(folder)}`, { waitUntil: 'domcontentloaded', timeout: 120_000 * T });
+    const open = workspaceFile ? `workspace=${encodeURIComponent(workspaceFile)}` : `folder=${encodeURIComponent(folder)}`;
+    await page.goto(`${base}/?${open}`, { waitUntil: 'domcontentloaded', timeout: 120_000 * T });
     await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 * T });
     await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 120_000 * T });
     return { page, shot, close, editor: page.locator('.editor-instance .monaco-editor').first() };
@@ -194,7 +196,7 @@ async function main() {
     if (!fs.existsSync(p)) throw new Error(`missing ${what}: ${p} (run .ci/setup.d/50-vscode.sh)`);
   }
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  for (const f of fs.readdirSync(ARTIFACTS)) fs.rmSync(path.join(ARTIFACTS, f), { recursive: true, force: true });
+  if (!ONLY_MULTI_ROOT) for (const f of fs.readdirSync(ARTIFACTS)) fs.rmSync(path.join(ARTIFACTS, f), { recursive: true, force: true });
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchlint-e2e-'));
   const extDir = path.join(tmp, 'extensions');
@@ -228,6 +230,11 @@ async function main() {
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
         '--disable-dev-shm-usage'],
     });
+
+    if (ONLY_MULTI_ROOT) {
+      await multiRoot({ browser, env, extDir, tmp, python });
+      return;
+    }
 
     // ---- a trusted workspace: everything works ------------------------------------------
     const work = path.join(tmp, 'workspace');
@@ -474,6 +481,8 @@ async function main() {
       vs = undefined;
     }
 
+    await multiRoot({ browser, env, extDir, tmp, python });
+
     // ---- an interpreter without torchlint: the install / settings notification ------------
     const noTl = path.join(tmp, 'no-torchlint');
     fs.mkdirSync(noTl, { recursive: true });
@@ -556,6 +565,67 @@ async function main() {
     if (browser) await browser.close().catch(() => undefined);
     if (!KEEP) fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * A multi-root workspace (issue 13: settings per workspace folder): folder `a` makes TL101 a
+ * warning in its .vscode/settings.json, folder `b` leaves it an error; each file shows its
+ * folder's severity, and a change in `a`'s settings changes `a`'s file only.
+ */
+async function multiRoot({ browser, env, extDir, tmp, python }) {
+  const root = path.join(tmp, 'multi-root');
+  const train = fs.readFileSync(path.join(__dirname, 'fixtures', 'workspace', 'train.py'), 'utf8');
+  const aSettings = path.join(root, 'a', '.vscode', 'settings.json');
+  fs.mkdirSync(path.dirname(aSettings), { recursive: true });
+  fs.mkdirSync(path.join(root, 'b'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'a', 'train_a.py'), train);
+  fs.writeFileSync(path.join(root, 'b', 'train_b.py'), train);
+  fs.writeFileSync(aSettings, JSON.stringify({ 'torchlint.severity': { TL101: 'warning' } }, null, 2));
+  const workspaceFile = path.join(root, 'multi.code-workspace');
+  fs.writeFileSync(workspaceFile, JSON.stringify({ folders: [{ path: 'a' }, { path: 'b' }], settings: {} }, null, 2));
+  const userData = path.join(tmp, 'user-data-multi-root');
+  writeProfile(userData, python, { trusted: true });
+  let m;
+  await step('start code-server on a multi-root workspace (folders a and b)', async () => {
+    m = await openVSCode({ name: 'multi-root', browser, env, userData, extDir, folder: root, trusted: true, workspaceFile });
+  });
+  const { page, shot } = m;
+  const squiggles = (kind) => page.locator(`.editor-instance .monaco-editor .squiggly-${kind}`);
+  try {
+    await step("multi-root: each file gets its folder's settings (a: TL101 warning, b: error)", async () => {
+      await quickOpen(page, 'train_b.py', 'optimizer.step()');
+      await squiggles('error').first().waitFor({ timeout: 180_000 * T });
+      if (await squiggles('warning').count()) throw new Error("b's TL101 is a warning: a's settings leaked into b");
+      await quickOpen(page, 'train_a.py', 'optimizer.step()');
+      await squiggles('warning').first().waitFor({ timeout: 120_000 * T });
+      if (await squiggles('error').count()) throw new Error("a's TL101 is an error: a's folder settings were not applied");
+      await shot('multi-root-folder-settings');
+    });
+    await step("multi-root: a change in a's folder settings re-analyses a's file", async () => {
+      fs.writeFileSync(aSettings, JSON.stringify({ 'torchlint.severity': { TL101: 'information' } }, null, 2));
+      await page.locator('.editor-instance .monaco-editor .squiggly-info').first().waitFor({ timeout: 120_000 * T });
+      await quickOpen(page, 'train_b.py', 'optimizer.step()');
+      await squiggles('error').first().waitFor({ timeout: 60_000 * T });
+      await shot('multi-root-folder-settings-changed');
+    });
+  } catch (e) {
+    await shot('failure-multi-root').catch(() => undefined);
+    throw e;
+  } finally {
+    await m.close();
+  }
+}
+
+/** Opens a file by name with Quick Open (Ctrl+P). */
+async function quickOpen(page, name, expectText) {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 30_000 * T });
+  await input.fill(name);
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 60_000 * T });
+  await page.keyboard.press('Enter');
+  await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor({ timeout: 60_000 * T });
+  await page.locator('.monaco-editor .view-lines', { hasText: expectText }).first().waitFor({ timeout: 60_000 * T });
 }
 
 async function openFromExplorer(page, name, expectText) {
