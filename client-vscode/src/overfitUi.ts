@@ -30,13 +30,17 @@ export function progressUpdate(value: ProgressValue, shown: number): { message?:
 export type Level = 'information' | 'warning';
 
 /**
- * The one notification at the end of a run: information for PASS, a warning otherwise; none
- * for a run the user cancelled (the progress notification said so already).
+ * The one notification at the end of a run: information for PASS, a warning otherwise (also
+ * for a PASS with a runtime finding of severity error); none for a run the user cancelled
+ * (the progress notification said so already).
  */
 export function endNotification(report: OverfitReport, name: string): { level: Level; text: string } | undefined {
   if (report.cancelled) return undefined;
-  const level: Level = report.verdict === 'PASS' ? 'information' : 'warning';
-  return { level, text: `torchlint: overfit check ${summary(report)} (${name})` };
+  // one batch can be memorised in spite of a bug a runtime check found (a layer never trained)
+  const bugs = [...new Set(report.findings.filter((f) => f.severity === 'error').map((f) => f.code))];
+  const level: Level = report.verdict === 'PASS' && bugs.length === 0 ? 'information' : 'warning';
+  const found = report.verdict === 'PASS' && bugs.length ? `, but ${bugs.join(' and ')} found a bug` : '';
+  return { level, text: `torchlint: overfit check ${summary(report)}${found} (${name})` };
 }
 
 /** The end of a run in the output channel: verdict, steps, losses, timing, findings, error. */

@@ -5,6 +5,8 @@ export interface Finding {
   message: string;
   filename: string;
   row: number | null;
+  /** error | warning | information ('' when the server did not say). */
+  severity: string;
 }
 
 export interface OverfitReport {
@@ -52,6 +54,7 @@ export function normalizeReport(raw: unknown, uri?: string): OverfitReport {
           message: String(f.message ?? ''),
           filename: String(f.filename ?? ''),
           row: num(f.row),
+          severity: typeof f.severity === 'string' ? f.severity : '',
         }))
     : [];
   const loc = r.error_location && typeof r.error_location === 'object' ? (r.error_location as Record<string, unknown>) : null;

@@ -48,6 +48,15 @@ def test_fail_exits_1_with_text_report():
     assert proc.stderr == ""
 
 
+def test_pass_with_an_error_finding_exits_1():
+    """Gradients never cleared under accelerate: the one batch is still memorised, the runtime
+    check finds the bug, and the exit code does not let it through."""
+    proc = _overfit("accelerate_bug.py", "--steps", "40", "--no-plot", "-q", "--json")
+    data = json.loads(proc.stdout)
+    assert any(f["code"] == "TLR07" and f["severity"] == "error" for f in data["findings"]), data["findings"]
+    assert proc.returncode == 1, data["summary"]
+
+
 def test_error_exits_2_and_usage_errors_exit_2():
     proc = _overfit("with_args.py", "--steps", "5", "-q", "--no-plot")  # argparse in the script: --lr missing
     assert proc.returncode == 2

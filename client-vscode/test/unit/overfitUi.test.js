@@ -29,6 +29,10 @@ test('one notification at the end: information for PASS, warning otherwise, none
   assert.equal(endNotification(normalizeReport(FAIL), 'train.py').level, 'warning');
   assert.equal(endNotification(normalizeReport({ ...FAIL, verdict: 'ERROR', steps: 0, losses: [], error: 'boom' }), 'train.py').level, 'warning');
   assert.equal(endNotification(normalizeReport({ ...FAIL, verdict: 'ERROR', cancelled: true }), 'train.py'), undefined);
+  const hidden = { code: 'TLR04', message: 'no optimizer updates it', filename: '/w/train.py', row: 9, severity: 'error' };
+  const bug = endNotification(normalizeReport({ ...FAIL, verdict: 'PASS', final_loss: 0.01, findings: [hidden] }), 'train.py');
+  assert.equal(bug.level, 'warning', 'a PASS with an error finding is not good news');
+  assert.equal(bug.text, 'torchlint: overfit check PASS, loss 2.3 → 0.01, but TLR04 found a bug (train.py)');
 });
 
 test('the output channel gets the command line, steps, verdict, losses, timing, findings and notes', () => {

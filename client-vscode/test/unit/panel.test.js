@@ -24,7 +24,7 @@ test('normalizeReport copes with missing and malformed fields', () => {
   assert.equal(r.verdict, 'ERROR');
   assert.equal(r.losses.length, 3);
   assert.ok(Number.isNaN(r.losses[2]));
-  assert.deepEqual(r.findings, [{ code: 'TL1', message: '', filename: '', row: null }]);
+  assert.deepEqual(r.findings, [{ code: 'TL1', message: '', filename: '', row: null, severity: '' }]);
   assert.equal(r.uri, 'file:///a.py');
   assert.equal(r.steps, 3);
   assert.equal(normalizeReport(undefined).verdict, 'UNKNOWN');

@@ -481,7 +481,9 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
     data = report_json(report, cancelled=cancelled, python=python, steps=steps)
     if not cancelled and not client_ui:
         ls.window_show_message(types.ShowMessageParams(
-            type=_MESSAGE_TYPE.get(report.verdict, types.MessageType.Info),
+            type=types.MessageType.Warning
+            if report.verdict == "PASS" and any(f.severity == "error" for f in report.findings)
+            else _MESSAGE_TYPE.get(report.verdict, types.MessageType.Info),
             message=f"torchlint overfit check ({os.path.basename(path)}): {report.summary or report.verdict}"))
     ls.protocol.notify(RESULT_NOTIFICATION, {**data, "uri": uri})
     if cancelled:  # says nothing about the code: the previous run's diagnostics stay

@@ -106,6 +106,8 @@ def main(argv: list[str]) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(render_text(report))
+    if report.verdict == "PASS" and any(f.severity == "error" for f in report.findings):
+        return 1  # memorised in spite of a bug a runtime check found
     return EXIT.get(report.verdict, 2)
 
 

@@ -334,6 +334,11 @@ def _fill(report: Report, run: _Run, returncode: int | None, stopped: str | None
     if message:
         site = (end.get("class_loss") or {}).get("site") or backward_site or (None, None)
         report.findings.append(Finding("TLR08", message, site[0], site[1], "warning", 1))
+    bugs = sorted({f.code for f in report.findings if f.severity == "error"})
+    if judgement.verdict == "PASS" and bugs:
+        # one batch can be memorised in spite of a bug (a layer never trained, gradients piling
+        # up); the bug still hurts training on real data
+        report.summary += f", but {' and '.join(bugs)} found a bug that the memorised batch hides"
 
 
 PARTIAL_RUN_MIN_STEPS = 10
