@@ -159,6 +159,10 @@ def test_partly_frozen_model_names_the_frozen_layers(reports):
     _at(f, "partly_frozen.py", 8)  # body = nn.Sequential(...)
     assert "2 Linear layers are frozen" in f.message and "5,504 values" in f.message
     assert f.severity == "information"
+    # the head's weight is frozen too, while its bias trains: named with the tensor
+    head = [g for g in r.findings if g.code == "TLR05" and g.row == 9]
+    assert len(head) == 1 and "the `weight` of Linear is frozen" in head[0].message, r.findings
+    assert "1 tensor, 320 values" in head[0].message
     for healthy in ("mlp_ok", "closure_ok"):
         assert "TLR05" not in codes(reports[healthy])
 

@@ -1213,19 +1213,22 @@ def _report_frozen(opt_params: list[Any]) -> None:
     for mod in list(_S.module_sites.keys()):
         if id(mod) not in inside or isinstance(mod, torch.nn.modules.loss._Loss):
             continue
-        own = [p for p in mod._parameters.values() if p is not None]
-        if not own or any(p.requires_grad for p in own):
+        own = {n: p for n, p in mod._parameters.items() if p is not None}
+        cold = {n: p for n, p in own.items() if not p.requires_grad}
+        if not cold:
             continue
-        # only modules inside a model the optimizer trains (a frozen teacher is not counted)
+        # only modules inside a model the optimizer trains (a frozen teacher is not counted);
+        # a module with only some of its tensors frozen (`head.weight`) names them
+        part = tuple(sorted(cold)) if len(cold) < len(own) else ()
         site = _module_site(mod)
-        frozen.setdefault((site, type(mod).__name__), []).append(own)
+        frozen.setdefault((site, type(mod).__name__, part), []).append(list(cold.values()))
     if not frozen or not trained:
         return
     items = []
-    for (site, name), groups in frozen.items():
+    for (site, name, part), groups in frozen.items():
         ps = [p for g in groups for p in g]
         items.append({"module": name, "modules": len(groups), "tensors": len(ps),
-                      "values": sum(p.numel() for p in ps),
+                      "values": sum(p.numel() for p in ps), "only": list(part),
                       "filename": site[0] if site else None, "row": site[1] if site else None})
     _CH.send({"type": "frozen_params", "modules": items[:20], "more": max(0, len(items) - 20)})
 

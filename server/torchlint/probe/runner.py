@@ -462,8 +462,11 @@ def _frozen_findings(frozen: dict[str, Any] | None) -> list[Finding]:
     out = []
     for m in (frozen or {}).get("modules") or []:
         what = f"{m['modules']} {m['module']} layers are" if m.get("modules", 1) > 1 else f"{m['module']} is"
+        if m.get("only"):  # some of its tensors: `head.weight` frozen while its bias trains
+            tensors = " and ".join(f"`{n}`" for n in m["only"])
+            what = f"the {tensors} of {what.replace(' is', '').replace(' are', '')}" + (" are" if m.get("modules", 1) > 1 or len(m["only"]) > 1 else " is")
         out.append(Finding("TLR05", f"{what} frozen (requires_grad=False): {m['tensors']} "
-                           f"tensors, {m['values']:,} values are not trained", m.get("filename"),
+                           f"tensor{'s' if m['tensors'] != 1 else ''}, {m['values']:,} values are not trained", m.get("filename"),
                            m.get("row"), "information"))
     return out
 
