@@ -321,6 +321,14 @@ async function main() {
         await openFromExplorer(page, 'train.py', 'optimizer.step()');
         await editor.locator('.view-lines').click();
         await runCommand(page, 'Notifications: Clear All Notifications');
+        // The fixture's 20 steps take milliseconds: the last progress message ("step 20/20 loss …")
+        // may be in the notification for a few ms only. Record every text the notifications show.
+        await page.evaluate(() => {
+          window.__torchlintToasts = new Set();
+          new MutationObserver(() => {
+            for (const t of document.querySelectorAll('.notification-toast')) window.__torchlintToasts.add(t.innerText);
+          }).observe(document.body, { subtree: true, childList: true, characterData: true });
+        });
         await runCommand(page, 'torchlint: Run Overfit Check');
         const toast = page.locator('.notification-toast', { hasText: 'torchlint: overfit check on train.py' }).first();
         await toast.waitFor({ timeout: 60_000 * T });
@@ -328,8 +336,16 @@ async function main() {
           throw new Error('the overfit progress notification has no Cancel button');
         }
         // The server's progress ("step 9/20 loss 0.61") lands in this notification, nowhere else.
-        await toast.locator('text=/step \\d+\\/20 loss/').first().waitFor({ timeout: 60_000 * T });
-        await shot('overfit-progress');
+        let progressShot = false;
+        await waitFor('a "step N/20 loss" message in the progress notification', async () => {
+          if (!progressShot && (await toast.locator('text=/step \\d+\\/20 loss/').count())) {
+            await shot('overfit-progress');
+            progressShot = true;
+          }
+          const seen = await page.evaluate(() => [...(window.__torchlintToasts || [])]);
+          return seen.some((t) => t.includes('torchlint: overfit check on train.py') && /step \d+\/20 loss/.test(t));
+        }, 60_000 * T, 50);
+        if (!progressShot) await shot('overfit-progress');
         if (await page.locator('.statusbar-item', { hasText: /torchlint: overfit|step \d+\/\d+/ }).count()) {
           throw new Error('a second progress indicator is in the status bar');
         }
@@ -604,7 +620,8 @@ async function multiRoot({ browser, env, extDir, tmp, python }) {
     await step("multi-root: a change in a's folder settings re-analyses a's file", async () => {
       fs.writeFileSync(aSettings, JSON.stringify({ 'torchlint.severity': { TL101: 'information' } }, null, 2));
       await page.locator('.editor-instance .monaco-editor .squiggly-info').first().waitFor({ timeout: 120_000 * T });
-      await quickOpen(page, 'train_b.py', 'optimizer.step()');
+      await page.locator('.tabs-container .tab', { hasText: 'train_b.py' }).first().click();
+      await page.locator('.tabs-container .tab.active', { hasText: 'train_b.py' }).first().waitFor({ timeout: 60_000 * T });
       await squiggles('error').first().waitFor({ timeout: 60_000 * T });
       await shot('multi-root-folder-settings-changed');
     });
@@ -622,8 +639,10 @@ async function quickOpen(page, name, expectText) {
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible', timeout: 30_000 * T });
   await input.fill(name);
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 60_000 * T });
-  await page.keyboard.press('Enter');
+  // a click on the row that matches (Enter may pick a recently opened file before the list is filtered)
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first();
+  await row.waitFor({ timeout: 60_000 * T });
+  await row.click();
   await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor({ timeout: 60_000 * T });
   await page.locator('.monaco-editor .view-lines', { hasText: expectText }).first().waitFor({ timeout: 60_000 * T });
 }
