@@ -129,9 +129,23 @@ def _reflective(cls: ast.ClassDef) -> bool:
     return False
 
 
-def _names_read(tree: ast.AST, own: bool) -> set[str]:
+def _names_read(tree: ast.AST, own: bool) -> frozenset[str]:
     """Attribute names read in `tree` (`own`: also `self.x`, which elsewhere is another
-    class's attribute) and the words of its strings (`getattr(self, "fc")`, config keys)."""
+    class's attribute) and the words of its strings (`getattr(self, "fc")`, config keys).
+    Kept on the node: the editor's re-parse keeps the nodes of the statements an edit left
+    alone, so after an edit only the edited statements are walked again."""
+    key = "_tl_reads_own" if own else "_tl_reads"
+    found = getattr(tree, key, None)
+    if found is None:
+        if isinstance(tree, ast.Module):  # the union of its statements'
+            found = frozenset().union(*(_names_read(s, own) for s in tree.body))
+        else:
+            found = frozenset(_walk_names_read(tree, own))
+            setattr(tree, key, found)
+    return found
+
+
+def _walk_names_read(tree: ast.AST, own: bool) -> set[str]:
     out: set[str] = set()
     for n in ast.walk(tree):
         if isinstance(n, ast.Attribute) and not isinstance(n.ctx, ast.Store):
@@ -148,7 +162,7 @@ def _file_names_read(model) -> set[str]:
     found = getattr(model, "_tl_names_read", None)
     if found is None:
         found = model._tl_names_read = _names_read(model.tree, own=False)
-    return found
+    return found  # type: ignore[no-any-return]
 
 
 def _named_elsewhere(ctx, cls: ast.ClassDef, name: str) -> bool:
