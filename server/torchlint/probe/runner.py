@@ -284,6 +284,7 @@ def _fill(report: Report, run: _Run, returncode: int | None, stopped: str | None
     report.notes.extend(run.warnings[:5])
     backward_site = end.get("backward_site")
     _fill_curves(report, run, end)
+    _name_optimizers(report, end)
     if (report.frozen_batch or {}).get("how") == "replay":
         calls = "; ".join(report.frozen_batch.get("calls") or [])
         report.notes.append(f"no DataLoader: the batch was frozen by replaying the first data each "
@@ -372,6 +373,16 @@ def _fill_curves(report: Report, run: _Run, end: dict[str, Any]) -> None:
     with_loss = {i for i, _ in curves}
     report.adversarial = any(set(o.get("reaches") or ()) & (with_loss - {i})
                              for i, o in opts.items() if i in with_loss)
+
+
+def _name_optimizers(report: Report, end: dict[str, Any]) -> None:
+    """Findings say `opt_d`, as the curves do, where the child could only say `Adam #1`."""
+    for o in end.get("optimizers") or []:
+        name = _optimizer_name(o.get("site"))
+        if name and o.get("name") is not None and o.get("index") is not None:
+            child = f"{o['name']} #{int(o['index']) + 1}"
+            for f in report.findings:
+                f.message = f.message.replace(child, name)
 
 
 def _optimizer_name(site: list | None) -> str | None:
