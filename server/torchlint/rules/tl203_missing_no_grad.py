@@ -76,13 +76,13 @@ class MissingNoGrad(Rule):
                 continue
             header = ctx.source.span(loop.node)
             at = Span(header.start, ctx.source.span(loop.node.iter).end)
-            yield ctx.finding(
-                self,
-                at,
+            msg = (
                 f"this evaluation loop runs `{ctx.source.segment(event.call)}` with gradients enabled: "
-                f"wrap it in `with torch.no_grad():` (or `torch.inference_mode()`) to save memory and time",
-                fix=self._fix(ctx, loop.node),
+                f"wrap it in `with torch.no_grad():` (or `torch.inference_mode()`) to save memory and time"
             )
+            if _volatile(loop.cfg.scope):
+                msg += " (`Variable(..., volatile=True)` has done nothing since PyTorch 0.4)"
+            yield ctx.finding(self, at, msg, fix=self._fix(ctx, loop.node))
 
     @staticmethod
     def _fix(ctx, loop: ast.stmt) -> Fix | None:
@@ -104,3 +104,11 @@ class MissingNoGrad(Rule):
         text = f"{indent}with torch.no_grad():{nl}" + nl.join(body)
         edit = Edit(Span(Position(first, 0), src.line_end(last)), text)
         return Fix("Wrap the loop in `with torch.no_grad():`", (edit,), "safe")
+
+
+def _volatile(scope: ast.AST) -> bool:
+    """The code counts on `Variable(x, volatile=True)`, the pre-0.4 way to turn gradients off."""
+    return any(
+        isinstance(n, ast.keyword) and n.arg == "volatile" and isinstance(n.value, ast.Constant) and n.value.value is True
+        for n in ast.walk(scope)
+    )
