@@ -115,8 +115,11 @@ class BiasBeforeBatchNorm(Rule):
     name = "bias-before-batchnorm"
     severity = Severity.INFORMATION
     fix = "safe"
+    whole_file = True  # the fix's safety rests on every `.bias` read and weight load in the file
 
     def check(self, ctx):
+        if "BatchNorm" not in ctx.source.text:
+            return  # every layer it pairs is named so (a cheap test first: it runs on every edit)
         model = ctx.model
         seen: set[int] = set()
         for pair in [*self._sequential_pairs(model), *self._forward_pairs(model)]:
