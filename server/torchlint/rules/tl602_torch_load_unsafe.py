@@ -112,24 +112,32 @@ def _allowlisted(model, call: ast.Call) -> bool:
     return any(model.call_qualname(c) == "torch.serialization.add_safe_globals" for c in model.calls_named("add_safe_globals"))
 
 
-def _used_as_module(ctx, call: ast.Call) -> str | None:
-    """The name a `x = torch.load(...)` binds, when a later use treats it as a module."""
-    model = ctx.model
+def _uses_of_loaded(model, call: ast.Call):
+    """(use, the binding reaching it, None when several may) of the name a `x = torch.load(...)`
+    binds, for the loads of that name in the same scope."""
     stmt = model.parent(call)
     if not (isinstance(stmt, ast.Assign) and stmt.value is call and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
-        return None
+        return
     name = stmt.targets[0].id
     for node in model.nodes_of(ast.Name):
-        if node.id != name or not isinstance(node.ctx, ast.Load) or model.scope_of(node) is not model.scope_of(stmt):
-            continue
-        b = reaching_binding(model, node)
-        if b is None or b.stmt is not stmt:
+        if node.id == name and isinstance(node.ctx, ast.Load) and model.scope_of(node) is model.scope_of(stmt):
+            b = reaching_binding(model, node)
+            if b is None or b.stmt is stmt:
+                yield node, b
+
+
+def _used_as_module(ctx, call: ast.Call) -> str | None:
+    """The name a `x = torch.load(...)` binds, when a later use certainly of that binding
+    treats it as a module."""
+    model = ctx.model
+    for node, b in _uses_of_loaded(model, call):
+        if b is None:
             continue
         parent = model.parent(node)
         if isinstance(parent, ast.Call) and parent.func is node:
-            return name
+            return node.id
         if isinstance(parent, ast.Attribute) and parent.attr in _MODULE_USES and isinstance(model.parent(parent), ast.Call):
-            return name
+            return node.id
     return None
 
 
@@ -139,22 +147,10 @@ _STATE_METHODS = {"get", "items", "keys", "values", "pop", "update", "copy"}
 def _used_as_state(ctx, call: ast.Call) -> bool:
     """The loaded value is used as a state dict or a checkpoint dict: given to
     `load_state_dict` (directly or one key of it), read with a string key or a dict method,
-    directly or through the one name `x = torch.load(...)` binds (uses in the same scope)."""
+    directly or through the one name `x = torch.load(...)` binds (uses in the same scope,
+    also where another binding may reach: `if gpu: ckpt = torch.load(p) else: ckpt = ...`)."""
     model = ctx.model
-    if _state_use(model, call):
-        return True
-    stmt = model.parent(call)
-    if not (isinstance(stmt, ast.Assign) and stmt.value is call and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
-        return False
-    name = stmt.targets[0].id
-    for node in model.nodes_of(ast.Name):
-        if node.id != name or not isinstance(node.ctx, ast.Load) or model.scope_of(node) is not model.scope_of(stmt):
-            continue
-        b = reaching_binding(model, node)
-        # a binding of several (`if gpu: ckpt = torch.load(p) else: ckpt = torch.load(p, map_location=...)`)
-        if (b is None or b.stmt is stmt) and _state_use(model, node):
-            return True
-    return False
+    return _state_use(model, call) or any(_state_use(model, node) for node, _ in _uses_of_loaded(model, call))
 
 
 def _state_use(model, expr: ast.expr) -> bool:
