@@ -122,13 +122,18 @@ class BiasBeforeBatchNorm(Rule):
             return  # every layer it pairs is named so (a cheap test first: it runs on every edit)
         model = ctx.model
         seen: set[int] = set()
+        pairs = []
         for pair in [*self._sequential_pairs(model), *self._forward_pairs(model)]:
-            if id(pair.layer) in seen or not _has_bias(pair.layer, pair.name):
-                continue
-            seen.add(id(pair.layer))
+            if id(pair.layer) not in seen and _has_bias(pair.layer, pair.name):
+                seen.add(id(pair.layer))
+                pairs.append(pair)
+        if not pairs:
+            return
+        kept_by = _bias_kept(model)  # what in the file counts on the bias: looked for once
+        for pair in pairs:
             msg = f"`{pair.name}` has a bias that the following `{pair.norm_name}` cancels (it subtracts the batch mean): pass `bias=False`"
             related = [ctx.related(model, pair.norm, f"`{pair.norm_name}` applied to its output")]
-            yield ctx.finding(self, pair.layer.func, msg, self._fix(ctx, pair, _bias_kept(model)), related)
+            yield ctx.finding(self, pair.layer.func, msg, self._fix(ctx, pair, kept_by), related)
 
     @staticmethod
     def _fix(ctx, pair: _Pair, kept_by: str | None) -> Fix | None:
@@ -234,23 +239,15 @@ _LOADS_WEIGHTS = {"load_state_dict", "load_from_checkpoint", "load"}
 def _bias_kept(model) -> str | None:
     """What in the file counts on the layers keeping their bias: a `.bias` read without a
     `None` check (`m.bias.data.zero_()`, `init.constant_(m.bias, 0)`), or saved weights loaded."""
-    found = getattr(model, "_tl_bias_kept", False)
-    if found is not False:
-        return found
-    found = None
     for node in model.nodes_of(ast.Attribute):
         if node.attr == "bias" and isinstance(node.ctx, ast.Load) and not _none_checked(model, node):
-            found = f"`{dotted(node) or 'bias'}`, which fails on a layer without bias"
-            break
-    if found is None:
-        for call in model.nodes_of(ast.Call):
-            f = call.func
-            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
-            if name in _LOADS_WEIGHTS and (name != "load" or model.call_qualname(call) == "torch.load"):
-                found = f"`{dotted(f) or name}`: saved weights hold the bias"
-                break
-    model._tl_bias_kept = found
-    return found
+            return f"`{dotted(node) or 'bias'}`, which fails on a layer without bias"
+    for call in model.nodes_of(ast.Call):
+        f = call.func
+        name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+        if name in _LOADS_WEIGHTS and (name != "load" or model.call_qualname(call) == "torch.load"):
+            return f"`{dotted(f) or name}`: saved weights hold the bias"
+    return None
 
 
 def _none_checked(model, node: ast.Attribute) -> bool:
