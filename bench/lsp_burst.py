@@ -28,7 +28,7 @@ from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lsp_latency import generate, pct  # noqa: E402
+from lsp_latency import generate, pct
 
 BUG = "loss.backward()  # no zero_grad: one finding, so there is something to publish"
 
@@ -48,15 +48,18 @@ class Client:
 
     async def start(self, root: Path) -> None:
         await self.client.start_io(sys.executable, "-m", "torchlint", "server")
-        await self.client.initialize_async(types.InitializeParams(
-            capabilities=types.ClientCapabilities(
-                general=types.GeneralClientCapabilities(position_encodings=[types.PositionEncodingKind.Utf16]),
-                workspace=types.WorkspaceClientCapabilities(
-                    configuration=False, workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=True)),
-            ),
-            root_uri=from_fs_path(str(root)),
-            initialization_options={},  # the default debounce, as in VS Code
-        ))
+        await self.client.initialize_async(
+            types.InitializeParams(
+                capabilities=types.ClientCapabilities(
+                    general=types.GeneralClientCapabilities(position_encodings=[types.PositionEncodingKind.Utf16]),
+                    workspace=types.WorkspaceClientCapabilities(
+                        configuration=False, workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=True)
+                    ),
+                ),
+                root_uri=from_fs_path(str(root)),
+                initialization_options={},  # the default debounce, as in VS Code
+            )
+        )
         self.client.initialized(types.InitializedParams())
 
     async def stop(self) -> None:
@@ -83,8 +86,11 @@ async def run(docs: int, edits: int, every: int, interval: float) -> dict:
             uri = from_fs_path(str(path))
             uris.append(uri)
             texts[uri], versions[uri] = text, 1
-            c.client.text_document_did_open(types.DidOpenTextDocumentParams(
-                types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
+            c.client.text_document_did_open(
+                types.DidOpenTextDocumentParams(
+                    types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+                )
+            )
         t0 = time.perf_counter()
         while any(c.published.get(u) != 1 for u in uris):
             await asyncio.sleep(0.05)
@@ -106,8 +112,11 @@ async def run(docs: int, edits: int, every: int, interval: float) -> dict:
             if h is None or h.range is None or h.range.start.line != bug_line:
                 stale.append(f"hover on {uri} v{version}: {h and h.range}")
             t = time.perf_counter()
-            actions = await c.client.text_document_code_action_async(types.CodeActionParams(
-                text_document=doc, range=types.Range(pos, pos), context=types.CodeActionContext(diagnostics=[])))
+            actions = await c.client.text_document_code_action_async(
+                types.CodeActionParams(
+                    text_document=doc, range=types.Range(pos, pos), context=types.CodeActionContext(diagnostics=[])
+                )
+            )
             action_ms.append((time.perf_counter() - t) * 1000)
             fixes = [a for a in actions or [] if isinstance(a, types.CodeAction) and a.edit and a.edit.document_changes]
             if not fixes:
@@ -127,10 +136,16 @@ async def run(docs: int, edits: int, every: int, interval: float) -> dict:
             versions[uri] += 1
             new_first = f"# rev {n}"
             texts[uri] = new_first + "\n" + texts[uri].split("\n", 1)[1]
-            c.client.text_document_did_change(types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=versions[uri]),
-                content_changes=[types.TextDocumentContentChangePartial(
-                    range=types.Range(types.Position(0, 0), types.Position(0, len(old_first))), text=new_first)]))
+            c.client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=versions[uri]),
+                    content_changes=[
+                        types.TextDocumentContentChangePartial(
+                            range=types.Range(types.Position(0, 0), types.Position(0, len(old_first))), text=new_first
+                        )
+                    ],
+                )
+            )
             if n % every == 0:
                 # the next edits go to other documents while this one is asked about
                 pending.append(asyncio.ensure_future(ask(uri)))
@@ -138,8 +153,14 @@ async def run(docs: int, edits: int, every: int, interval: float) -> dict:
         await asyncio.gather(*pending)
         burst = time.perf_counter() - t_burst
         await c.stop()
-    return {"opened_s": opened, "burst_s": burst, "hover": hover_ms, "action": action_ms, "stale": stale,
-            "newer": len(newer)}
+    return {
+        "opened_s": opened,
+        "burst_s": burst,
+        "hover": hover_ms,
+        "action": action_ms,
+        "stale": stale,
+        "newer": len(newer),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("hover", "action"):
         v = r[name]
         print(f"{name:>7}: n={len(v)}  p50 {pct(v, 0.5):.0f} ms  p95 {pct(v, 0.95):.0f} ms  max {max(v):.0f} ms")
-    print(f"answers for a stale version or missing: {len(r['stale'])}; "
-          f"code actions for a version newer than the one asked about (edited in flight): {r['newer']}")
+    print(
+        f"answers for a stale version or missing: {len(r['stale'])}; "
+        f"code actions for a version newer than the one asked about (edited in flight): {r['newer']}"
+    )
     for s in r["stale"][:10]:
         print("  ", s)
     return 0

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import ast
-import gc
 import asyncio
+import gc
 import statistics
 import sys
 import tempfile
@@ -166,7 +166,11 @@ def edit(text: str, n: int) -> tuple[str, str]:
         lines[i] = f"# rev {n}"
     elif kind == "literal":
         i = next(i for i in range(step, 0, -1) if "max_norm=" in lines[i])
-        lines[i] = lines[i].replace("max_norm=1.0", "max_norm=2.0") if "max_norm=1.0" in lines[i] else lines[i].replace("max_norm=2.0", "max_norm=1.0")
+        lines[i] = (
+            lines[i].replace("max_norm=1.0", "max_norm=2.0")
+            if "max_norm=1.0" in lines[i]
+            else lines[i].replace("max_norm=2.0", "max_norm=1.0")
+        )
     elif kind == "new line":
         lines.insert(step + 1, lines[step].replace("loss.item()", "0.0"))
     elif kind == "line removed":
@@ -294,7 +298,7 @@ class Bench:
                 raise TimeoutError(f"no diagnostics for version {version}")
             try:
                 await asyncio.wait_for(self.event.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return self.published[(uri, version)]
 
@@ -397,9 +401,14 @@ async def main_async(sizes: list[int], edits: int, files: list[Path]) -> list[di
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100,1000,5000")
-    ap.add_argument("--edits", type=int, default=24, help="edits per size (the cycle has %d kinds)" % len(EDITS))
-    ap.add_argument("--file", type=Path, action="append", default=[],
-                    help="also measure this script of yours (read only; its folder is the workspace)")
+    ap.add_argument("--edits", type=int, default=24, help=f"edits per size (the cycle has {len(EDITS)} kinds)")
+    ap.add_argument(
+        "--file",
+        type=Path,
+        action="append",
+        default=[],
+        help="also measure this script of yours (read only; its folder is the workspace)",
+    )
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rows = asyncio.run(main_async(sizes, args.edits, args.file))
@@ -417,16 +426,20 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("slowest warm edit of each kind (ms):")
     for r in rows:
-        print(f"{r['name'][:14]:<14} {r['lines']:>6} " + ", ".join(f"{k} {v * ms:.1f}" for k, v in r["slowest"].items()))
+        print(
+            f"{r['name'][:14]:<14} {r['lines']:>6} " + ", ".join(f"{k} {v * ms:.1f}" for k, v in r["slowest"].items())
+        )
     generated = rows[: len(sizes)]
     at_1000 = [r for r in generated if 500 <= r["lines"] <= 2000]
 
     def verdict(ok: bool, measured: bool) -> str:
         return ("met" if ok else "MISSED") if measured else "not measured"
 
-    print(f"targets (generated scripts): warm p95 < 50 ms at ~1,000 lines: "
-          f"{verdict(all(r['warm_p95'] < 0.050 for r in at_1000), bool(at_1000))}; "
-          f"cold first diagnostics < 1.5 s: {verdict(all(r['cold'] < 1.5 for r in generated), bool(generated))}")
+    print(
+        f"targets (generated scripts): warm p95 < 50 ms at ~1,000 lines: "
+        f"{verdict(all(r['warm_p95'] < 0.050 for r in at_1000), bool(at_1000))}; "
+        f"cold first diagnostics < 1.5 s: {verdict(all(r['cold'] < 1.5 for r in generated), bool(generated))}"
+    )
     return 0
 
 

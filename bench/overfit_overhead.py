@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
-from torchlint.probe.runner import run_overfit_sync  # noqa: E402
+from torchlint.probe.runner import run_overfit_sync
 
-SCRIPT = r'''
+SCRIPT = r"""
 import json, os, statistics, sys, time
 import torch
 from torch import nn
@@ -59,7 +59,7 @@ out = os.environ.get("BENCH_OUT")
 if out:
     with open(out, "w") as fh:
         json.dump({"seconds_per_step": statistics.median(gaps)}, fh)
-'''
+"""
 
 
 def main() -> int:
@@ -80,19 +80,26 @@ def main() -> int:
                 env = {**os.environ, **env_extra, "BENCH_OUT": str(out)}
                 subprocess.run([sys.executable, str(script), kind, str(opts.steps)], env=env, check=True)
                 plain.append(json.loads(out.read_text())["seconds_per_step"])
-                rep = run_overfit_sync(script, [kind, str(opts.steps)], steps=opts.steps, plot_path="",
-                                       env=env_extra, timeout=600)
+                rep = run_overfit_sync(
+                    script, [kind, str(opts.steps)], steps=opts.steps, plot_path="", env=env_extra, timeout=600
+                )
                 assert rep.verdict != "ERROR", rep.error
                 probe.append(rep.seconds_per_step)
             p, q = statistics.median(plain), statistics.median(probe)
             best = min(probe) / min(plain) - 1
-            results[kind] = {"plain_ms": p * 1e3, "probe_ms": q * 1e3, "overhead": q / p - 1,
-                             "overhead_best_round": best,
-                             "plain_rounds_ms": [x * 1e3 for x in plain],
-                             "probe_rounds_ms": [x * 1e3 for x in probe]}
-            print(f"{kind}: plain {p * 1e3:.3f} ms/step, probe {q * 1e3:.3f} ms/step, "
-                  f"overhead {100 * (q / p - 1):+.1f} % (best rounds: {100 * best:+.1f} %)  (rounds plain {[round(x * 1e3, 3) for x in plain]}, "
-                  f"probe {[round(x * 1e3, 3) for x in probe]})")
+            results[kind] = {
+                "plain_ms": p * 1e3,
+                "probe_ms": q * 1e3,
+                "overhead": q / p - 1,
+                "overhead_best_round": best,
+                "plain_rounds_ms": [x * 1e3 for x in plain],
+                "probe_rounds_ms": [x * 1e3 for x in probe],
+            }
+            print(
+                f"{kind}: plain {p * 1e3:.3f} ms/step, probe {q * 1e3:.3f} ms/step, "
+                f"overhead {100 * (q / p - 1):+.1f} % (best rounds: {100 * best:+.1f} %)  (rounds plain {[round(x * 1e3, 3) for x in plain]}, "
+                f"probe {[round(x * 1e3, 3) for x in probe]})"
+            )
     print(json.dumps(results, indent=2))
     return 0
 

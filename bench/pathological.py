@@ -30,10 +30,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
-from torchlint.checker import Checker  # noqa: E402
-from torchlint.config import Config  # noqa: E402
+from torchlint.checker import Checker
+from torchlint.config import Config
 
-BRANCHES = [["out = model(x)"], ["model.eval()", "model.train()"], ["opt.zero_grad()", "out = model(x)"], ["out = out * 2"]]
+BRANCHES = [
+    ["out = model(x)"],
+    ["model.eval()", "model.train()"],
+    ["opt.zero_grad()", "out = model(x)"],
+    ["out = out * 2"],
+]
 
 
 def generate(kind: str, n: int) -> str:

@@ -40,11 +40,15 @@ class Checker:
         and the next analysis re-uses what the edit cannot have changed."""
         self.config = config or Config()
         self.incremental = incremental
-        self.workspace = workspace or Workspace(root or self.config.root, self.config.interpreter, extra_paths=self.config.extra_paths)
+        self.workspace = workspace or Workspace(
+            root or self.config.root, self.config.interpreter, extra_paths=self.config.extra_paths
+        )
 
     def update_config(self, config: Config) -> None:
         if (config.interpreter, config.extra_paths) != (self.config.interpreter, self.config.extra_paths):
-            self.workspace = Workspace(self.workspace.root, config.interpreter, self.workspace.use_jedi, config.extra_paths)
+            self.workspace = Workspace(
+                self.workspace.root, config.interpreter, self.workspace.use_jedi, config.extra_paths
+            )
         self.config = config
 
     def set_overlay(self, path: str, text: str | None) -> None:
@@ -63,14 +67,18 @@ class Checker:
     def check_file(self, path: str, text: str) -> FileReport:
         if len(text) > MAX_ANALYSED_CHARS:
             # keeps an editor responsive on generated or data-like files: say so instead
-            note = not_analysed(path, f"the file has {len(text):,} characters (torchlint analyses files up to {MAX_ANALYSED_CHARS:,})")
+            note = not_analysed(
+                path, f"the file has {len(text):,} characters (torchlint analyses files up to {MAX_ANALYSED_CHARS:,})"
+            )
             return FileReport([note] if self.config.is_enabled(note.code, path) else [])
         surrogate = lone_surrogate(text)
         if surrogate is not None:
             # an editor's buffer may hold one (a file on disk cannot: decode() says it is not text);
             # Python's parser refuses the whole text, and no encoding can save it
             at = surrogate.at
-            note = not_analysed(path, f"the text is not valid Unicode: {surrogate}", Span(at, Position(at.line, at.column + 1)))
+            note = not_analysed(
+                path, f"the text is not valid Unicode: {surrogate}", Span(at, Position(at.line, at.column + 1))
+            )
             return FileReport([note] if self.config.is_enabled(note.code, path) else [])
         codes = {r.code for r in all_rules() if self.config.is_enabled(r.code, path)}
         result = analyze(path, text, self.workspace, codes, self.incremental)

@@ -45,13 +45,25 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--unsafe-fixes", action="store_true", help="with --fix, apply unsafe fixes too")
     check.add_argument("--diff", action="store_true", help="with --fix, print a diff instead of writing files")
     check.add_argument("--config", help="path to a pyproject.toml to read [tool.torchlint] from")
-    check.add_argument("--python", metavar="PATH", help="the Python whose packages Jedi reads (runs it once to learn its sys.path; default: $TORCHLINT_PYTHON, $VIRTUAL_ENV, else this one)")
+    check.add_argument(
+        "--python",
+        metavar="PATH",
+        help="the Python whose packages Jedi reads (runs it once to learn its sys.path; default: $TORCHLINT_PYTHON, $VIRTUAL_ENV, else this one)",
+    )
     check.add_argument("--no-jedi", action="store_true", help="resolve from the AST and workspace files only")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     check.add_argument("--statistics", action="store_true", help="print a count per rule")
-    check.add_argument("--no-cache", action="store_true", help="analyse every file again, ignoring and not writing the result cache")
-    check.add_argument("--cache-dir", metavar="DIR", help="where results are cached (default: $TORCHLINT_CACHE_DIR, else .torchlint_cache/ at the project root)")
-    check.add_argument("--jobs", "-j", type=int, default=None, help="worker processes (default: one per core for 32+ files)")
+    check.add_argument(
+        "--no-cache", action="store_true", help="analyse every file again, ignoring and not writing the result cache"
+    )
+    check.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where results are cached (default: $TORCHLINT_CACHE_DIR, else .torchlint_cache/ at the project root)",
+    )
+    check.add_argument(
+        "--jobs", "-j", type=int, default=None, help="worker processes (default: one per core for 32+ files)"
+    )
     check.set_defaults(func=_run_check)
 
     rule = sub.add_parser("rule", help="explain a rule")

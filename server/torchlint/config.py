@@ -17,8 +17,22 @@ from typing import Any
 from .analysis.findings import NOT_ANALYSED, SYNTAX_ERROR, Severity
 
 DEFAULT_EXCLUDE = (
-    ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules",
-    "build", "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages", ".eggs",
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    ".tox",
+    ".nox",
+    "__pycache__",
+    "node_modules",
+    "build",
+    "dist",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    "site-packages",
+    ".eggs",
     ".ipynb_checkpoints",  # Jupyter's autosaved copies of the notebooks beside them
 )
 
@@ -74,7 +88,7 @@ class Config:
         return p.as_posix()
 
     # -- merging -------------------------------------------------------------
-    def merged(self, overrides: dict[str, Any] | None, origin: str = "settings") -> "Config":
+    def merged(self, overrides: dict[str, Any] | None, origin: str = "settings") -> Config:
         """Apply editor settings (initializationOptions / workspace/configuration) or CLI flags."""
         if not overrides:
             return self
@@ -106,11 +120,13 @@ def _codes(value: Any, key: str, origin: str, csv: bool = True) -> tuple[str, ..
     if isinstance(value, str) and csv:
         value = [v for v in value.replace(" ", "").split(",") if v]  # CLI and editor settings: "TL1,TL201"
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise _problem(origin, key, "a list of rule codes such as [\"TL101\", \"TL2\"]", value)
+        raise _problem(origin, key, 'a list of rule codes such as ["TL101", "TL2"]', value)
     codes = tuple("syntax-error" if v.strip().lower() == "syntax-error" else v.strip().upper() for v in value)
     bad = [c for c in codes if not _CODE.match(c)]
     if bad:
-        raise ConfigError(f"{origin}: `{key}`: unknown rule code {bad[0]!r} (codes look like TL101, or a prefix such as TL2)")
+        raise ConfigError(
+            f"{origin}: `{key}`: unknown rule code {bad[0]!r} (codes look like TL101, or a prefix such as TL2)"
+        )
     return codes
 
 
@@ -132,8 +148,19 @@ def _positive(value: Any, key: str, origin: str, kind: type) -> int | float:
 
 
 # Keys of [tool.torchlint] and of the editor settings; dashes and underscores are the same.
-KNOWN_KEYS = ("select", "extend-select", "ignore", "per-file-ignores", "severity", "exclude", "extend-exclude",
-              "include", "extend-include", "extra-paths", "overfit")
+KNOWN_KEYS = (
+    "select",
+    "extend-select",
+    "ignore",
+    "per-file-ignores",
+    "severity",
+    "exclude",
+    "extend-exclude",
+    "include",
+    "extend-include",
+    "extra-paths",
+    "overfit",
+)
 INTERPRETER_IGNORED = (
     "`interpreter` in pyproject.toml is ignored: torchlint never runs a program named by the files it "
     "checks; pass `--python PATH`, set TORCHLINT_PYTHON, or set `interpreter` in your editor's user settings"
@@ -191,7 +218,9 @@ def _parse_table(table: Any, origin: str, partial: bool = False) -> tuple[dict[s
                 elif from_file:
                     raise ConfigError(f"{origin}: unknown option `overfit.{sub}` (known: steps, timeout)")
         elif from_file:
-            raise ConfigError(f"{origin}: unknown option `{raw_key}` in [tool.torchlint] (known: {', '.join(KNOWN_KEYS)})")
+            raise ConfigError(
+                f"{origin}: unknown option `{raw_key}` in [tool.torchlint] (known: {', '.join(KNOWN_KEYS)})"
+            )
     extend = out.pop("extend_select", None)
     if extend:
         out["select"] = tuple(out.get("select") or ()) + extend if out.get("select") else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from .analysis.findings import Edit, Finding, Position, Span
 
@@ -70,7 +70,7 @@ def _overlaps(a: Span, b: Span) -> bool:
     return a.start < b.end and b.start < a.end
 
 
-_NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Za-z0-9-]+(?:[,\s]+[A-Za-z0-9-]+)*))?", re.I)
+_NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Za-z0-9-]+(?:[,\s]+[A-Za-z0-9-]+)*))?", re.IGNORECASE)
 
 
 def noqa_edit(text: str, line: int, code: str) -> Edit:

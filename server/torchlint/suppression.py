@@ -8,9 +8,9 @@ import tokenize
 
 from .analysis.findings import Finding
 
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z0-9-]+(?:[,\s]+[A-Za-z0-9-]+)*))?", re.I)
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z0-9-]+(?:[,\s]+[A-Za-z0-9-]+)*))?", re.IGNORECASE)
 # at the start of a line: after \n, \r\n or a lone \r (re.M's `^` knows only \n)
-_FILE_NOQA = re.compile(r"(?:\A|(?<=[\r\n]))[ \t\f]*#\s*torchlint\s*:\s*noqa\b", re.I)
+_FILE_NOQA = re.compile(r"(?:\A|(?<=[\r\n]))[ \t\f]*#\s*torchlint\s*:\s*noqa\b", re.IGNORECASE)
 # lines break where `ast` breaks them (str.splitlines also breaks on \f, \x1c, U+2028...)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -61,4 +61,4 @@ def _comments(text: str):
             if tok.type == tokenize.COMMENT
         ]
     except (tokenize.TokenError, SyntaxError, IndentationError):
-        return [(i, line[line.index("#"):]) for i, line in enumerate(lf.split("\n")) if "#" in line]
+        return [(i, line[line.index("#") :]) for i, line in enumerate(lf.split("\n")) if "#" in line]

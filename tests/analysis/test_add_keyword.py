@@ -18,7 +18,10 @@ from torchlint.fixes import apply_edits
     [
         ("torch.load(f)\n", "torch.load(f, weights_only=True)\n"),
         ("torch.load(f, map_location='cpu')\n", "torch.load(f, map_location='cpu', weights_only=True)\n"),
-        ("torch.load(\n    f,\n    map_location='cpu',\n)\n", "torch.load(\n    f,\n    map_location='cpu', weights_only=True,\n)\n"),
+        (
+            "torch.load(\n    f,\n    map_location='cpu',\n)\n",
+            "torch.load(\n    f,\n    map_location='cpu', weights_only=True,\n)\n",
+        ),
         ("cp(fn, *xs)\n", "cp(fn, *xs, weights_only=True)\n"),
         ("g()\n", "g(weights_only=True)\n"),
         ("g((x for x in y))\n", "g((x for x in y), weights_only=True)\n"),

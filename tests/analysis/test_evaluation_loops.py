@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torchlint.analysis.flow as flow
+from torchlint.analysis import flow
 from torchlint.analysis.context import FileContext
 from torchlint.analysis.workspace import Workspace
 from torchlint.rules import all_rules

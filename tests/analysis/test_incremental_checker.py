@@ -14,7 +14,7 @@ from torchlint.checker import Checker
 from torchlint.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_reparse import _edit  # noqa: E402
+from test_reparse import _edit
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = sorted([*ROOT.glob("examples/*.py"), *ROOT.glob("tests/fixtures/rules/**/*.py")])
@@ -22,9 +22,11 @@ CORPUS = sorted([*ROOT.glob("examples/*.py"), *ROOT.glob("tests/fixtures/rules/*
 
 def _report(checker: Checker, path: Path, text: str):
     r = checker.check_file(str(path), text)
-    return sorted(
-        (f.code, f.span, f.message, f.fix, f.related, f.severity) for f in r.findings
-    ), r.training_loops, r.errors
+    return (
+        sorted((f.code, f.span, f.message, f.fix, f.related, f.severity) for f in r.findings),
+        r.training_loops,
+        r.errors,
+    )
 
 
 # Files of several independent parts (fixtures one after the other), where an edit leaves
@@ -153,7 +155,7 @@ def test_a_function_whose_only_caller_stops_calling_it_is_analysed_again(tmp_pat
     _same_as_fresh_along([HELPER_STEPS, HELPER_STEPS.replace(call, "")], tmp_path / "train.py")
 
 
-WHOLE_FILE = '''import torch
+WHOLE_FILE = """import torch
 import torch.nn as nn
 from torchvision import datasets, transforms
 
@@ -189,7 +191,7 @@ def describe(images):
 train_set = datasets.MNIST("data", train=True, transform=transforms.ToTensor())
 model = Net()
 loss = nn.CrossEntropyLoss()(model(train_set[0][0]), torch.tensor([train_set[0][1]]))
-'''
+"""
 
 
 def test_rules_judging_the_whole_file_see_it_after_a_partial_edit(tmp_path: Path):

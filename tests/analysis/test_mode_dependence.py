@@ -129,11 +129,23 @@ SOURCE = textwrap.dedent(
 @pytest.mark.parametrize(
     "name, expected",
     [
-        ("Block", False), ("Plain", False), ("NoDropTransformer", False), ("FDropOff", False),
-        ("Drop", True), ("DeepDrop", True), ("Sub", True), ("FDrop", True), ("Flag", True),
-        ("Stats", True), ("Transformer", True), ("RnnDrop", True), ("TwoLayerLstm", True),
-        ("OneLayerGru", False), ("SomeLayersGru", None),
-        ("Wrapped", None), ("Library", None),
+        ("Block", False),
+        ("Plain", False),
+        ("NoDropTransformer", False),
+        ("FDropOff", False),
+        ("Drop", True),
+        ("DeepDrop", True),
+        ("Sub", True),
+        ("FDrop", True),
+        ("Flag", True),
+        ("Stats", True),
+        ("Transformer", True),
+        ("RnnDrop", True),
+        ("TwoLayerLstm", True),
+        ("OneLayerGru", False),
+        ("SomeLayersGru", None),
+        ("Wrapped", None),
+        ("Library", None),
     ],
 )
 def test_mode_dependence_of_classes(tmp_path, name, expected):

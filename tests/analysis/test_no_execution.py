@@ -19,8 +19,8 @@ def _build_extension(d: Path, marker: Path) -> None:
     """A real extension module whose import writes `marker`."""
     (d / "evilext.c").write_text(
         "#include <Python.h>\n#include <stdio.h>\n"
-        "static struct PyModuleDef m = {PyModuleDef_HEAD_INIT, \"evilext\", NULL, -1, NULL};\n"
-        f"PyMODINIT_FUNC PyInit_evilext(void) {{ FILE *f = fopen(\"{marker}\", \"w\"); if (f) fclose(f);"
+        'static struct PyModuleDef m = {PyModuleDef_HEAD_INIT, "evilext", NULL, -1, NULL};\n'
+        f'PyMODINIT_FUNC PyInit_evilext(void) {{ FILE *f = fopen("{marker}", "w"); if (f) fclose(f);'
         " return PyModule_Create(&m); }\n"
     )
     out = d / f"evilext{sysconfig.get_config_var('EXT_SUFFIX')}"

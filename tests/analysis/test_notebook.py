@@ -9,7 +9,12 @@ import pytest
 
 from torchlint.analysis.findings import Position, Span
 from torchlint.analysis.notebook import (
-    NotebookError, build_program, cell_lines, mask_magics, read_notebook, with_sources,
+    NotebookError,
+    build_program,
+    cell_lines,
+    mask_magics,
+    read_notebook,
+    with_sources,
 )
 
 MAGIC_LINES = [
@@ -87,13 +92,16 @@ def test_cell_lines_final_newline_ends_the_last_line():
     assert cell_lines("") == []
 
 
-@pytest.mark.parametrize("raw, why", [
-    ("[1, 2]", "not a notebook"),
-    ('{"worksheets": []}', "nbformat 3"),
-    ('{"cells": {}}', "not a list"),
-    ('{"cells": [{"cell_type": "code", "source": 3}]}', "neither a string"),
-    ('{"cells": [', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "raw, why",
+    [
+        ("[1, 2]", "not a notebook"),
+        ('{"worksheets": []}', "nbformat 3"),
+        ('{"cells": {}}', "not a list"),
+        ('{"cells": [{"cell_type": "code", "source": 3}]}', "neither a string"),
+        ('{"cells": [', "not valid JSON"),
+    ],
+)
 def test_bad_notebooks_say_why(raw, why):
     with pytest.raises(NotebookError, match=why):
         read_notebook(raw)
@@ -103,7 +111,8 @@ def test_with_sources_changes_only_the_source_values():
     raw = '{\n "cells": [\n  {\n   "cell_type": "code",\n   "metadata": {"source": "not me"},\n   "source": [\n    "a = 1\\n",\n    "b = 2"\n   ]\n  },\n  {"cell_type": "markdown", "source": "caf\\u00e9"},\n  {"cell_type": "code", "source": []}\n ]\n}'
     new = with_sources(raw, {1: "a = 1\nb = 3\nc = 4\n", 3: "x = 1\ny = 2"})
     assert new == raw.replace('"a = 1\\n",\n    "b = 2"', '"a = 1\\n",\n    "b = 3\\n",\n    "c = 4\\n"').replace(
-        '"source": []', '"source": [\n   "x = 1\\n",\n   "y = 2"\n  ]')
+        '"source": []', '"source": [\n   "x = 1\\n",\n   "y = 2"\n  ]'
+    )
     assert read_notebook(new).cells[0].source == "a = 1\nb = 3\nc = 4\n"
 
 
@@ -116,7 +125,8 @@ def test_a_cell_indented_as_a_whole_is_dedented_like_ipython_does():
     assert program.to_program(1, Span.of(1, 1, 1, 2)) == Span.of(1, 0, 1, 1)
     # inserted lines get it back, so the cell stays uniformly indented
     from torchlint.analysis.findings import Edit
-    cell, edit = program.cell_edit(Edit(Span.of(3, 9, 3, 9), "\n    print(x)"))
+
+    _cell, edit = program.cell_edit(Edit(Span.of(3, 9, 3, 9), "\n    print(x)"))
     assert edit == Edit(Span.of(3, 10, 3, 10), "\n     print(x)")
 
 

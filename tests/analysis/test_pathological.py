@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import torchlint.analysis.engine as engine
-import torchlint.analysis.flow as flow
+from torchlint.analysis import engine, flow
 from torchlint.analysis.context import FileContext
 from torchlint.analysis.flow import FUNCTION_BUDGET, _SubstringFinder
 from torchlint.analysis.workspace import Workspace
@@ -136,7 +135,11 @@ def check(tmp_path: Path, text: str, incremental: bool = False, config: Config |
 
 
 def _key(report):
-    return sorted((f.code, f.span, f.message, f.fix, f.related) for f in report.findings), report.training_loops, report.errors
+    return (
+        sorted((f.code, f.span, f.message, f.fix, f.related) for f in report.findings),
+        report.training_loops,
+        report.errors,
+    )
 
 
 @pytest.fixture
@@ -215,7 +218,11 @@ def _over_budget_file(branches: int, small: str = SMALL_BUGGY) -> str:
     # a finding that needs no flow analysis, inside the function left out
     big = big.replace("    model.train()\n", "    model.train\n    model.train()\n", 1)
     # and one the flow analysis finds (TL201: eval mode left on for the next step)
-    big = big.replace("        loss = criterion(out, y)\n", "        if i < 0:\n            model.eval()\n        loss = criterion(out, y)\n", 1)
+    big = big.replace(
+        "        loss = criterion(out, y)\n",
+        "        if i < 0:\n            model.eval()\n        loss = criterion(out, y)\n",
+        1,
+    )
     return HEAD + big + small
 
 
@@ -274,7 +281,13 @@ def test_twenty_thousand_branches_are_left_out_with_the_real_budget(tmp_path, mo
 
 def test_module_level_code_over_budget_gets_one_note_at_its_first_statement(tmp_path, monkeypatch):
     monkeypatch.setattr(flow, "FUNCTION_BUDGET", SMALL_BUDGET)
-    text = HEAD + "from torch.utils.data import DataLoader\n\n" + SMALL_BUGGY.lstrip("\n") + "\n\n" + module_level("if_else", 1000)
+    text = (
+        HEAD
+        + "from torch.utils.data import DataLoader\n\n"
+        + SMALL_BUGGY.lstrip("\n")
+        + "\n\n"
+        + module_level("if_else", 1000)
+    )
     report = check(tmp_path, text)
     notes = [f for f in report.findings if f.code == "TL001"]
     assert len(notes) == 1, notes
@@ -312,9 +325,18 @@ def _realistic_main(lines: int) -> str:
     rng = random.Random(0)
     out = ["def main(args, model, ema, loader, val_loader, opt, sched, scaler, criterion):"]
     simple = [
-        "x = x.cuda()", "out = model(x)", "loss = criterion(out, y)", "logger.info('epoch %d', epoch)",
-        "opt.zero_grad()", "scaler.scale(loss).backward()", "scaler.step(opt)", "scaler.update()",
-        "ema.update(model)", "sched.step()", "metrics = {'loss': loss.item()}", "torch.save(model.state_dict(), path)",
+        "x = x.cuda()",
+        "out = model(x)",
+        "loss = criterion(out, y)",
+        "logger.info('epoch %d', epoch)",
+        "opt.zero_grad()",
+        "scaler.scale(loss).backward()",
+        "scaler.step(opt)",
+        "scaler.update()",
+        "ema.update(model)",
+        "sched.step()",
+        "metrics = {'loss': loss.item()}",
+        "torch.save(model.state_dict(), path)",
     ]
 
     def block(ind: str, depth: int) -> None:
@@ -388,7 +410,9 @@ def test_the_substring_finder_answers_as_a_search_per_word():
     rng = random.Random(3)
     alphabet = "ab_c.1 \n(é"
     for _ in range(2000):
-        words = tuple({"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(17, 40))})
+        words = tuple(
+            {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(17, 40))}
+        )
         finder = _SubstringFinder(words)
         for _ in range(4):
             text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))

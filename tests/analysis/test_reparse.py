@@ -25,7 +25,12 @@ def _parses(path: Path) -> bool:
 
 
 CORPUS = sorted(
-    p for p in [*ROOT.glob("examples/*.py"), *ROOT.glob("tests/fixtures/rules/**/*.py"), ROOT / "bench" / "lsp_latency.py"]
+    p
+    for p in [
+        *ROOT.glob("examples/*.py"),
+        *ROOT.glob("tests/fixtures/rules/**/*.py"),
+        ROOT / "bench" / "lsp_latency.py",
+    ]
     if _parses(p)
 )
 
@@ -55,7 +60,7 @@ def _edit(rng: random.Random, lines: list[str]) -> list[str]:
         lines.insert(i, indent + "@torch.no_grad()")
     elif kind == 7 and lines:  # indent or dedent a line
         j = min(i, len(lines) - 1)
-        lines[j] = ("    " + lines[j]) if rng.random() < 0.5 else lines[j][4:] if lines[j].startswith("    ") else lines[j]
+        lines[j] = ("    " + lines[j]) if rng.random() < 0.5 else lines[j].removeprefix("    ")
     else:  # a whole new top-level function
         lines[i:i] = ["", "def helper_%d(model):" % i, "    model.train()", ""]
     return lines

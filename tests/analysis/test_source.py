@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import textwrap
 
-from torchlint.analysis.source import decode, parse, UnreadableFile
-from torchlint.checker import Checker
-
 import pytest
+
+from torchlint.analysis.source import UnreadableFile, decode, parse
+from torchlint.checker import Checker
 
 LOOP = textwrap.dedent(
     """\

@@ -122,7 +122,9 @@ def test_built_layers(model, cls, expected):
     assert model.built_layers(model.kind(call), frozenset({"RNN", "LSTM", "GRU"})) == expected
 
 
-@pytest.mark.parametrize("attr, module", [("eval_net", True), ("target_net", True), ("opaque", False), ("mixed", False)])
+@pytest.mark.parametrize(
+    "attr, module", [("eval_net", True), ("target_net", True), ("opaque", False), ("mixed", False)]
+)
 def test_attributes_unpacked_from_tuples(model, attr, module):
     """`self.a, self.b = Net(), Net()` pairs up; unpacked from a call, the kind is unknown
     (also for an attribute assigned a module elsewhere in the class)."""

@@ -40,8 +40,14 @@ TRAIN = textwrap.dedent("""\
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "torchlint", "check", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "TORCHLINT_CACHE_DIR": ""})
+    return subprocess.run(
+        [sys.executable, "-m", "torchlint", "check", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TORCHLINT_CACHE_DIR": ""},
+    )
 
 
 def project(tmp_path: Path) -> Path:
@@ -52,7 +58,9 @@ def project(tmp_path: Path) -> Path:
 
 def entry_for(cache: Path, name: str) -> Path:
     for p in cache.glob("*.json"):
-        if json.loads(p.read_text())["findings"] and any(f["path"].endswith(name) for f in json.loads(p.read_text())["findings"]):
+        if json.loads(p.read_text())["findings"] and any(
+            f["path"].endswith(name) for f in json.loads(p.read_text())["findings"]
+        ):
             return p
     raise AssertionError(f"no cache entry with findings for {name}")
 
@@ -78,9 +86,12 @@ def test_a_change_in_an_imported_file_invalidates_its_importers(tmp_path):
     root = project(tmp_path)
     assert "TL201" in run(root, ".").stdout
     # the helper now restores training mode: train.py's finding must go, though train.py is unchanged
-    (root / "helpers.py").write_text(HELPERS.replace(
-        "        return sum(model(x).sum().item() for x, _ in loader)\n",
-        "        total = sum(model(x).sum().item() for x, _ in loader)\n    model.train()\n    return total\n"))
+    (root / "helpers.py").write_text(
+        HELPERS.replace(
+            "        return sum(model(x).sum().item() for x, _ in loader)\n",
+            "        total = sum(model(x).sum().item() for x, _ in loader)\n    model.train()\n    return total\n",
+        )
+    )
     assert "model.train()" in (root / "helpers.py").read_text()
     out = run(root, ".").stdout
     assert "TL201" not in out, out

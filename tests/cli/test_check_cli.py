@@ -33,7 +33,11 @@ CLEAN = BUGGY.replace("    loss = criterion", "    optimizer.zero_grad()\n    lo
 
 def run(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "torchlint", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "torchlint", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -146,7 +150,7 @@ def test_bad_config_is_one_line_and_exit_2(project, body, says):
 def test_interpreter_in_pyproject_is_ignored_with_a_warning(project, tmp_path_factory):
     marker = tmp_path_factory.mktemp("marker") / "ran"
     script = project / "evil.sh"
-    script.write_text(f"#!/bin/sh\ntouch {marker}\nexec python3 \"$@\"\n")
+    script.write_text(f'#!/bin/sh\ntouch {marker}\nexec python3 "$@"\n')
     script.chmod(0o755)
     (project / "pyproject.toml").write_text(f'[tool.torchlint]\ninterpreter = "{script}"\n')
     # a class from a package Jedi must resolve: the moment it would run the interpreter
@@ -154,7 +158,9 @@ def test_interpreter_in_pyproject_is_ignored_with_a_warning(project, tmp_path_fa
     r = run("check", ".", cwd=project)
     assert r.returncode == 1, r.stderr
     warnings = [line for line in r.stderr.splitlines() if "warning" in line]
-    assert len(warnings) == 1 and "`interpreter` in pyproject.toml is ignored" in warnings[0] and "--python" in warnings[0]
+    assert (
+        len(warnings) == 1 and "`interpreter` in pyproject.toml is ignored" in warnings[0] and "--python" in warnings[0]
+    )
     assert not marker.exists(), "a pyproject.toml made torchlint run a program"
     # the control: the same script named by the user (flag or environment) is what Jedi runs
     assert run("check", ".", "--python", str(script), cwd=project).returncode == 1
@@ -290,8 +296,9 @@ def test_a_file_parsed_first_for_another_keeps_the_name_it_was_given(tmp_path):
     command line did."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    (tmp_path / "a" / "main.py").write_text(textwrap.dedent(
-        """\
+    (tmp_path / "a" / "main.py").write_text(
+        textwrap.dedent(
+            """\
         import torch
         from torch import nn
 
@@ -315,7 +322,9 @@ def test_a_file_parsed_first_for_another_keeps_the_name_it_was_given(tmp_path):
 
         model = Net()
         train(model, loader, torch.optim.SGD(model.parameters(), lr=0.1))
-        """))
+        """
+        )
+    )
     # `main` and `train` are named there: the workspace reads it as a possible caller of
     # a/main.py's `train`
     (tmp_path / "b" / "main.py").write_text(

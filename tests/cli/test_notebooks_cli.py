@@ -21,7 +21,9 @@ _EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>[A-Za-z0-9-]+(?:\s*,\s*[A-Za-z0-9
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "torchlint", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "torchlint", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def expected(path: Path) -> set[tuple[int, int, str]]:
@@ -56,15 +58,24 @@ def test_text_output_names_the_cell(tmp_path):
 def test_related_location_points_into_the_helpers_cell(tmp_path):
     shutil.copy(NOTEBOOKS / "cross_cell_helper.ipynb", tmp_path)
     [finding] = json.loads(run("check", "cross_cell_helper.ipynb", "--format", "json", cwd=tmp_path).stdout)
-    assert [(r["cell"], r["location"]["row"]) for r in finding["related"]] == [(4, 2), (7, 7)]  # `model.eval()` in evaluate(), the next backward()
+    assert [(r["cell"], r["location"]["row"]) for r in finding["related"]] == [
+        (4, 2),
+        (7, 7),
+    ]  # `model.eval()` in evaluate(), the next backward()
     assert finding["fix"]["edits"][0]["location"]["row"] <= 10  # relative to the training cell
 
 
 def test_sarif_regions_carry_the_cell(tmp_path):
     shutil.copy(NOTEBOOKS / "findings_in_cells.ipynb", tmp_path)
     sarif = json.loads(run("check", "findings_in_cells.ipynb", "--format", "sarif", cwd=tmp_path).stdout)
-    regions = {(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["properties"]["cell"],
-                r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in sarif["runs"][0]["results"]}
+    regions = {
+        (
+            r["ruleId"],
+            r["locations"][0]["physicalLocation"]["region"]["properties"]["cell"],
+            r["locations"][0]["physicalLocation"]["region"]["startLine"],
+        )
+        for r in sarif["runs"][0]["results"]
+    }
     assert regions == {("TL101", 3, 4), ("TL203", 5, 2), ("TL202", 5, 3)}
 
 
@@ -72,13 +83,17 @@ def test_sarif_regions_carry_the_cell(tmp_path):
 def test_unreadable_or_foreign_notebooks_get_a_note(name, why, tmp_path):
     shutil.copy(NOTEBOOKS / f"{name}.ipynb", tmp_path)
     proc = run("check", f"{name}.ipynb", cwd=tmp_path)
-    assert proc.returncode == 0 and f"TL001 not analysed: " in proc.stdout and why in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "TL001 not analysed: " in proc.stdout and why in proc.stdout, (
+        proc.stdout + proc.stderr
+    )
 
 
 def test_directories_include_notebooks_unless_configured(tmp_path):
     shutil.copy(NOTEBOOKS / "findings_in_cells.ipynb", tmp_path)
     (tmp_path / ".ipynb_checkpoints").mkdir()  # Jupyter's autosaved copies are not the user's files
-    shutil.copy(NOTEBOOKS / "findings_in_cells.ipynb", tmp_path / ".ipynb_checkpoints" / "findings_in_cells-checkpoint.ipynb")
+    shutil.copy(
+        NOTEBOOKS / "findings_in_cells.ipynb", tmp_path / ".ipynb_checkpoints" / "findings_in_cells-checkpoint.ipynb"
+    )
     out = run("check", ".", cwd=tmp_path).stdout
     assert "findings_in_cells.ipynb:cell 3" in out and "checkpoint" not in out
     (tmp_path / "pyproject.toml").write_text('[tool.torchlint]\ninclude = ["*.py"]\n')
@@ -111,7 +126,9 @@ def test_fix_writes_back_only_the_changed_sources(src, tmp_path):
     assert after == src.with_name(src.name.replace(".in.", ".out.")).read_text(encoding="utf-8")
     assert _outside_sources(after) == _outside_sources(before)  # byte for byte: outputs, ids, metadata, style
     assert after.endswith("\n") == before.endswith("\n")
-    changed = [a.number for a, b in zip(read_notebook(before).cells, read_notebook(after).cells) if a.source != b.source]
+    changed = [
+        a.number for a, b in zip(read_notebook(before).cells, read_notebook(after).cells) if a.source != b.source
+    ]
     assert len(changed) == 1
     # converged: a second run changes nothing
     run("check", "--fix", "nb.ipynb", cwd=tmp_path)

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
 sys.path.insert(0, str(REPO / "tests" / "lsp"))
-from lsp_harness import BUGGY_TRAIN as BUGGY  # noqa: E402  (the same buggy file the LSP tests open)
+from lsp_harness import BUGGY_TRAIN as BUGGY
 
 
 def _require(binary: str) -> str:
@@ -51,8 +51,12 @@ def _run(cmd: list[str], project: Path, tmp_path: Path) -> dict:
         HOME=str(tmp_path / "home"),  # no user config leaks in
     )
     (tmp_path / "home").mkdir(exist_ok=True)
-    proc = subprocess.run(cmd, cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=150)
-    assert result_path.exists(), f"the editor wrote no result (rc={proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    proc = subprocess.run(
+        cmd, cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=150
+    )
+    assert result_path.exists(), (
+        f"the editor wrote no result (rc={proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     report = json.loads(result_path.read_text())
     assert report["ok"] is True, report["message"]
     return report
@@ -87,7 +91,9 @@ def test_emacs_eglot_diagnostics_and_quick_fix(tmp_path):
     project = _project(tmp_path)
     probe = subprocess.run(
         [emacs, "--batch", "-q", "--eval", "(progn (require 'package) (package-initialize) (require 'eglot))"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if probe.returncode != 0:
         if os.environ.get("TORCHLINT_REQUIRE_EDITORS") == "1":

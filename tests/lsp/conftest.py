@@ -13,7 +13,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lsp_harness import SERVER, Session, capabilities_for  # noqa: E402
+from lsp_harness import SERVER, Session, capabilities_for
 
 
 @pytest_asyncio.fixture
@@ -59,5 +59,3 @@ async def start(tmp_path):
         await asyncio.wait_for(s.client.shutdown_session(), timeout=10)
         await s.client.stop()
         assert time.monotonic() - t0 < 10
-
-

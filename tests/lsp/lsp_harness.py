@@ -8,13 +8,12 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 from lsprotocol import types
+from pygls.protocol import default_converter
 from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
-from pygls.protocol import default_converter
 
 CLIENTS = ["visual-studio-code", "neovim"]
 
@@ -39,7 +38,9 @@ BUGGY_TRAIN = textwrap.dedent(
 class Session:
     """A client talking to one server, with the helpers the tests share."""
 
-    def __init__(self, client: LanguageClient, root: Path, capabilities: types.ClientCapabilities, result: types.InitializeResult):
+    def __init__(
+        self, client: LanguageClient, root: Path, capabilities: types.ClientCapabilities, result: types.InitializeResult
+    ):
         self.client = client
         self.root = root
         self.capabilities = capabilities
@@ -74,7 +75,9 @@ class Session:
         old = self.texts[uri]
         lines = re.split(r"\r\n|\r|\n", old)
         end = types.Position(line=len(lines) - 1, character=units(lines[-1], self.encoding))
-        return self.change(uri, [types.TextDocumentContentChangePartial(range=types.Range(types.Position(0, 0), end), text=text)], text)
+        return self.change(
+            uri, [types.TextDocumentContentChangePartial(range=types.Range(types.Position(0, 0), end), text=text)], text
+        )
 
     def change(self, uri: str, changes: list, new_text: str) -> int:
         self.versions[uri] += 1
@@ -205,7 +208,9 @@ def _make_client() -> LanguageClient:
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "torchlint", "server"], client_factory=_make_client)
 
 
-def capabilities_for(name: str, *, encodings: list[str] | None = None, pull: bool | None = None) -> types.ClientCapabilities:
+def capabilities_for(
+    name: str, *, encodings: list[str] | None = None, pull: bool | None = None
+) -> types.ClientCapabilities:
     caps = client_capabilities(name)
     if encodings is not None:
         caps.general = caps.general or types.GeneralClientCapabilities()
@@ -234,6 +239,8 @@ def engine_findings(path: Path, text: str):
 def expected_range(text: str, span, encoding: str) -> types.Range:
     lines = re.split(r"\r\n|\r|\n", text)
     return types.Range(
-        start=types.Position(line=span.start.line, character=units(lines[span.start.line][: span.start.column], encoding)),
+        start=types.Position(
+            line=span.start.line, character=units(lines[span.start.line][: span.start.column], encoding)
+        ),
         end=types.Position(line=span.end.line, character=units(lines[span.end.line][: span.end.column], encoding)),
     )

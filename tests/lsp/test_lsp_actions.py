@@ -5,9 +5,9 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from lsp_harness import BUGGY_TRAIN, CLIENTS, codes, engine_findings
 from lsprotocol import types
 
-from lsp_harness import BUGGY_TRAIN, CLIENTS, codes, engine_findings
 from torchlint.lsp.diagnostics import headline
 from torchlint.lsp.hover import why
 from torchlint.rules import get_rule
@@ -96,7 +96,8 @@ async def test_stale_diagnostic_data_is_recomputed_for_the_current_version(start
     # insert two lines at the top: the diagnostics the client holds are now stale
     s.replace(uri, "# a\n# b\n" + BUGGY_TRAIN)
     actions = await s.code_actions(
-        uri, types.Range(types.Position(diags[0].range.start.line + 2, 0), types.Position(diags[0].range.start.line + 2, 0))
+        uri,
+        types.Range(types.Position(diags[0].range.start.line + 2, 0), types.Position(diags[0].range.start.line + 2, 0)),
     )
     (preferred,) = [a for a in actions if a.is_preferred]
     (dc,) = preferred.edit.document_changes
@@ -168,8 +169,12 @@ async def test_unsafe_fix_is_offered_but_not_preferred_nor_in_fix_all(start):
     diags = await s.diagnostics(uri, until=lambda d: d)
     d = next(d for d in diags if d.code == unsafe[0].code)
     actions = await s.code_actions(uri, d.range, [d])
-    (fix,) = [a for a in actions if a.title.startswith(f"torchlint ({unsafe[0].code}): ")
-              and a.title.lower().endswith(unsafe[0].fix.message.lower())]
+    (fix,) = [
+        a
+        for a in actions
+        if a.title.startswith(f"torchlint ({unsafe[0].code}): ")
+        and a.title.lower().endswith(unsafe[0].fix.message.lower())
+    ]
     assert fix.kind == types.CodeActionKind.QuickFix and not fix.is_preferred
     everything = types.Range(types.Position(0, 0), types.Position(len(UNSAFE.splitlines()), 0))
     fix_all = await s.code_actions(uri, everything, [], only=["source.fixAll.torchlint"])

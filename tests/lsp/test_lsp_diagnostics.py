@@ -7,9 +7,9 @@ import textwrap
 import time
 
 import pytest
+from lsp_harness import BUGGY_TRAIN, CLIENTS, codes, engine_findings, expected_range
 from lsprotocol import types
 
-from lsp_harness import BUGGY_TRAIN, CLIENTS, codes, engine_findings, expected_range
 from torchlint.fixes import apply_edits
 from torchlint.rules import get_rule
 
@@ -132,7 +132,9 @@ async def test_engine_failure_is_logged_and_server_lives(start):
     deep = "import torch\ny = " + " + ".join(["x"] * 3000) + "\n"
     uri = s.open("deep.py", deep)
     for _ in range(200):  # either the engine copes (diagnostics) or the server says why (log)
-        if any("torchlint" in m.message for m in s.client.log_messages) or any(p.uri == uri for p in s.client.published):
+        if any("torchlint" in m.message for m in s.client.log_messages) or any(
+            p.uri == uri for p in s.client.published
+        ):
             break
         await asyncio.sleep(0.05)
     else:

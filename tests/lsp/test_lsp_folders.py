@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from lsp_harness import BUGGY_TRAIN, CLIENTS, SERVER, Session, capabilities_for, codes
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
-from lsp_harness import BUGGY_TRAIN, CLIENTS, SERVER, Session, capabilities_for, codes
 from torchlint.config import Config
 from torchlint.lsp.folders import Folder, folder_for
 
@@ -33,12 +33,16 @@ async def start_folders(tmp_path):
     a Session rooted at tmp_path whose workspace folders are the given subdirectories."""
     started: list[Session] = []
 
-    async def _start(client_name: str, folders: list[str], configuration: dict[str | None, dict], pull_capable: bool = True):
+    async def _start(
+        client_name: str, folders: list[str], configuration: dict[str | None, dict], pull_capable: bool = True
+    ):
         for name in folders:
             (tmp_path / name).mkdir(parents=True, exist_ok=True)
         client = await SERVER.start()
         for folder, settings in configuration.items():
-            client.set_configuration(settings, section="torchlint", scope_uri=_uri(tmp_path / folder) if folder else None)
+            client.set_configuration(
+                settings, section="torchlint", scope_uri=_uri(tmp_path / folder) if folder else None
+            )
         caps = capabilities_for(client_name)
         if not pull_capable:
             caps.workspace.configuration = False
@@ -170,14 +174,20 @@ async def test_pushed_settings_apply_to_every_folder_when_the_client_cannot_be_a
     in_b = s.open("b/train.py", BUGGY_TRAIN)
     assert codes(await s.diagnostics(in_a, until=lambda d: d)) == ["TL101"]
     assert codes(await s.diagnostics(in_b, until=lambda d: d)) == ["TL101"]
-    s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"torchlint": IGNORE_TL101}))
+    s.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"torchlint": IGNORE_TL101})
+    )
     assert await s.diagnostics(in_a, until=lambda d: not d) == []
     assert await s.diagnostics(in_b, until=lambda d: not d) == []
 
 
 # -- units ---------------------------------------------------------------------------------------
 def test_folder_for_takes_the_longest_match_and_falls_back_to_the_first(tmp_path):
-    a, lab, b = Folder("a", "a", tmp_path / "a"), Folder("lab", "lab", tmp_path / "a" / "lab"), Folder("b", "b", tmp_path / "b")
+    a, lab, b = (
+        Folder("a", "a", tmp_path / "a"),
+        Folder("lab", "lab", tmp_path / "a" / "lab"),
+        Folder("b", "b", tmp_path / "b"),
+    )
     folders = [a, b, lab]
     assert folder_for(folders, str(tmp_path / "a" / "x.py")) is a
     assert folder_for(folders, str(tmp_path / "a" / "lab" / "x.py")) is lab
@@ -200,12 +210,16 @@ def test_overfit_settings_are_those_of_the_scripts_folder(tmp_path):
     from torchlint.lsp.server import TorchlintServer
 
     ls = TorchlintServer()
-    a = Folder(_uri(tmp_path / "a"), "a", tmp_path / "a", config=Config(overfit_steps=7, interpreter="/a/python"), generation=1)
+    a = Folder(
+        _uri(tmp_path / "a"), "a", tmp_path / "a", config=Config(overfit_steps=7, interpreter="/a/python"), generation=1
+    )
     b = Folder(_uri(tmp_path / "b"), "b", tmp_path / "b", config=Config(overfit_steps=9), generation=2)
     ls._folders = ({a.uri: a, b.uri: b}, {})
     assert ls.overfit_settings(_uri(tmp_path / "b" / "train.py"))["overfit"]["steps"] == 9
     assert ls.overfit_settings(_uri(tmp_path / "a" / "train.py"))["interpreter"] == "/a/python"
-    assert ls.overfit_settings(_uri(tmp_path / "c" / "train.py"))["overfit"]["steps"] == 7  # outside: the first folder's
+    assert (
+        ls.overfit_settings(_uri(tmp_path / "c" / "train.py"))["overfit"]["steps"] == 7
+    )  # outside: the first folder's
     # the overfit command asks for the settings of the script it runs
     assert overfit._settings_for(ls.overfit_settings, _uri(tmp_path / "b" / "t.py"))["overfit"]["steps"] == 9
     assert overfit._settings_for(lambda: {"x": 1}, "file:///t.py") == {"x": 1}

@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from lsp_harness import BUGGY_TRAIN, codes
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.uris import from_fs_path
-
-from lsp_harness import BUGGY_TRAIN, codes
 
 # A class from a package that only Jedi can resolve: the moment the engine would start the
 # configured interpreter to learn its sys.path.
@@ -39,7 +38,9 @@ def _untyped(client, send, method, params):
 
 
 def raw_request(client, method: str, params):
-    return asyncio.wait_for(asyncio.wrap_future(_untyped(client, client.protocol.send_request, method, params)), timeout=10)
+    return asyncio.wait_for(
+        asyncio.wrap_future(_untyped(client, client.protocol.send_request, method, params)), timeout=10
+    )
 
 
 def raw_notify(client, method: str, params) -> None:
@@ -62,8 +63,9 @@ async def test_pyproject_interpreter_is_never_run(start, evil):
 
 async def test_untrusted_workspace_ignores_interpreter_settings(start, evil):
     script, marker = evil
-    s = await start(options={"workspaceTrusted": False, "interpreter": str(script)},
-                    configuration={"interpreter": str(script)})
+    s = await start(
+        options={"workspaceTrusted": False, "interpreter": str(script)}, configuration={"interpreter": str(script)}
+    )
     uri = s.open("train.py", NEEDS_JEDI)
     assert "TL101" in codes(await s.diagnostics(uri, until=lambda d: "TL101" in codes(d)))
     await asyncio.sleep(0.5)  # the configuration pulled after `initialized` is applied too
@@ -85,12 +87,15 @@ async def test_trusted_settings_interpreter_is_used(start, evil):
     assert marker.exists()
 
 
-@pytest.mark.parametrize("body", [
-    "[tool.torchlint]\nexclude = 5\n",
-    '[tool.torchlint]\noverfit = {steps = "many"}\n',
-    "[tool.torchlint\nselect = [\n",
-    "[tool.torchlint]\nselct = []\n",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[tool.torchlint]\nexclude = 5\n",
+        '[tool.torchlint]\noverfit = {steps = "many"}\n',
+        "[tool.torchlint\nselect = [\n",
+        "[tool.torchlint]\nselct = []\n",
+    ],
+)
 async def test_bad_config_shown_once_and_defaults_apply(start, body):
     s = await start(files={"pyproject.toml": body})
     uri = s.open("train.py", BUGGY_TRAIN)
@@ -108,8 +113,11 @@ async def test_bad_config_shown_once_and_defaults_apply(start, body):
 
 async def test_overfit_check_refused_when_untrusted(start):
     s = await start(options={"workspaceTrusted": False}, files={"train.py": BUGGY_TRAIN})
-    result = await s.client.workspace_execute_command_async(types.ExecuteCommandParams(
-        command="torchlint.runOverfitCheck", arguments=[{"uri": from_fs_path(str(s.root / "train.py"))}]))
+    result = await s.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="torchlint.runOverfitCheck", arguments=[{"uri": from_fs_path(str(s.root / "train.py"))}]
+        )
+    )
     assert result["verdict"] == "ERROR" and result.get("refused") is True
     assert "not trusted" in result["error"]
     assert any("not trusted" in m.message for m in s.client.messages)
@@ -121,25 +129,32 @@ async def test_overfit_check_refuses_files_outside_the_workspace(start, tmp_path
     marker = tmp_path / "ran"
     outside.write_text(f"open({str(marker)!r}, 'w').close()\n")
     s = await start()
-    result = await s.client.workspace_execute_command_async(types.ExecuteCommandParams(
-        command="torchlint.runOverfitCheck", arguments=[{"uri": from_fs_path(str(outside))}]))
+    result = await s.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="torchlint.runOverfitCheck", arguments=[{"uri": from_fs_path(str(outside))}])
+    )
     assert result["verdict"] == "ERROR" and result.get("refused") is True
     assert "outside" in result["error"] and str(s.root) in result["error"]
     # a symlink inside the workspace to a script outside it is outside too
     (s.root / "link.py").symlink_to(outside)
-    result = await s.client.workspace_execute_command_async(types.ExecuteCommandParams(
-        command="torchlint.runOverfitCheck", arguments=[{"uri": from_fs_path(str(s.root / "link.py"))}]))
+    result = await s.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="torchlint.runOverfitCheck", arguments=[{"uri": from_fs_path(str(s.root / "link.py"))}]
+        )
+    )
     assert result.get("refused") is True
     await asyncio.sleep(0.5)
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("method, params", [
-    ("textDocument/hover", {"foo": 1}),
-    ("textDocument/codeAction", {"textDocument": {"uri": 5}}),
-    ("textDocument/codeLens", {}),
-    ("workspace/executeCommand", {"command": "torchlint.runOverfitCheck", "arguments": 7}),
-])
+@pytest.mark.parametrize(
+    "method, params",
+    [
+        ("textDocument/hover", {"foo": 1}),
+        ("textDocument/codeAction", {"textDocument": {"uri": 5}}),
+        ("textDocument/codeLens", {}),
+        ("workspace/executeCommand", {"command": "torchlint.runOverfitCheck", "arguments": 7}),
+    ],
+)
 async def test_invalid_params_get_an_error_response(start, method, params):
     s = await start()
     with pytest.raises(JsonRpcException) as info:
@@ -155,9 +170,12 @@ async def test_stray_notifications_and_second_initialize(start):
     uri = s.open("train.py", BUGGY_TRAIN)
     await s.diagnostics(uri, until=lambda d: "TL101" in codes(d))
     # didChange for a document that was never opened
-    s.client.text_document_did_change(types.DidChangeTextDocumentParams(
-        text_document=types.VersionedTextDocumentIdentifier(uri=from_fs_path(str(s.root / "ghost.py")), version=3),
-        content_changes=[types.TextDocumentContentChangeWholeDocument(text="import torch\n")]))
+    s.client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=from_fs_path(str(s.root / "ghost.py")), version=3),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text="import torch\n")],
+        )
+    )
     # a malformed notification
     raw_notify(s.client, "textDocument/didOpen", {"textDocument": {"uri": 1}})
     # a second initialize is refused, and nothing the first one set up is lost
@@ -168,7 +186,10 @@ async def test_stray_notifications_and_second_initialize(start):
     fixed = BUGGY_TRAIN.replace("    loss.backward()", "    optimizer.zero_grad()\n    loss.backward()")
     s.replace(uri, fixed)
     assert "TL101" not in codes(await s.diagnostics(uri, until=lambda d: "TL101" not in codes(d)))
-    hover = await s.client.text_document_hover_async(types.HoverParams(
-        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=0, character=0)))
+    hover = await s.client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=0, character=0)
+        )
+    )
     assert hover is None or hover.contents is not None
     assert errors_shown(s.client) == []

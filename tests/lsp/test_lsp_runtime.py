@@ -7,9 +7,9 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from lsp_harness import apply_text_edits
 from lsprotocol import types
 
-from lsp_harness import apply_text_edits
 from torchlint.lsp import overfit
 
 pytestmark = [pytest.mark.timeout(240)]
@@ -39,8 +39,9 @@ BACKWARD = ACCUMULATE.splitlines().index("        loss.backward()")
 
 
 async def _run_check(s, uri):
-    return await s.client.workspace_execute_command_async(types.ExecuteCommandParams(
-        command="torchlint.runOverfitCheck", arguments=[{"uri": uri, "line": None}]))
+    return await s.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="torchlint.runOverfitCheck", arguments=[{"uri": uri, "line": None}])
+    )
 
 
 def _confirmed(d: types.Diagnostic) -> list[types.DiagnosticRelatedInformation]:
@@ -79,7 +80,9 @@ async def test_runtime_twin_merges_and_goes_stale_when_the_bug_is_fixed(start):
     (fix,) = [a for a in actions if a.is_preferred]
     (dc,) = fix.edit.document_changes
     text = apply_text_edits(s.texts[uri], dc.edits, s.encoding)
-    s.change(uri, [types.TextDocumentContentChangePartial(range=e.range, text=e.new_text) for e in reversed(dc.edits)], text)
+    s.change(
+        uri, [types.TextDocumentContentChangePartial(range=e.range, text=e.new_text) for e in reversed(dc.edits)], text
+    )
     after = await s.diagnostics(uri, until=lambda d: not any(x.code == "TL101" for x in d))
     assert not [d for d in after if d.code == "TLR07" or _confirmed(d)]
 
@@ -92,8 +95,9 @@ async def test_a_cancelled_run_keeps_the_last_result(start):
     messages = len(s.client.messages)
     # a run cancelled before it starts (the cancel command is sent right behind the request)
     task = _run_check(s, uri)
-    await s.client.workspace_execute_command_async(types.ExecuteCommandParams(
-        command="torchlint.cancelOverfitCheck", arguments=[{"uri": uri}]))
+    await s.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="torchlint.cancelOverfitCheck", arguments=[{"uri": uri}])
+    )
     report = await task
     if report.get("cancelled"):
         assert report["verdict"] == "ERROR"
@@ -110,18 +114,27 @@ def test_edits_drop_runtime_findings_on_their_lines_and_move_the_rest():
     st = overfit._state(server)
 
     def diag(line: int, code: str) -> types.Diagnostic:
-        return types.Diagnostic(range=types.Range(types.Position(line, 4), types.Position(line, 10)),
-                                message=code, code=code, source=overfit.SOURCE)
+        return types.Diagnostic(
+            range=types.Range(types.Position(line, 4), types.Position(line, 10)),
+            message=code,
+            code=code,
+            source=overfit.SOURCE,
+        )
 
     st.diagnostics["u"] = [diag(2, "TLR01"), diag(5, "TLR07"), diag(9, "TLR06")]
 
     def change(l0: int, c0: int, l1: int, c1: int, text: str):
-        return types.TextDocumentContentChangePartial(range=types.Range(types.Position(l0, c0), types.Position(l1, c1)), text=text)
+        return types.TextDocumentContentChangePartial(
+            range=types.Range(types.Position(l0, c0), types.Position(l1, c1)), text=text
+        )
 
     # two lines inserted at the start of line 3: nothing on them, everything below moves down
     assert overfit.on_change(server, "u", [change(3, 0, 3, 0, "a\nb\n")])
     assert [(d.code, d.range.start.line, d.range.start.character) for d in st.diagnostics["u"]] == [
-        ("TLR01", 2, 4), ("TLR07", 7, 4), ("TLR06", 11, 4)]
+        ("TLR01", 2, 4),
+        ("TLR07", 7, 4),
+        ("TLR06", 11, 4),
+    ]
     # typing on line 7: its finding described code that is no longer there
     assert overfit.on_change(server, "u", [change(7, 5, 7, 5, "x")])
     assert [d.code for d in st.diagnostics["u"]] == ["TLR01", "TLR06"]
@@ -147,7 +160,9 @@ def test_merge_keeps_unrelated_runtime_findings_and_drops_a_twin_whose_bug_is_go
     tlr07 = types.Diagnostic(range=rng, message="grads accumulate", code="TLR07", source=overfit.SOURCE)
     tlr01 = types.Diagnostic(range=rng, message="loss did not fall", code="TLR01", source=overfit.SOURCE)
     st.diagnostics["u"] = [tlr07, tlr01]
-    tl101 = types.Diagnostic(range=rng, message="gradients are never cleared in this loop", code="TL101", source="torchlint")
+    tl101 = types.Diagnostic(
+        range=rng, message="gradients are never cleared in this loop", code="TL101", source="torchlint"
+    )
     merged = overfit.merged_diagnostics(server, "u", [tl101])
     assert [d.code for d in merged] == ["TL101", "TLR01"]
     assert merged[0].related_information[0].message == "confirmed by the overfit check (TLR07): grads accumulate"

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from lsprotocol import types
@@ -40,10 +39,12 @@ def test_worker_debounces_by_key_and_runs_on_one_thread():
     try:
         futures = []
         for i in range(5):
+
             def job(i=i):
                 threads.add(threading.current_thread().name)
                 ran.append(i)
                 return i
+
             futures.append(w.submit(job, key="doc", delay=0.1))
         assert futures[-1].result(5) == 4
         assert ran == [4]
@@ -129,7 +130,11 @@ def test_build_config_layers_and_problems(tmp_path):
     assert problems == []
     assert not config.is_enabled("TL101") and config.is_enabled("TL102")
     assert config.severity_for("TL102", None).value == "hint"
-    assert overfit_settings(config) == {"interpreter": None, "overfit": {"steps": 7, "timeout": 30.0}, "clientOverfitUi": False}
+    assert overfit_settings(config) == {
+        "interpreter": None,
+        "overfit": {"steps": 7, "timeout": 30.0},
+        "clientOverfitUi": False,
+    }
     # later layers win over pyproject.toml
     config, _ = build_config(tmp_path, {"ignore": []})
     assert config.is_enabled("TL101")
@@ -153,7 +158,8 @@ async def test_tcp_transport_and_log_file(tmp_path):
     log_file = tmp_path / "server.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "torchlint", "server", "--tcp", f"127.0.0.1:{port}", "--log-file", str(log_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         for _ in range(100):

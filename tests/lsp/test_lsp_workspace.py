@@ -6,10 +6,9 @@ import asyncio
 import textwrap
 
 import pytest
+from lsp_harness import BUGGY_TRAIN, CLIENTS, codes, engine_findings
 from lsprotocol import types
 from pygls.uris import from_fs_path
-
-from lsp_harness import BUGGY_TRAIN, CLIENTS, codes, engine_findings
 
 pytestmark = [pytest.mark.timeout(240)]
 
@@ -143,7 +142,9 @@ async def test_file_changed_on_disk_reanalyses_its_dependants(start, client_name
     path = s.root / "helpers.py"
     path.write_text(HELPER_BUGGY)  # e.g. `git checkout` of another branch
     s.client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams(changes=[types.FileEvent(uri=from_fs_path(str(path)), type=types.FileChangeType.Changed)])
+        types.DidChangeWatchedFilesParams(
+            changes=[types.FileEvent(uri=from_fs_path(str(path)), type=types.FileChangeType.Changed)]
+        )
     )
     assert codes(await s.diagnostics(train, until=lambda d: d)) == ["TL101"]
 

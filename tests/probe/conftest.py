@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_support import _run_all  # noqa: E402
+from probe_support import _run_all
 
-from torchlint.probe.report import Report  # noqa: E402
+from torchlint.probe.report import Report
 
 
 @pytest.fixture(scope="session")

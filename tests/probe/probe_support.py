@@ -20,16 +20,47 @@ STEPS = 40
 
 # name -> run_overfit keyword arguments (beyond the script path)
 SPECS: dict[str, dict[str, Any]] = {
-    "mlp_ok": {}, "cnn_ok": {"steps": 100}, "plain_list": {}, "unused_layer": {}, "lr_zero": {},
-    "frozen": {}, "eval_dropout": {}, "no_zero_grad": {}, "nan_loss": {}, "softmax_ce": {},
-    "grad_scaler": {}, "grad_accum": {}, "workers": {}, "compiled": {"timeout": 90},
-    "hangs": {"timeout": 15}, "raises": {}, "exits": {}, "crashes": {}, "no_loader": {},
-    "bad_init": {}, "dead_relu": {}, "vanishing": {}, "eval_train_mode": {}, "batch_mix": {},
+    "mlp_ok": {},
+    "cnn_ok": {"steps": 100},
+    "plain_list": {},
+    "unused_layer": {},
+    "lr_zero": {},
+    "frozen": {},
+    "eval_dropout": {},
+    "no_zero_grad": {},
+    "nan_loss": {},
+    "softmax_ce": {},
+    "grad_scaler": {},
+    "grad_accum": {},
+    "workers": {},
+    "compiled": {"timeout": 90},
+    "hangs": {"timeout": 15},
+    "raises": {},
+    "exits": {},
+    "crashes": {},
+    "no_loader": {},
+    "bad_init": {},
+    "dead_relu": {},
+    "vanishing": {},
+    "eval_train_mode": {},
+    "batch_mix": {},
     # training styles (issue 12): a healthy script and a seeded bug per style
-    "closure_ok": {}, "closure_bug": {}, "lightning_ok": {"timeout": 120}, "lightning_bug": {"timeout": 120},
-    "accelerate_ok": {"timeout": 120}, "accelerate_bug": {"timeout": 120}, "amp_ok": {}, "amp_bug": {},
-    "get_batch_ok": {}, "get_batch_bug": {}, "gan_ok": {}, "gan_bug": {},
-    "compiled_bug": {"timeout": 90}, "smoothing_ok": {}, "warmup_zero": {}, "partly_frozen": {},
+    "closure_ok": {},
+    "closure_bug": {},
+    "lightning_ok": {"timeout": 120},
+    "lightning_bug": {"timeout": 120},
+    "accelerate_ok": {"timeout": 120},
+    "accelerate_bug": {"timeout": 120},
+    "amp_ok": {},
+    "amp_bug": {},
+    "get_batch_ok": {},
+    "get_batch_bug": {},
+    "gan_ok": {},
+    "gan_bug": {},
+    "compiled_bug": {"timeout": 90},
+    "smoothing_ok": {},
+    "warmup_zero": {},
+    "partly_frozen": {},
     "layer_in_forward": {},
     "slow": {"steps": 1000, "timeout": 40},  # a timeout after the curve has converged (0.1 s a step)
 }
@@ -44,8 +75,10 @@ async def _run_all() -> dict[str, Report]:
             return name, await run_overfit(SCRIPTS / f"{name}.py", cwd=SCRIPTS, env=CHILD_ENV, **kwargs)
 
     # the slowest first, so the pool drains evenly
-    order = sorted(SPECS, key=lambda n: n not in ("slow", "compiled", "compiled_bug", "hangs", "cnn_ok",
-                                                  "lightning_ok", "lightning_bug"))
+    order = sorted(
+        SPECS,
+        key=lambda n: n not in ("slow", "compiled", "compiled_bug", "hangs", "cnn_ok", "lightning_ok", "lightning_bug"),
+    )
     return dict(await asyncio.gather(*(one(n) for n in order)))
 
 

@@ -13,9 +13,11 @@ INSTRUMENT = Path(torchlint.probe.__file__).with_name("instrument.py")
 
 
 def test_parent_side_does_not_import_torch():
-    code = ("import sys, torchlint.probe.runner, torchlint.probe.cli, torchlint.probe.report, "
-            "torchlint.probe.verdict, torchlint.lsp.overfit; "
-            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    code = (
+        "import sys, torchlint.probe.runner, torchlint.probe.cli, torchlint.probe.report, "
+        "torchlint.probe.verdict, torchlint.lsp.overfit; "
+        "sys.exit(1 if 'torch' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

@@ -21,15 +21,37 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def _overfit(*args: str, cwd: Path = SCRIPTS) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "torchlint", "overfit", *args], cwd=cwd, env=ENV,
-                          capture_output=True, text=True, timeout=110)
+    return subprocess.run(
+        [sys.executable, "-m", "torchlint", "overfit", *args],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
 
 
 def test_json_pass_with_script_arguments_after_dashdash(tmp_path):
     report, plot = tmp_path / "r.json", tmp_path / "loss.svg"
-    proc = _overfit("with_args.py", "--steps", "60", "--json", "--report", str(report), "--plot", str(plot),
-                    "--python", sys.executable,
-                    "--", "--lr", "0.01", "--hidden", "64", "--tag", "a b")
+    proc = _overfit(
+        "with_args.py",
+        "--steps",
+        "60",
+        "--json",
+        "--report",
+        str(report),
+        "--plot",
+        str(plot),
+        "--python",
+        sys.executable,
+        "--",
+        "--lr",
+        "0.01",
+        "--hidden",
+        "64",
+        "--tag",
+        "a b",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(proc.stdout)  # the script prints, yet stdout is pure JSON
     assert data["verdict"] == "PASS" and data["steps"] == 60
@@ -67,8 +89,14 @@ def test_error_exits_2_and_usage_errors_exit_2():
 
 
 def test_ctrl_c_kills_the_script_process_group():
-    proc = subprocess.Popen([sys.executable, "-m", "torchlint", "overfit", "slow.py", "--no-plot"],
-                            cwd=SCRIPTS, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torchlint", "overfit", "slow.py", "--no-plot"],
+        cwd=SCRIPTS,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     pid = None
     for line in proc.stderr:  # progress lines: "overfit: script started (pid N)", "overfit: step ..."
         if "pid" in line:

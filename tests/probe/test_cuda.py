@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from probe_support import CHILD_ENV, SCRIPTS
+
 from torchlint.probe.runner import run_overfit
 
-pytestmark = [pytest.mark.cuda, pytest.mark.timeout(240),
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
 
 
 async def test_cuda_amp_script_runs_on_the_gpu():

@@ -32,20 +32,33 @@ CELLS = [
 def write_notebook(folder: Path, name: str, cells: list[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "nb_data.py").write_text(
-        "import torch\n\ndef make_data(scale):\n    return torch.randn(64, 8) * scale, torch.randint(0, 3, (64,))\n")
+        "import torch\n\ndef make_data(scale):\n    return torch.randn(64, 8) * scale, torch.randint(0, 3, (64,))\n"
+    )
     (folder / "scale.txt").write_text("1.0\n")
-    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Notebook"]}] + [
-        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": c.splitlines(True)}
-        for c in cells], "metadata": {"kernelspec": {"language": "python", "name": "python3", "display_name": "Python 3"}},
-        "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Notebook"]}]
+        + [
+            {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": c.splitlines(True)}
+            for c in cells
+        ],
+        "metadata": {"kernelspec": {"language": "python", "name": "python3", "display_name": "Python 3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     path = folder / name
     path.write_text(json.dumps(nb, indent=1))
     return path
 
 
 def overfit(path: Path, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "torchlint", "overfit", str(path), "--json", "--steps", "60", *args],
-                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=170)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torchlint", "overfit", str(path), "--json", "--steps", "60", *args],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
     return json.loads(proc.stdout)
 
 

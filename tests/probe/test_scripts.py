@@ -8,7 +8,6 @@ import re
 import time
 
 import pytest
-
 from probe_support import SCRIPTS, STEPS, codes, finding, group_gone
 
 pytestmark = pytest.mark.timeout(240)

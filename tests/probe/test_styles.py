@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from probe_support import SCRIPTS, STEPS, codes, finding
 
 pytestmark = pytest.mark.timeout(240)

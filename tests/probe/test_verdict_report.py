@@ -16,13 +16,13 @@ def _curve(start: float, end: float, n: int = 50) -> list[float]:
 
 
 def test_pass_needs_a_95_percent_drop_or_an_absolute_floor():
-    assert judge(_curve(2.0, 0.09)).verdict == "PASS"       # 95.5 % drop
-    assert judge(_curve(2.0, 0.11)).verdict == "PARTIAL"    # 94.5 %
-    assert judge(_curve(0.01, 0.0009)).verdict == "PASS"    # tiny loss: below 1e-3 absolute
-    assert judge(_curve(2.0, 0.9)).verdict == "PARTIAL"     # 55 % drop: learning
-    assert judge(_curve(2.0, 1.1)).verdict == "FAIL"        # 45 %: barely moved
-    assert judge(_curve(1.0, 1.5)).verdict == "FAIL"        # rose
-    assert judge([1e-4, 1e-4, 1e-4]).verdict == "FAIL"      # flat, even if tiny
+    assert judge(_curve(2.0, 0.09)).verdict == "PASS"  # 95.5 % drop
+    assert judge(_curve(2.0, 0.11)).verdict == "PARTIAL"  # 94.5 %
+    assert judge(_curve(0.01, 0.0009)).verdict == "PASS"  # tiny loss: below 1e-3 absolute
+    assert judge(_curve(2.0, 0.9)).verdict == "PARTIAL"  # 55 % drop: learning
+    assert judge(_curve(2.0, 1.1)).verdict == "FAIL"  # 45 %: barely moved
+    assert judge(_curve(1.0, 1.5)).verdict == "FAIL"  # rose
+    assert judge([1e-4, 1e-4, 1e-4]).verdict == "FAIL"  # flat, even if tiny
 
 
 def test_final_loss_is_robust_to_one_spike():
@@ -56,23 +56,35 @@ def test_sparkline():
 
 
 def _report(**kw) -> Report:
-    base = dict(verdict="FAIL", script="/w/train.py", steps=3, steps_requested=3,
-                losses=[2.0, 1.9, float("inf")], device="cpu", seconds_per_step=0.002,
-                peak_memory_bytes=300 * 2**20,
-                findings=[Finding("TLR02", "the loss is inf at step 3", "/w/train.py", 12, "error", 3)])
+    base = {
+        "verdict": "FAIL",
+        "script": "/w/train.py",
+        "steps": 3,
+        "steps_requested": 3,
+        "losses": [2.0, 1.9, float("inf")],
+        "device": "cpu",
+        "seconds_per_step": 0.002,
+        "peak_memory_bytes": 300 * 2**20,
+        "findings": [Finding("TLR02", "the loss is inf at step 3", "/w/train.py", 12, "error", 3)],
+    }
     base.update(kw)
     return Report(**base)
 
 
 def test_json_shape_is_valid_json_with_nonfinite_as_strings():
     data = json.loads(json.dumps(_report().to_json(), allow_nan=False))
-    for key in ("verdict", "device", "steps", "losses", "seconds_per_step", "peak_memory_bytes",
-                "findings", "error"):
+    for key in ("verdict", "device", "steps", "losses", "seconds_per_step", "peak_memory_bytes", "findings", "error"):
         assert key in data
     assert data["losses"] == [2.0, 1.9, "inf"]
-    assert data["findings"][0] == {"code": "TLR02", "message": "the loss is inf at step 3",
-                                   "filename": "/w/train.py", "row": 12, "severity": "error", "step": 3,
-                                   "cell": None}
+    assert data["findings"][0] == {
+        "code": "TLR02",
+        "message": "the loss is inf at step 3",
+        "filename": "/w/train.py",
+        "row": 12,
+        "severity": "error",
+        "step": 3,
+        "cell": None,
+    }
 
 
 def test_text_and_svg():
@@ -87,16 +99,24 @@ def test_text_and_svg():
 
 
 def test_error_text_shows_output_tail():
-    rep = _report(verdict="ERROR", error="ValueError: boom", error_location={"filename": "/w/train.py", "row": 3},
-                  output_tail="line1\nTraceback...\nValueError: boom\n", findings=[])
+    rep = _report(
+        verdict="ERROR",
+        error="ValueError: boom",
+        error_location={"filename": "/w/train.py", "row": 3},
+        output_tail="line1\nTraceback...\nValueError: boom\n",
+        findings=[],
+    )
     text = render_text(rep, cwd="/w")
     assert "error: ValueError: boom  (train.py:3)" in text
     assert "| ValueError: boom" in text
 
 
 def _y_labels(svg: str) -> list[str]:
-    return [e.text for e in ET.fromstring(svg).iter() if e.tag.endswith("text")
-            and e.get("text-anchor") == "end" and e.text not in ("pass", "50 %")]
+    return [
+        e.text
+        for e in ET.fromstring(svg).iter()
+        if e.tag.endswith("text") and e.get("text-anchor") == "end" and e.text not in ("pass", "50 %")
+    ]
 
 
 def _svg_texts(svg: str) -> list[str]:
@@ -112,8 +132,11 @@ def test_svg_ticks_are_distinct_and_large_labels_fit():
     assert len(ticks) >= 3 and len(set(ticks)) == len(ticks), ticks
     big = render_svg(_report(verdict="FAIL", losses=[123456.0, 120000.0, 119000.0]))
     root = ET.fromstring(big)
-    labels = [e for e in root.iter() if e.tag.endswith("text") and e.get("text-anchor") == "end"
-              and e.text not in ("pass", "50 %")]
+    labels = [
+        e
+        for e in root.iter()
+        if e.tag.endswith("text") and e.get("text-anchor") == "end" and e.text not in ("pass", "50 %")
+    ]
     tick_texts = [e.text for e in labels]
     assert len(set(tick_texts)) == len(tick_texts) >= 3, tick_texts
     for e in labels:  # right-aligned at x: the label's width (~7 px a character) must fit left of it
@@ -121,7 +144,7 @@ def test_svg_ticks_are_distinct_and_large_labels_fit():
 
 
 def test_svg_log_scale_for_wide_ranges_and_inf():
-    wide = render_svg(_report(verdict="PASS", losses=[10.0 * 0.8 ** i for i in range(60)]))
+    wide = render_svg(_report(verdict="PASS", losses=[10.0 * 0.8**i for i in range(60)]))
     assert "log scale" in _svg_texts(wide)[0]
     assert any(t and t.startswith("1e") for t in _svg_texts(wide))
     inf = render_svg(_report(verdict="FAIL", losses=[float("inf")] * 10))

@@ -41,7 +41,17 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 # -- bytes that are not text -------------------------------------------------------------------------
 # The coding cookie names the codec: some are not text encodings (LookupError, which has no
 # `.reason`), some fail with a bare UnicodeError, some decode to lone surrogates.
-BAD_COOKIES = ["undefined", "punycode", "rot13", "hex", "base64", "zlib", "uu_codec", "unicode_escape", "raw_unicode_escape"]
+BAD_COOKIES = [
+    "undefined",
+    "punycode",
+    "rot13",
+    "hex",
+    "base64",
+    "zlib",
+    "uu_codec",
+    "unicode_escape",
+    "raw_unicode_escape",
+]
 
 
 @pytest.mark.parametrize("codec", BAD_COOKIES)
@@ -157,5 +167,9 @@ async def test_changes_below_a_character_str_splitlines_breaks_at(start, char):
     uri = s.open("ff.py", f"import torch\nx = 1  # a page{char}break\ny = (\n")
     assert [d.code for d in await s.diagnostics(uri)] == ["syntax-error"]
     rng = types.Range(types.Position(2, 5), types.Position(2, 5))
-    s.change(uri, [types.TextDocumentContentChangePartial(range=rng, text=")")], f"import torch\nx = 1  # a page{char}break\ny = ()\n")
+    s.change(
+        uri,
+        [types.TextDocumentContentChangePartial(range=rng, text=")")],
+        f"import torch\nx = 1  # a page{char}break\ny = ()\n",
+    )
     assert await s.diagnostics(uri) == []

@@ -37,21 +37,24 @@ CORPUS = [
     ROOT / "examples" / "buggy_train.py",
     ROOT / "examples" / "clean_train.py",
     ROOT / "examples" / "evaluation.py",
-    *(ROOT / "tests" / "fixtures" / "rules" / name for name in (
-        "TL101/amp_scaler_missing.py",
-        "TL102/train_step_function.py",
-        "TL104/clip_after_step.py",
-        "TL201/validate_every_n_steps.py",
-        "TL202/script_after_training.py",
-        "TL203/eval_loop_grad.py",
-        "TL204/train_with_data.py",
-        "TL301/softmax_in_forward.py",
-        "TL305/cifar_tutorial_style.py",
-        "TL401/plain_lists.py",
-        "TL402/missing.py",
-        "TL404/calls_index.py",
-        "TL501/not_shuffled.py",
-    )),
+    *(
+        ROOT / "tests" / "fixtures" / "rules" / name
+        for name in (
+            "TL101/amp_scaler_missing.py",
+            "TL102/train_step_function.py",
+            "TL104/clip_after_step.py",
+            "TL201/validate_every_n_steps.py",
+            "TL202/script_after_training.py",
+            "TL203/eval_loop_grad.py",
+            "TL204/train_with_data.py",
+            "TL301/softmax_in_forward.py",
+            "TL305/cifar_tutorial_style.py",
+            "TL401/plain_lists.py",
+            "TL402/missing.py",
+            "TL404/calls_index.py",
+            "TL501/not_shuffled.py",
+        )
+    ),
 ]
 TEXTS = [p.read_text(encoding="utf-8") for p in CORPUS]
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -60,12 +63,74 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # -- the mutations ---------------------------------------------------------------------------
 _TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
 _JUNK = [
-    "(", ")", "[", "]", "{", "}", ":", ",", ".", "=", "'", '"', '"""', "'''", "\\", "#", "@", "*", "**",
-    "->", ":=", "lambda", "def ", "class ", "if ", "else:", "for ", "with ", "yield", "await ", "async ",
-    "return", "pass", "match ", "case ", "f'{", "b'", "r'", "\n", "\t", "    ", " ", "\r", "\r\n",
-    "\x00", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\ufeff", "\u200b", "é", "ß", "日本", "😋", "\U0001d49c",
-    "e\u0301", "\ud800", "\udfff", "\ufffd", "model.eval()", "optimizer.step()", "loss.backward()",
-    "optimizer.zero_grad()", "torch.no_grad()", "nn.CrossEntropyLoss()", "F.softmax(x)",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ":",
+    ",",
+    ".",
+    "=",
+    "'",
+    '"',
+    '"""',
+    "'''",
+    "\\",
+    "#",
+    "@",
+    "*",
+    "**",
+    "->",
+    ":=",
+    "lambda",
+    "def ",
+    "class ",
+    "if ",
+    "else:",
+    "for ",
+    "with ",
+    "yield",
+    "await ",
+    "async ",
+    "return",
+    "pass",
+    "match ",
+    "case ",
+    "f'{",
+    "b'",
+    "r'",
+    "\n",
+    "\t",
+    "    ",
+    " ",
+    "\r",
+    "\r\n",
+    "\x00",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x85",
+    "\u2028",
+    "\ufeff",
+    "\u200b",
+    "é",
+    "ß",
+    "日本",
+    "😋",
+    "\U0001d49c",
+    "e\u0301",
+    "\ud800",
+    "\udfff",
+    "\ufffd",
+    "model.eval()",
+    "optimizer.step()",
+    "loss.backward()",
+    "optimizer.zero_grad()",
+    "torch.no_grad()",
+    "nn.CrossEntropyLoss()",
+    "F.softmax(x)",
 ]
 _SURROGATES = ("\ud800", "\udbff", "\udc00", "\udfff")
 _LINEISH = ["\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
@@ -110,8 +175,19 @@ def insert_junk(rng, text):
 
 def random_characters(rng, text):
     at = rng.randrange(len(text) + 1)
-    junk = "".join(chr(rng.choice([rng.randrange(0x20), rng.randrange(0x20, 0x7F), rng.randrange(0x80, 0x800),
-                                   rng.randrange(0x800, 0x110000)])) for _ in range(rng.randint(1, 12)))
+    junk = "".join(
+        chr(
+            rng.choice(
+                [
+                    rng.randrange(0x20),
+                    rng.randrange(0x20, 0x7F),
+                    rng.randrange(0x80, 0x800),
+                    rng.randrange(0x800, 0x110000),
+                ]
+            )
+        )
+        for _ in range(rng.randint(1, 12))
+    )
     return text[:at] + junk + text[at:]
 
 
@@ -129,7 +205,12 @@ def deep_nesting(rng, text):
     elif kind == 4:
         code = "".join(" " * i + "if x:\n" for i in range(min(n, 120))) + " " * min(n, 120) + "loss.backward()"
     elif kind == 5:
-        code = "for x, y in loader:\n" + "".join(" " * (i + 1) + "with torch.no_grad():\n" for i in range(min(n, 110))) + " " * (min(n, 110) + 1) + "optimizer.step()"
+        code = (
+            "for x, y in loader:\n"
+            + "".join(" " * (i + 1) + "with torch.no_grad():\n" for i in range(min(n, 110)))
+            + " " * (min(n, 110) + 1)
+            + "optimizer.step()"
+        )
     elif kind == 6:
         code = "if a:\n    pass\n" + "elif a:\n    loss.backward()\n" * n
     elif kind == 7:
@@ -167,7 +248,9 @@ def tabs_and_spaces(rng, text):
     lines = LINE_BREAK.split(text)
     for _ in range(rng.randint(1, 8)):
         i = rng.randrange(len(lines))
-        lines[i] = re.sub(r"^( {4})+", lambda m: rng.choice(["\t", "\t    ", "  \t", "\t" * (len(m.group()) // 4)]), lines[i])
+        lines[i] = re.sub(
+            r"^( {4})+", lambda m: rng.choice(["\t", "\t    ", "  \t", "\t" * (len(m.group()) // 4)]), lines[i]
+        )
     return "\n".join(lines)
 
 
@@ -185,11 +268,33 @@ def surrogate(rng, text):
     return text[:at] + rng.choice(_SURROGATES) + text[at:]
 
 
-TEXT_MUTATIONS = [truncate, delete_tokens, duplicate_tokens, insert_junk, random_characters, deep_nesting,
-                  long_line, line_endings, tabs_and_spaces, bom, nul, surrogate]
+TEXT_MUTATIONS = [
+    truncate,
+    delete_tokens,
+    duplicate_tokens,
+    insert_junk,
+    random_characters,
+    deep_nesting,
+    long_line,
+    line_endings,
+    tabs_and_spaces,
+    bom,
+    nul,
+    surrogate,
+]
 # the cheap ones, for chains of edits
-EDIT_MUTATIONS = [truncate, delete_tokens, duplicate_tokens, insert_junk, random_characters, deep_nesting,
-                  line_endings, tabs_and_spaces, nul, surrogate]
+EDIT_MUTATIONS = [
+    truncate,
+    delete_tokens,
+    duplicate_tokens,
+    insert_junk,
+    random_characters,
+    deep_nesting,
+    line_endings,
+    tabs_and_spaces,
+    nul,
+    surrogate,
+]
 
 
 def mutate_text(rng: random.Random, text: str, kinds=TEXT_MUTATIONS) -> tuple[str, list[str]]:
@@ -212,7 +317,11 @@ def mutate_bytes(rng: random.Random, text: str) -> tuple[bytes, list[str]]:
             data = data[:at] + bytes(rng.randrange(256) for _ in range(rng.randint(1, 8))) + data[at:]
         elif kind == 1:
             names.append("invalid_utf8")
-            data = data[:at] + rng.choice([b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80"]) + data[at:]
+            data = (
+                data[:at]
+                + rng.choice([b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80"])
+                + data[at:]
+            )
         elif kind == 2:
             names.append("truncate_bytes")  # maybe inside a multi-byte character
             data = data[:at]
@@ -221,8 +330,23 @@ def mutate_bytes(rng: random.Random, text: str) -> tuple[bytes, list[str]]:
             data = b"\xef\xbb\xbf" + data
         elif kind == 4:
             names.append("coding_cookie")
-            codec = rng.choice(["latin-1", "utf-16", "ascii", "undefined", "rot13", "unicode_escape", "punycode",
-                                "idna", "utf-7", "nope", "cp1252", "utf-8-sig", "hex"])
+            codec = rng.choice(
+                [
+                    "latin-1",
+                    "utf-16",
+                    "ascii",
+                    "undefined",
+                    "rot13",
+                    "unicode_escape",
+                    "punycode",
+                    "idna",
+                    "utf-7",
+                    "nope",
+                    "cp1252",
+                    "utf-8-sig",
+                    "hex",
+                ]
+            )
             data = f"# -*- coding: {codec} -*-\n".encode() + data
         else:
             names.append("nul_bytes")
@@ -237,7 +361,9 @@ def assert_inside(lines: list[str], spans, what: str) -> None:
         assert span.start <= span.end, f"{what}: {span} runs backwards"
         for pos in (span.start, span.end):
             assert 0 <= pos.line < len(lines), f"{what}: {span} is not inside the {len(lines)} lines of the text"
-            assert 0 <= pos.column <= len(lines[pos.line]), f"{what}: {span} is not inside line {pos.line} ({len(lines[pos.line])} characters)"
+            assert 0 <= pos.column <= len(lines[pos.line]), (
+                f"{what}: {span} is not inside line {pos.line} ({len(lines[pos.line])} characters)"
+            )
 
 
 def check_report(checker: Checker, path: str, text: str, case: str) -> list:
@@ -271,7 +397,9 @@ def test_engine_never_raises_on_mutated_scripts(tmp_path):
         check_report(checker, str(tmp_path / f"case{i % 7}.py"), text, case)
         slowest = max(slowest, (time.monotonic() - t, case))
     assert slowest[0] < 10, f"one file took {slowest[0]:.1f} s: {slowest[1]}"
-    print(f"{ONE_SHOT_CASES} one-shot cases in {time.monotonic() - t0:.1f} s (slowest {slowest[0]:.2f} s: {slowest[1]})")
+    print(
+        f"{ONE_SHOT_CASES} one-shot cases in {time.monotonic() - t0:.1f} s (slowest {slowest[0]:.2f} s: {slowest[1]})"
+    )
 
 
 def test_editor_path_never_raises_along_chains_of_bad_edits(tmp_path):
@@ -294,8 +422,10 @@ def test_editor_path_never_raises_along_chains_of_bad_edits(tmp_path):
         fresh = Checker(Config(), tmp_path)
         fresh.set_overlay(str(path), text)
         expected = check_report(fresh, str(path), text, case + " (fresh)")
-        key = lambda f: (f.code, f.span, f.message)  # noqa: E731
-        assert sorted(map(key, got)) == sorted(map(key, expected)), f"{case}: the editor path and a fresh analysis differ"
+        key = lambda f: (f.code, f.span, f.message)
+        assert sorted(map(key, got)) == sorted(map(key, expected)), (
+            f"{case}: the editor path and a fresh analysis differ"
+        )
     print(f"{CHAINS} chains of {CHAIN_STEPS} edits in {time.monotonic() - t0:.1f} s")
 
 
@@ -318,7 +448,9 @@ def _decoded(data: bytes) -> str | None:
         return None
 
 
-def _check_cli_run(r: subprocess.CompletedProcess, written: dict[str, tuple[bytes, list[str]]], what: str, directory: Path) -> list[dict]:
+def _check_cli_run(
+    r: subprocess.CompletedProcess, written: dict[str, tuple[bytes, list[str]]], what: str, directory: Path
+) -> list[dict]:
     """Exit 0 or 1, nothing on stderr, valid JSON, one TL001 note for each file that is not
     text, and every other finding inside its file (as it is after the run: --fix)."""
     err = r.stderr.decode("utf-8", "replace")
@@ -363,7 +495,9 @@ def test_cli_never_crashes_on_a_directory_of_mutated_files(tmp_path):
     t0 = time.monotonic()
     report = _check_cli_run(_cli("check", "--format", "json", str(src)), written, f"seed {SEED + 2}: check", src)
     assert {d["code"] for d in report} >= {"syntax-error", "TL001"}  # the mutations did reach both
-    _check_cli_run(_cli("check", "--fix", "--format", "json", str(fixed)), written, f"seed {SEED + 2}: check --fix", fixed)
+    _check_cli_run(
+        _cli("check", "--fix", "--format", "json", str(fixed)), written, f"seed {SEED + 2}: check --fix", fixed
+    )
     for name, (data, names) in written.items():
         after = (fixed / name).read_bytes()
         if after == data:
@@ -371,7 +505,9 @@ def test_cli_never_crashes_on_a_directory_of_mutated_files(tmp_path):
         before_text, after_text = _decoded(data), _decoded(after)
         assert before_text is not None and after_text is not None, f"{name}: --fix wrote a file that does not decode"
         breaks = set(LINE_BREAK.findall(before_text)) or {"\n"}
-        assert set(LINE_BREAK.findall(after_text)) <= breaks, f"{name} ({'+'.join(names)}): --fix changed the line endings"
+        assert set(LINE_BREAK.findall(after_text)) <= breaks, (
+            f"{name} ({'+'.join(names)}): --fix changed the line endings"
+        )
     print(f"CLI: {CLI_FILES} files checked, then fixed, in {time.monotonic() - t0:.1f} s")
 
 
@@ -380,7 +516,12 @@ LSP_DOCS, LSP_EDITS = 6, 20
 
 
 def _units(s: str, encoding: str) -> int:
-    return len(s) if encoding == "utf-32" else len(s.encode("utf-8" if encoding == "utf-8" else "utf-16-le", "surrogatepass")) // (1 if encoding == "utf-8" else 2)
+    return (
+        len(s)
+        if encoding == "utf-32"
+        else len(s.encode("utf-8" if encoding == "utf-8" else "utf-16-le", "surrogatepass"))
+        // (1 if encoding == "utf-8" else 2)
+    )
 
 
 def _small_change(rng: random.Random, text: str, encoding: str):
@@ -406,9 +547,13 @@ def _small_change(rng: random.Random, text: str, encoding: str):
         l2 = min(len(lines) - 1, l1 + rng.choice([0, 0, 0, 1, 3]))
         c2 = rng.randrange(len(lines[l2]) + 1) if l2 > l1 else rng.randrange(c1, len(lines[l1]) + 1)
         new = rng.choice(_LINEISH) if rng.random() < 0.3 else rng.choice(["", *_JUNK])
-    rng_ = types.Range(types.Position(l1, _units(lines[l1][:c1], encoding)), types.Position(l2, _units(lines[l2][:c2], encoding)))
+    rng_ = types.Range(
+        types.Position(l1, _units(lines[l1][:c1], encoding)), types.Position(l2, _units(lines[l2][:c2], encoding))
+    )
     starts = [0] + [m.end() for m in LINE_BREAK.finditer(text)]
-    return types.TextDocumentContentChangePartial(range=rng_, text=new), text[: starts[l1] + c1] + new + text[starts[l2] + c2 :]
+    return types.TextDocumentContentChangePartial(range=rng_, text=new), text[: starts[l1] + c1] + new + text[
+        starts[l2] + c2 :
+    ]
 
 
 @pytest.mark.timeout(120)
@@ -443,16 +588,31 @@ async def test_server_keeps_answering_through_mutated_edits(start, capfd, encodi
         diags = await s.diagnostics(uri, timeout=60)  # published for the last version
         findings = engine_findings(s.root / name, text)
         case = f"seed {SEED + 3}-{encoding}: {name}"
-        got = sorted((str(d.code), d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character) for d in diags)
+        got = sorted(
+            (str(d.code), d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character)
+            for d in diags
+        )
         lines = LINE_BREAK.split(text)
-        want = sorted((f.code, f.span.start.line, _units(lines[f.span.start.line][: f.span.start.column], s.encoding),
-                       f.span.end.line, _units(lines[f.span.end.line][: f.span.end.column], s.encoding)) for f in findings)
+        want = sorted(
+            (
+                f.code,
+                f.span.start.line,
+                _units(lines[f.span.start.line][: f.span.start.column], s.encoding),
+                f.span.end.line,
+                _units(lines[f.span.end.line][: f.span.end.column], s.encoding),
+            )
+            for f in findings
+        )
         assert got == want, f"{case}: the server and a fresh analysis of the editor's text differ ({codes(diags)})"
         # ...and it still answers requests on it
         line = rng.randrange(len(lines))
         at = types.Position(line, _units(lines[line][: rng.randrange(len(lines[line]) + 1)], s.encoding))
-        await asyncio.wait_for(s.client.text_document_hover_async(
-            types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=at)), 30)
+        await asyncio.wait_for(
+            s.client.text_document_hover_async(
+                types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=at)
+            ),
+            30,
+        )
         whole = types.Range(types.Position(0, 0), types.Position(len(lines) - 1, _units(lines[-1], s.encoding)))
         await asyncio.wait_for(s.code_actions(uri, whole, diags), 30)
     errors = [m.message for m in s.client.messages if m.type == types.MessageType.Error]

@@ -58,7 +58,9 @@ def test_file_level_noqa_whatever_the_line_endings(tmp_path, ending):
 
 
 @pytest.mark.parametrize("ending", ENDINGS.values(), ids=ENDINGS.keys())
-@pytest.mark.parametrize("above", ["", "\x0c# a form feed (a line break for str.splitlines, not for Python)\n"], ids=["plain", "form-feed"])
+@pytest.mark.parametrize(
+    "above", ["", "\x0c# a form feed (a line break for str.splitlines, not for Python)\n"], ids=["plain", "form-feed"]
+)
 def test_noqa_in_a_file_that_does_not_tokenize(tmp_path, ending, above):
     """The fallback scan (an unterminated string below) splits lines as the parser does."""
     text = _with(above + BUGGY.format(noqa="  # noqa: TL101") + 'x = """never closed\n', ending)
@@ -76,8 +78,9 @@ FIXED = {
 
 
 def _fix(directory: Path) -> dict[str, bytes]:
-    r = subprocess.run([sys.executable, "-m", "torchlint", "check", "--fix", str(directory)],
-                       capture_output=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "torchlint", "check", "--fix", str(directory)], capture_output=True, timeout=120
+    )
     assert r.returncode in (0, 1), r.stderr.decode(errors="replace")
     assert b"Traceback" not in r.stderr
     return {name: (directory / name).read_bytes() for name in FIXED}
@@ -96,5 +99,7 @@ def test_fixes_keep_the_files_line_endings(tmp_path):
         assert lf != text, f"{name}: no fix was applied"
         for key, ending in ENDINGS.items():
             fixed = results[key][name].decode("utf-8")
-            assert set(LINE_BREAK.findall(fixed)) == {ending}, f"{name} ({key}): {sorted(set(LINE_BREAK.findall(fixed)))}"
+            assert set(LINE_BREAK.findall(fixed)) == {ending}, (
+                f"{name} ({key}): {sorted(set(LINE_BREAK.findall(fixed)))}"
+            )
             assert fixed == _with(lf, ending), f"{name} ({key}): not the same fix as with \\n endings"

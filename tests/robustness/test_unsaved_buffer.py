@@ -17,7 +17,7 @@ from torchlint.checker import Checker
 from torchlint.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lsp"))
-from lsp_harness import codes, expected_range  # noqa: E402
+from lsp_harness import codes, expected_range
 
 ON_DISK = "import torch\n\nx = 1\ny = [1, 2, 3]\nprint(x, y)\n"
 # the same file being edited: a non-ASCII string before the error, on the same line

@@ -45,7 +45,4 @@ def rule_fixtures() -> list[Path]:
 
 
 def fix_pairs() -> list[tuple[Path, Path]]:
-    return sorted(
-        (p, p.with_name(p.name.replace(".in.py", ".out.py")))
-        for p in (FIXTURES / "fixes").rglob("*.in.py")
-    )
+    return sorted((p, p.with_name(p.name.replace(".in.py", ".out.py"))) for p in (FIXTURES / "fixes").rglob("*.in.py"))

@@ -50,6 +50,8 @@ def test_fix_converges(path, unsafe):
     new = after - before
     assert not new, f"the fixes introduced {dict(new)}:\n{fixed_text}"
     for code, n in fixed.items():
-        assert after[code] <= max(before[code] - n, 0), f"{code}: {before[code]} before, {n} fixed, {after[code]} left:\n{fixed_text}"
+        assert after[code] <= max(before[code] - n, 0), (
+            f"{code}: {before[code]} before, {n} fixed, {after[code]} left:\n{fixed_text}"
+        )
     again, more = fix_until_stable(path, fixed_text, unsafe)
     assert again == fixed_text and not more, f"a second --fix changed the file again ({dict(more)})"

@@ -36,7 +36,7 @@ def modes_seen(script: Path) -> set[tuple[bool, bool]]:
     r = subprocess.run([sys.executable, "-c", HARNESS, str(script)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     line = next(l for l in r.stdout.splitlines() if l.startswith("MODES="))
-    return {tuple(x) for x in json.loads(line[len("MODES="):])}
+    return {tuple(x) for x in json.loads(line[len("MODES=") :])}
 
 
 WRONG = {(True, False), (False, True)}  # training forward in eval mode / evaluation forward in train mode
@@ -47,8 +47,12 @@ def test_fixed_script_runs_each_phase_in_its_mode(script, tmp_path):
     work = tmp_path / script.name
     shutil.copy(script, work)
     assert modes_seen(work) & WRONG, "the script should have a mode bug before the fix"
-    r = subprocess.run([sys.executable, "-m", "torchlint", "check", "--fix", str(work)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "torchlint", "check", "--fix", str(work)], capture_output=True, text=True, timeout=120
+    )
     assert r.returncode in (0, 1), r.stderr
     assert not modes_seen(work) & WRONG, work.read_text()
-    again = subprocess.run([sys.executable, "-m", "torchlint", "check", str(work)], capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "torchlint", "check", str(work)], capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 0, again.stdout

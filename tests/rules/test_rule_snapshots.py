@@ -24,7 +24,9 @@ def render(path: Path) -> str:
     out = []
     for f in findings:
         s = f.span
-        out.append(f"{s.start.line + 1}:{s.start.column + 1}-{s.end.line + 1}:{s.end.column + 1} {f.code} [{f.severity.value}] {f.message}")
+        out.append(
+            f"{s.start.line + 1}:{s.start.column + 1}-{s.end.line + 1}:{s.end.column + 1} {f.code} [{f.severity.value}] {f.message}"
+        )
         for r in f.related:
             where = os.path.relpath(r.path, path.parent)
             out.append(f"    related {where}:{r.span.start.line + 1}:{r.span.start.column + 1}: {r.message}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from .findings import Finding, Fix, Related, Span
 from .resolve import SemanticModel
@@ -21,13 +22,13 @@ if TYPE_CHECKING:
 class FileContext:
     source: SourceFile
     model: SemanticModel
-    workspace: "Workspace"
+    workspace: Workspace
     findings: list[Finding] = field(default_factory=list)
     # functions whose analysis budget ran out in an earlier attempt (flow.BudgetExhausted)
     exhausted: dict[ast.AST, int] = field(default_factory=dict)
 
     @cached_property
-    def flow(self) -> "FlowModel":
+    def flow(self) -> FlowModel:
         from .flow import FlowModel
 
         return FlowModel(self.model, self.exhausted)
@@ -41,7 +42,7 @@ class FileContext:
 
     def finding(
         self,
-        rule: "type[Rule] | Rule",
+        rule: type[Rule] | Rule,
         at: ast.AST | Span,
         message: str,
         fix: Fix | None = None,

@@ -73,7 +73,7 @@ def move_before(source: SourceFile, stmt: ast.stmt, anchor: ast.stmt) -> tuple[E
     old_indent = source.line_indent(stmt.lineno - 1)
     new_indent = source.line_indent(anchor.lineno - 1)
     lines = source.lines[stmt.lineno - 1 : (stmt.end_lineno or stmt.lineno)]
-    moved = [new_indent + l[len(old_indent):] if l.startswith(old_indent) else l for l in lines]
+    moved = [new_indent + l[len(old_indent) :] if l.startswith(old_indent) else l for l in lines]
     nl = newline(source)
     return (delete, insert_at(Position(anchor.lineno - 1, 0), nl.join(moved) + nl))
 
@@ -81,7 +81,12 @@ def move_before(source: SourceFile, stmt: ast.stmt, anchor: ast.stmt) -> tuple[E
 def body_start(stmts: list[ast.stmt]) -> ast.stmt | None:
     """First statement of a body, skipping a docstring."""
     for s in stmts:
-        if isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str) and s is stmts[0]:
+        if (
+            isinstance(s, ast.Expr)
+            and isinstance(s.value, ast.Constant)
+            and isinstance(s.value.value, str)
+            and s is stmts[0]
+        ):
             continue
         return s
     return None
@@ -91,7 +96,12 @@ def add_keyword(source: SourceFile, call: ast.Call, text: str) -> Edit | None:
     """Append the argument `text` (e.g. `weights_only=True`) to `call`'s argument list, after
     its last argument (a trailing comma stays valid) or inside empty parentheses."""
     args = [*call.args, *call.keywords]
-    if len(call.args) == 1 and not call.keywords and isinstance(call.args[0], ast.GeneratorExp) and source.span(call.args[0]).end == source.span(call).end:
+    if (
+        len(call.args) == 1
+        and not call.keywords
+        and isinstance(call.args[0], ast.GeneratorExp)
+        and source.span(call.args[0]).end == source.span(call).end
+    ):
         return None  # `f(x for x in xs)`: the generator shares the call's parentheses
     if args:
         last = max(args, key=lambda a: (a.end_lineno or a.lineno, a.end_col_offset or 0))
@@ -112,7 +122,7 @@ def move_after(source: SourceFile, stmt: ast.stmt, anchor: ast.stmt) -> tuple[Ed
     new_indent = source.line_indent(anchor.lineno - 1)
     lines = source.lines[stmt.lineno - 1 : (stmt.end_lineno or stmt.lineno)]
     nl_join = newline(source)
-    moved = nl_join.join(new_indent + l[len(old_indent):] if l.startswith(old_indent) else l for l in lines)
+    moved = nl_join.join(new_indent + l[len(old_indent) :] if l.startswith(old_indent) else l for l in lines)
     after = anchor.end_lineno or anchor.lineno  # 0-based index of the line below the anchor
     if after < len(source.lines):
         return (delete, insert_at(Position(after, 0), moved + nl_join))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ..rules import all_rules
 from .context import FileContext
-from .flow import BudgetExhausted
 from .findings import Finding, Severity, Span, not_analysed
+from .flow import BudgetExhausted
 from .incremental import merge, snapshot
 from .incremental import plan as incremental_plan
 from .resolve import SemanticModel
@@ -85,7 +85,9 @@ def analyze(
     if incremental:
         workspace.add_dependencies(path, deps)
         scanned = workspace.scanned_files()
-        snap = snapshot(source, findings, loops, key, workspace.dependency_models(path), scanned if scanned is not None else files)
+        snap = snapshot(
+            source, findings, loops, key, workspace.dependency_models(path), scanned if scanned is not None else files
+        )
         workspace.keep_snapshot(path, snap)
     if source.path != path:
         # parsed earlier under another spelling of its path (as the import of another file):
@@ -150,4 +152,7 @@ def _check(ctx: FileContext, path: str, codes: set[str] | None):
 
 
 def _too_deep_note(path: str, rules: list[str]) -> Finding:
-    return not_analysed(path, f"the code is nested too deeply to analyse (deeper than Python's stack allows): {', '.join(rules)} skipped")
+    return not_analysed(
+        path,
+        f"the code is nested too deeply to analyse (deeper than Python's stack allows): {', '.join(rules)} skipped",
+    )

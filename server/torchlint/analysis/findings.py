@@ -31,7 +31,7 @@ class Span:
     end: Position
 
     @staticmethod
-    def of(line: int, col: int, end_line: int, end_col: int) -> "Span":
+    def of(line: int, col: int, end_line: int, end_col: int) -> Span:
         return Span(Position(line, col), Position(end_line, end_col))
 
 

@@ -15,13 +15,20 @@ from __future__ import annotations
 import ast
 import re
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable, Iterable, Iterator
 
 from .findings import Finding, Position, Span, not_analysed
 from .resolve import FunctionNode, FunctionRef, SemanticModel, argument_for, dotted, last_name
-from .torchapi import LOADER_WRAPPERS, MODULE_METHOD_NAMES, MODULE_PASS_THROUGH_METHODS, STEPLESS_LIBRARIES, Kind, name_hint
+from .torchapi import (
+    LOADER_WRAPPERS,
+    MODULE_METHOD_NAMES,
+    MODULE_PASS_THROUGH_METHODS,
+    STEPLESS_LIBRARIES,
+    Kind,
+    name_hint,
+)
 
 LoopNode = ast.For | ast.AsyncFor | ast.While
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -98,7 +105,7 @@ class Loop:
     node: LoopNode
     header: int
     body: set[int]  # node ids of the body (nested loops included), header excluded
-    cfg: "CFG"
+    cfg: CFG
     _index: dict[Ev, list[tuple[Node, Event]]] | None = field(default=None, repr=False)
 
     def _by_kind(self) -> dict[Ev, list[tuple[Node, Event]]]:
@@ -130,7 +137,7 @@ class Iteration:
     loops the function's straight-line statements; its direct backward and step nodes; and
     the path questions of TL102/TL104, answered for every node of it at once."""
 
-    def __init__(self, cfg: "CFG", region: set[int], leave: set[int]):
+    def __init__(self, cfg: CFG, region: set[int], leave: set[int]):
         self.cfg = cfg
         self.region = region
         self.leave = leave  # edges into these leave the iteration
@@ -170,7 +177,7 @@ class Iteration:
 
 
 class CFG:
-    def __init__(self, scope: FunctionNode | ast.Module, flow: "FlowModel", dry: bool = False):
+    def __init__(self, scope: FunctionNode | ast.Module, flow: FlowModel, dry: bool = False):
         self.scope = scope
         self.flow = flow
         self.nodes: list[Node] = []
@@ -199,7 +206,7 @@ class CFG:
                 node.events = flow.events_of(node.stmt, self)
 
     @classmethod
-    def empty(cls, scope: FunctionNode | ast.Module, flow: "FlowModel") -> "CFG":
+    def empty(cls, scope: FunctionNode | ast.Module, flow: FlowModel) -> CFG:
         """Entry to exit, nothing between: what rules see of a function left out."""
         cfg = cls(None, flow)  # type: ignore[arg-type]
         cfg.scope = scope
@@ -438,7 +445,7 @@ class FlowModel:
         self._training_loops: list[Loop] | None = None
         self._training_words: tuple[str, ...] | None = None
         self._evaluation_loops: list[tuple[Loop, Node, Event]] | None = None
-        self._call_sites: dict[ast.AST, list[tuple["FlowModel", CFG, Node | None, ast.Call]]] = {}
+        self._call_sites: dict[ast.AST, list[tuple[FlowModel, CFG, Node | None, ast.Call]]] = {}
         self._others: dict[int, FlowModel] = {id(model): self}  # flows of every file this analysis reads
 
     def in_no_grad(self, node: ast.AST) -> bool:
@@ -611,6 +618,7 @@ class FlowModel:
     def _trains_only_through_looping_helpers(self, loop: Loop) -> bool:
         """`for epoch in ...: train_one_epoch(...)`: every backward happens inside a called
         function that has its own loop."""
+
         def looping_helper(e: Event) -> bool:
             if e.via is None:
                 return False
@@ -637,7 +645,12 @@ class FlowModel:
             value = stmt.value
             for t in targets:
                 # `p.grad = None` clears gradients like zero_grad(set_to_none=True)
-                if isinstance(t, ast.Attribute) and t.attr == "grad" and isinstance(value, ast.Constant) and value.value is None:
+                if (
+                    isinstance(t, ast.Attribute)
+                    and t.attr == "grad"
+                    and isinstance(value, ast.Constant)
+                    and value.value is None
+                ):
                     out.append(Event(Ev.ZERO_GRAD, stmt, dotted(t.value)))
             if value is not None and isinstance(value, ast.Call):
                 k = self.model.kind(value)
@@ -672,7 +685,9 @@ class FlowModel:
         recv_text = receiver_text(recv) if recv is not None else None
 
         if q.endswith(("clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grads_with_norm_")) or attr in (
-            "clip_grad_norm_", "clip_grad_value_", "clip_gradients",
+            "clip_grad_norm_",
+            "clip_grad_value_",
+            "clip_gradients",
         ):
             return [Event(Ev.CLIP, call)]
         if q.startswith("torch.distributed"):
@@ -697,7 +712,12 @@ class FlowModel:
             return []
         if attr in ("train", "eval") and recv is not None:
             ref = m.resolve_function(call)
-            if ref is None or (ref.cls is not None and m.is_module_class(ref.cls) and ref.node.name in ("train", "eval") and _is_mode_override(ref.node)):
+            if ref is None or (
+                ref.cls is not None
+                and m.is_module_class(ref.cls)
+                and ref.node.name in ("train", "eval")
+                and _is_mode_override(ref.node)
+            ):
                 if self._kind_or_hint(recv) in (Kind.MODULE, None) and not _looks_like_non_module(recv):
                     return [Event(self._mode_of(call, attr), call, recv_text)]
                 return []
@@ -804,7 +824,17 @@ class FlowModel:
                     k = (e.kind, e.target, e.no_grad)
                     if k not in seen:
                         seen.add(k)
-                        events.append(Event(e.kind, e.call, e.target, e.via, e.origin or e.call, e.origin_model or ref.model, e.no_grad))
+                        events.append(
+                            Event(
+                                e.kind,
+                                e.call,
+                                e.target,
+                                e.via,
+                                e.origin or e.call,
+                                e.origin_model or ref.model,
+                                e.no_grad,
+                            )
+                        )
             events[:0] = _mode_entry_events(cfg, ref.model)
             events.extend(_mode_exit_events(cfg, ref.model))
             s = Summary(events)
@@ -815,14 +845,14 @@ class FlowModel:
             self._depth -= 1
 
     # -- callers in this file -------------------------------------------------------
-    def call_sites(self, fn: ast.AST) -> list[tuple["FlowModel", CFG, Node | None, ast.Call]]:
+    def call_sites(self, fn: ast.AST) -> list[tuple[FlowModel, CFG, Node | None, ast.Call]]:
         """Calls of `fn` in this file and in the workspace files that import it (TL202 and
         TL203 both ask, and the importer scan reads files: computed once per function)."""
         if fn not in self._call_sites:
             self._call_sites[fn] = self._find_call_sites(fn)
         return self._call_sites[fn]
 
-    def _find_call_sites(self, fn: ast.AST) -> list[tuple["FlowModel", CFG, Node | None, ast.Call]]:
+    def _find_call_sites(self, fn: ast.AST) -> list[tuple[FlowModel, CFG, Node | None, ast.Call]]:
         out = []
         flows = [self]
         ws = self.model.workspace
@@ -929,7 +959,9 @@ class FlowModel:
             scope = m.scope_of(call)
             if scope in scopes:
                 continue
-            loop = next((a for a in m.ancestors(call) if isinstance(a, (ast.For, ast.AsyncFor, *_DEFS, ast.Lambda))), None)
+            loop = next(
+                (a for a in m.ancestors(call) if isinstance(a, (ast.For, ast.AsyncFor, *_DEFS, ast.Lambda))), None
+            )
             if not isinstance(loop, (ast.For, ast.AsyncFor)):
                 continue
             recv = func.value if isinstance(func, ast.Attribute) and func.attr == "forward" else func
@@ -945,7 +977,8 @@ class FlowModel:
         if loop.has(Ev.BACKWARD) or loop.has(Ev.STEP) or loop.has(Ev.ZERO_GRAD):
             return []
         forwards = [
-            (n, e) for n, e in loop.events(Ev.FORWARD, direct_only=True)
+            (n, e)
+            for n, e in loop.events(Ev.FORWARD, direct_only=True)
             if not _bound_by_loops(e, n, stmt) and not self._stateless_layer(e)
         ]
         if not forwards or _runs_once(stmt):
@@ -980,7 +1013,11 @@ class FlowModel:
         if isinstance(func, ast.Attribute) and func.attr == "forward":
             func = func.value
         k = self.model.kind(func) if func is not None else None
-        return k is not None and (k.qualname or "").rsplit(".", 1)[-1] in _STATELESS_LAYERS and (k.qualname or "").startswith("torch.nn.")
+        return (
+            k is not None
+            and (k.qualname or "").rsplit(".", 1)[-1] in _STATELESS_LAYERS
+            and (k.qualname or "").startswith("torch.nn.")
+        )
 
     def _smoke_tested(self, cfg: CFG, e: Event) -> bool:
         """The model is built by this scope (every binding of its name here is a call), which
@@ -1033,7 +1070,8 @@ class FlowModel:
                     seeds[s] = seeds.get(s, frozenset()) | frozenset(tainted)
         # `return outputs` inside the loop body (after the loop it is found by the search)
         returns = any(
-            _returns(cfg.nodes[i].stmt) and _derived(_stmt_exprs(cfg.nodes[i].stmt), tainted, sources) for i in loop.body
+            _returns(cfg.nodes[i].stmt) and _derived(_stmt_exprs(cfg.nodes[i].stmt), tainted, sources)
+            for i in loop.body
         )
         trained, returned = self._taint_trains(cfg, seeds, sources)
         if trained:
@@ -1118,7 +1156,12 @@ class FlowModel:
     def iterates_loader(self, expr: ast.AST) -> bool:
         """A DataLoader, or named like one (how evaluation loops were first recognised; such
         loops still count where other iterables need more evidence)."""
-        while isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Name, ast.Attribute)) and last_name(expr.func) in LOADER_WRAPPERS and expr.args:
+        while (
+            isinstance(expr, ast.Call)
+            and isinstance(expr.func, (ast.Name, ast.Attribute))
+            and last_name(expr.func) in LOADER_WRAPPERS
+            and expr.args
+        ):
             expr = expr.args[0]
         k = self.model.kind(expr)
         if k is not None:
@@ -1131,14 +1174,55 @@ class FlowModel:
 _COUNTERS = {"range", "trange", "xrange", "count"}
 # torch.nn layers without parameters: calling one applies a function, it does not run a model.
 _STATELESS_LAYERS = {
-    "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Softmax",
-    "LogSoftmax", "Softmin", "Softplus", "Softsign", "Hardtanh", "Hardsigmoid", "Hardswish", "Hardshrink",
-    "Softshrink", "Tanhshrink", "LogSigmoid", "Threshold", "GLU", "Identity", "Flatten", "Unflatten",
-    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool1d",
-    "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
-    "Upsample", "PixelShuffle", "PixelUnshuffle", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+    "ReLU",
+    "ReLU6",
+    "LeakyReLU",
+    "ELU",
+    "SELU",
+    "CELU",
+    "GELU",
+    "SiLU",
+    "Mish",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "LogSoftmax",
+    "Softmin",
+    "Softplus",
+    "Softsign",
+    "Hardtanh",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardshrink",
+    "Softshrink",
+    "Tanhshrink",
+    "LogSigmoid",
+    "Threshold",
+    "GLU",
+    "Identity",
+    "Flatten",
+    "Unflatten",
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
+    "Upsample",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
 }
-_LOADS = re.compile(r"load|restore|checkpoint|pretrained|weights|ckpt", re.I)
+_LOADS = re.compile(r"load|restore|checkpoint|pretrained|weights|ckpt", re.IGNORECASE)
 # Reading these says nothing about the values: `out.size()`, `out.shape`.
 _SHAPE_METHODS = {"size", "dim", "numel"}
 _SHAPE_ATTRS = {"shape", "dtype", "device", "ndim"}
@@ -1146,7 +1230,18 @@ _SHAPE_ATTRS = {"shape", "dtype", "device", "ndim"}
 _DETACHING_METHODS = {"item", "tolist", "detach", "numpy", "argmax", "argmin", "size", "dim", "numel", "eq", "ne"}
 _DETACHING_ATTRS = {"data", "shape", "dtype", "device", "ndim"}
 # `outs.append(out)`: the receiver now holds model outputs (not `F.cross_entropy(out, y)`).
-_MUTATING_METHODS = {"append", "extend", "insert", "add", "update", "setdefault", "appendleft", "put", "__setitem__", "add_"}
+_MUTATING_METHODS = {
+    "append",
+    "extend",
+    "insert",
+    "add",
+    "update",
+    "setdefault",
+    "appendleft",
+    "put",
+    "__setitem__",
+    "add_",
+}
 _DETACHING_FUNCS = {"float", "int", "len", "bool", "str", "round", "print", "isinstance", "repr"}
 
 
@@ -1175,7 +1270,7 @@ def _bound_by_loops(e: Event, node: Node, loop: ast.AST) -> bool:
     if not e.target:
         return False
     head = e.target.split(".")[0]
-    inner = node.loops[node.loops.index(loop):] if loop in node.loops else ()
+    inner = node.loops[node.loops.index(loop) :] if loop in node.loops else ()
     return any(isinstance(l, (ast.For, ast.AsyncFor)) and head in _names(l.target) for l in inner)
 
 
@@ -1257,10 +1352,18 @@ def _uses_values(stmt: ast.AST, tainted: Iterable[str], sources: set[ast.AST]) -
     """Does the statement use model outputs for their values (a metric, a prediction, a
     loss), not only their shapes? Binding a forward's result (`out, h = rnn(x, h)`) and
     feeding outputs back to the model are not uses."""
-    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Expr)) and stmt.value in sources:
-        # `out, h = rnn(x, h)` binds; `outs[i] = model(x)` stores a prediction
-        if all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.Starred)) for t in _targets(stmt) for n in ast.walk(t) if not isinstance(n, ast.expr_context)):
-            return False
+    # `out, h = rnn(x, h)` binds; `outs[i] = model(x)` stores a prediction
+    if (
+        isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Expr))
+        and stmt.value in sources
+        and all(
+            isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.Starred))
+            for t in _targets(stmt)
+            for n in ast.walk(t)
+            if not isinstance(n, ast.expr_context)
+        )
+    ):
+        return False
     if isinstance(stmt, ast.Assert):
         return False  # checking outputs is testing the network, not evaluating it
     reads: set[str] = set()
@@ -1378,6 +1481,7 @@ def _callee_reads(fn: ast.AST, tainted: Iterable[str], module_level: bool) -> bo
             return True
     return False
 
+
 _WORD = re.compile(r"\w+")
 
 
@@ -1435,7 +1539,11 @@ def _flow_for(model: SemanticModel, parent: FlowModel) -> FlowModel:
 _ENTRY, _TRAIN, _EVAL, _UNKNOWN = 1, 2, 4, 8
 _MODE_BITS = {Ev.TRAIN: _TRAIN, Ev.EVAL: _EVAL, Ev.MODE_UNKNOWN: _UNKNOWN}
 _MODE_SETS = [
-    frozenset(name for bit, name in ((_ENTRY, "entry"), (_TRAIN, "train"), (_EVAL, "eval"), (_UNKNOWN, "unknown")) if mask & bit)
+    frozenset(
+        name
+        for bit, name in ((_ENTRY, "entry"), (_TRAIN, "train"), (_EVAL, "eval"), (_UNKNOWN, "unknown"))
+        if mask & bit
+    )
     for mask in range(16)
 ]
 
@@ -1551,7 +1659,11 @@ def _mode_before_step(node: Node, target: str, state: frozenset[str]) -> frozens
         if e.kind in (Ev.BACKWARD, Ev.STEP):
             return state
         if e.target == target:
-            state = frozenset({{Ev.TRAIN: "train", Ev.EVAL: "eval"}.get(e.kind, "unknown")}) if e.kind in (Ev.TRAIN, Ev.EVAL, Ev.MODE_UNKNOWN) else state
+            state = (
+                frozenset({{Ev.TRAIN: "train", Ev.EVAL: "eval"}.get(e.kind, "unknown")})
+                if e.kind in (Ev.TRAIN, Ev.EVAL, Ev.MODE_UNKNOWN)
+                else state
+            )
     return state
 
 
@@ -1594,7 +1706,7 @@ def _argument_mapping(call: ast.Call, ref: FunctionRef) -> dict[str, str | None]
     for k in call.keywords:
         if k.arg:
             mapping[k.arg] = dotted(k.value)
-    for p in [*params[len(args):], *(a.arg for a in fn.args.kwonlyargs)]:
+    for p in [*params[len(args) :], *(a.arg for a in fn.args.kwonlyargs)]:
         mapping.setdefault(p, None)
     return mapping
 
@@ -1606,7 +1718,7 @@ def _argument_expr(call: ast.Call, ref: FunctionRef, target: str) -> ast.AST | N
 
 
 def _fresh_module_mode(model: SemanticModel, expr: ast.AST | None) -> str | None:
-    """"train" for a module constructed in the argument itself (modules start in train mode),
+    """ "train" for a module constructed in the argument itself (modules start in train mode),
     "eval"/"train" for `Net().eval()` / `.train()`; None for anything else."""
     if not isinstance(expr, ast.Call):
         return None
@@ -1614,7 +1726,11 @@ def _fresh_module_mode(model: SemanticModel, expr: ast.AST | None) -> str | None
     if chain is not None:
         return "eval" if chain[1] == "eval" else None
     base = expr
-    while isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) and base.func.attr in MODULE_PASS_THROUGH_METHODS:
+    while (
+        isinstance(base, ast.Call)
+        and isinstance(base.func, ast.Attribute)
+        and base.func.attr in MODULE_PASS_THROUGH_METHODS
+    ):
         base = base.func.value
     k = model.kind(base)
     if k is not None and k.kind == Kind.MODULE and k.node is base:  # built right here, not by a factory
@@ -1622,13 +1738,15 @@ def _fresh_module_mode(model: SemanticModel, expr: ast.AST | None) -> str | None
     return None
 
 
-
-
 def _mode_chain(value: ast.AST) -> tuple[ast.Call, str] | None:
     """(the call, "train"|"eval") when `value` ends in `.eval()` / `.train(...)`, possibly followed
     by pass-through calls (`.eval().to(dev)`)."""
     node = value
-    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MODULE_PASS_THROUGH_METHODS:
+    while (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in MODULE_PASS_THROUGH_METHODS
+    ):
         if node.func.attr in ("train", "eval"):
             return node, node.func.attr
         node = node.func.value
@@ -1643,7 +1761,11 @@ def _is_self_or_super(expr: ast.AST) -> bool:
 
 def receiver_text(expr: ast.AST) -> str | None:
     """`model` for `model`, `model.to(device)`, `model.eval().cpu()` (these return the module)."""
-    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in MODULE_PASS_THROUGH_METHODS:
+    while (
+        isinstance(expr, ast.Call)
+        and isinstance(expr.func, ast.Attribute)
+        and expr.func.attr in MODULE_PASS_THROUGH_METHODS
+    ):
         expr = expr.func.value
     return dotted(expr)
 
@@ -1669,18 +1791,50 @@ def _looks_like_non_module(recv: ast.AST) -> bool:
     return isinstance(recv, ast.Constant)
 
 
-_PURE_BUILTINS = {"print", "len", "isinstance", "type", "id", "repr", "str", "hasattr", "getattr", "sum", "list", "tuple", "count_parameters"}
+_PURE_BUILTINS = {
+    "print",
+    "len",
+    "isinstance",
+    "type",
+    "id",
+    "repr",
+    "str",
+    "hasattr",
+    "getattr",
+    "sum",
+    "list",
+    "tuple",
+    "count_parameters",
+}
 
 
 def _is_pure_builtin(q: str, func: ast.AST) -> bool:
     if isinstance(func, ast.Name) and func.id in _PURE_BUILTINS:
         return True
     if isinstance(func, ast.Attribute) and func.attr in (
-        "append", "info", "debug", "warning", "log", "format", "write", "add_graph", "watch", "save", "state_dict",
-        "parameters", "named_parameters", "numel", "to", "cuda", "cpu", "load_state_dict",
+        "append",
+        "info",
+        "debug",
+        "warning",
+        "log",
+        "format",
+        "write",
+        "add_graph",
+        "watch",
+        "save",
+        "state_dict",
+        "parameters",
+        "named_parameters",
+        "numel",
+        "to",
+        "cuda",
+        "cpu",
+        "load_state_dict",
     ):
         return True
-    return q.startswith(("torch.save", "torch.nn.utils", "torch.optim", "logging.", "copy.", "torchinfo", "torchsummary"))
+    return q.startswith(
+        ("torch.save", "torch.nn.utils", "torch.optim", "logging.", "copy.", "torchinfo", "torchsummary")
+    )
 
 
 def in_no_grad(model: SemanticModel, node: ast.AST) -> bool:

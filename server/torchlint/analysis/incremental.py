@@ -309,4 +309,3 @@ def _move_span(span: Span, line_map) -> Span | None:
     if a == span.start.line and b == span.end.line:
         return span
     return Span(Position(a, span.start.column), Position(b, span.end.column))
-

@@ -57,14 +57,18 @@ def read_notebook(raw: str) -> Notebook:
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise NotebookError(f"the notebook is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        raise NotebookError(
+            f"the notebook is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
     except RecursionError:
         raise NotebookError("the notebook's JSON is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise NotebookError("the file is JSON but not a notebook (no top-level object)")
     if "cells" not in data:
         if "worksheets" in data:
-            raise NotebookError("nbformat 3 notebooks are not supported (open and save it in Jupyter to convert it to nbformat 4)")
+            raise NotebookError(
+                "nbformat 3 notebooks are not supported (open and save it in Jupyter to convert it to nbformat 4)"
+            )
         raise NotebookError("the file is JSON but not a notebook (no `cells`)")
     if not isinstance(data["cells"], list):
         raise NotebookError("the notebook's `cells` is not a list")
@@ -176,11 +180,15 @@ class Program:
         """The inverse of `to_cell` for a code cell of the program."""
         for cell in self.cells:
             if cell.number == number:
-                if span.end.line >= max(len(cell.lines), 1) and not (span.end.line == len(cell.lines) and span.end.column == 0):
+                if span.end.line >= max(len(cell.lines), 1) and not (
+                    span.end.line == len(cell.lines) and span.end.column == 0
+                ):
                     return None
                 a, b = span.start, span.end
-                return Span(Position(a.line + cell.start, cell.program_column(a.line, a.column)),
-                            Position(b.line + cell.start, cell.program_column(b.line, b.column)))
+                return Span(
+                    Position(a.line + cell.start, cell.program_column(a.line, a.column)),
+                    Position(b.line + cell.start, cell.program_column(b.line, b.column)),
+                )
         return None
 
     def cell(self, number: int) -> CellRange | None:
@@ -221,7 +229,7 @@ def build_program(cells: list[tuple[int, str]]) -> Program:
     for number, source in cells:
         lines = cell_lines(source)
         indent = _leading_indent(lines)
-        masked, changed, moved = mask_magics([line[len(indent):] if line.startswith(indent) else line for line in lines])
+        masked, changed, moved = mask_magics([line.removeprefix(indent) for line in lines])
         try:
             _parse_cell(masked)
         except (SyntaxError, ValueError) as exc:
@@ -229,9 +237,16 @@ def build_program(cells: list[tuple[int, str]]) -> Program:
             # them as in a broken .py file (so rules know that code there went unread)
             problem = problem_of(exc, masked)
             here = CellRange(number, 0, source, lines, frozenset(), indent, moved)
-            problems.append((number, SyntaxProblem(problem.message, Span(here.local(problem.span.start), here.local(problem.span.end)))))
+            problems.append(
+                (
+                    number,
+                    SyntaxProblem(problem.message, Span(here.local(problem.span.start), here.local(problem.span.end))),
+                )
+            )
         except (RecursionError, MemoryError):
-            problems.append((number, SyntaxProblem("the cell is nested too deeply for Python's parser", Span.of(0, 0, 0, 0))))
+            problems.append(
+                (number, SyntaxProblem("the cell is nested too deeply for Python's parser", Span.of(0, 0, 0, 0)))
+            )
             changed |= set(range(len(masked)))
             masked = [""] * len(masked)
         ranges.append(CellRange(number, len(program_lines), source, lines, frozenset(changed), indent, moved))
@@ -298,7 +313,7 @@ def mask_magics(lines: list[str]) -> tuple[list[str], set[int], dict[int, tuple[
             continue
         stripped = line.lstrip()
         if (m := _TIMED.match(line)) is not None and not line.rstrip().endswith("\\"):
-            out[i] = m.group(1) + line[m.end():]
+            out[i] = m.group(1) + line[m.end() :]
             moved[i] = (len(m.group(1)), m.end() - len(m.group(1)))
         elif stripped.startswith(("%", "!")) or _HELP.match(line):
             out[i] = _indent(line) + "pass"

@@ -1,4 +1,4 @@
-""""What is this name?": the semantic model of one file.
+""" "What is this name?": the semantic model of one file.
 
 Answers come from the AST and the import table first (fast, exact), then from
 other workspace files through the `Workspace`, and only then from Jedi, for
@@ -10,14 +10,30 @@ from __future__ import annotations
 
 import ast
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from .source import SourceFile
 from .torchapi import (
-    CONTAINERS, DATASET_BASES, LOADER_WRAPPERS, TENSOR_FUNCTIONS, TENSOR_METHODS, DROPOUT_BY_DEFAULT, DROPOUT_IF_ASKED, ITERABLE_DATASET_BASES, MODE_DEPENDENT_FUNCTIONS,
-    MODE_DEPENDENT_LAYERS, MODULE_BASES, MODULE_PASS_THROUGH_METHODS, NAMED_LIBRARIES, RUNNING_STATS_IF_ASKED, Kind,
-    canonical, constructor_kind, is_functional_loss,
+    CONTAINERS,
+    DATASET_BASES,
+    DROPOUT_BY_DEFAULT,
+    DROPOUT_IF_ASKED,
+    ITERABLE_DATASET_BASES,
+    LOADER_WRAPPERS,
+    MODE_DEPENDENT_FUNCTIONS,
+    MODE_DEPENDENT_LAYERS,
+    MODULE_BASES,
+    MODULE_PASS_THROUGH_METHODS,
+    NAMED_LIBRARIES,
+    RUNNING_STATS_IF_ASKED,
+    TENSOR_FUNCTIONS,
+    TENSOR_METHODS,
+    Kind,
+    canonical,
+    constructor_kind,
+    is_functional_loss,
 )
 
 if TYPE_CHECKING:
@@ -34,7 +50,7 @@ _MODULE_FACTORY_METHODS = {"from_pretrained", "from_name", "from_config", "load_
 class ClassInfo:
     name: str
     node: ast.ClassDef
-    model: "SemanticModel"
+    model: SemanticModel
     base_qualnames: list[str] = field(default_factory=list)
 
 
@@ -43,7 +59,7 @@ class FunctionRef:
     """A resolved callee: the function node and the semantic model of its file."""
 
     node: FunctionNode
-    model: "SemanticModel"
+    model: SemanticModel
     cls: ast.ClassDef | None = None  # set for methods
 
     @property
@@ -57,7 +73,9 @@ class KindInfo:
     qualname: str | None = None  # constructor's canonical name, e.g. torch.nn.CrossEntropyLoss
     node: ast.AST | None = None  # where it was built
     cls: ClassInfo | None = None
-    model: "SemanticModel | None" = field(default=None, compare=False)  # the file `node` is in (a factory may be elsewhere)
+    model: SemanticModel | None = field(
+        default=None, compare=False
+    )  # the file `node` is in (a factory may be elsewhere)
 
 
 def dotted(expr: ast.AST) -> str | None:
@@ -81,7 +99,7 @@ def last_name(expr: ast.AST) -> str | None:
 
 
 class SemanticModel:
-    def __init__(self, source: SourceFile, workspace: "Workspace | None" = None, module_name: str | None = None):
+    def __init__(self, source: SourceFile, workspace: Workspace | None = None, module_name: str | None = None):
         self.source = source
         self.tree = source.tree
         self.workspace = workspace
@@ -293,7 +311,12 @@ class SemanticModel:
             last = q.rsplit(".", 1)[-1]
             top = q.split(".")[0]
             # Jedi only for class-like names from third-party packages: it is slow (DESIGN.md)
-            if found is None and last[:1].isupper() and top not in NAMED_LIBRARIES and top not in sys.stdlib_module_names:
+            if (
+                found is None
+                and last[:1].isupper()
+                and top not in NAMED_LIBRARIES
+                and top not in sys.stdlib_module_names
+            ):
                 found = self.workspace.jedi_class(self, expr, q)
             return found
         return None
@@ -385,7 +408,9 @@ class SemanticModel:
     def is_param(self, scope: Scope, name: str) -> bool:
         if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             a = scope.args
-            return any(p.arg == name for p in [*a.posonlyargs, *a.args, *a.kwonlyargs, *(x for x in (a.vararg, a.kwarg) if x)])
+            return any(
+                p.arg == name for p in [*a.posonlyargs, *a.args, *a.kwonlyargs, *(x for x in (a.vararg, a.kwarg) if x)]
+            )
         return False
 
     # -- kinds -----------------------------------------------------------------
@@ -420,7 +445,10 @@ class SemanticModel:
                 return inner
         q = self.call_qualname(call)
         if q is not None:
-            if q in ("torch.compile", "torch.nn.DataParallel", "torch.nn.parallel.DistributedDataParallel") and call.args:
+            if (
+                q in ("torch.compile", "torch.nn.DataParallel", "torch.nn.parallel.DistributedDataParallel")
+                and call.args
+            ):
                 inner = self.kind(call.args[0], depth + 1)
                 if inner is not None:
                     return inner
@@ -436,7 +464,12 @@ class SemanticModel:
                 return KindInfo(k, None, call, cls, model=self)
         if isinstance(func, ast.Attribute) and func.attr == "from_pretrained":
             owner = self.qualname(func.value) or ""
-            if owner.startswith("transformers.") and "Tokenizer" not in owner and "Config" not in owner and "Processor" not in owner:
+            if (
+                owner.startswith("transformers.")
+                and "Tokenizer" not in owner
+                and "Config" not in owner
+                and "Processor" not in owner
+            ):
                 return KindInfo(Kind.MODULE, owner, call, model=self)
         if isinstance(func, ast.Attribute) and func.attr in _MODULE_FACTORY_METHODS:
             # `LitModel.load_from_checkpoint(path)`, `EfficientNet.from_pretrained(name)`: classmethods
@@ -540,7 +573,10 @@ class SemanticModel:
         first = kinds[0]
         if any(k.kind != first.kind for k in kinds):  # type: ignore[union-attr]
             return None
-        same = all(k.qualname == first.qualname and (k.cls.node if k.cls else None) is (first.cls.node if first.cls else None) for k in kinds)  # type: ignore[union-attr]
+        same = all(
+            k.qualname == first.qualname and (k.cls.node if k.cls else None) is (first.cls.node if first.cls else None)
+            for k in kinds
+        )  # type: ignore[union-attr]
         return first if same else KindInfo(first.kind)  # type: ignore[union-attr]
 
     @staticmethod
@@ -627,9 +663,13 @@ class SemanticModel:
         unknown = False
         called_attrs: set[str] = set()
         for node in nodes:
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
-                if node.attr == "training":
-                    found.add("self.training")
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "self"
+                and node.attr == "training"
+            ):
+                found.add("self.training")
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
@@ -716,9 +756,8 @@ class SemanticModel:
             return self._batch_element(value.iter, value.target, name)
         if isinstance(value, (ast.Tuple, ast.List)):
             parent = self.parents.get(value)
-            if isinstance(parent, ast.Assign) and self._is_batch(parent.value, depth):
-                return True  # `x, y = batch`
-            return False
+            # `x, y = batch`
+            return isinstance(parent, ast.Assign) and self._is_batch(parent.value, depth)
         if isinstance(value, ast.expr):
             return self.is_tensor(value, depth)
         return False
@@ -778,7 +817,9 @@ class SemanticModel:
             owner._built_in(list(ast.walk(info.node)), wanted, found, frozenset(), None)
         return frozenset(found)
 
-    def _built_in(self, nodes: list[ast.AST], wanted: frozenset[str], found: set[str], seen: frozenset, cls: ClassInfo | None) -> None:
+    def _built_in(
+        self, nodes: list[ast.AST], wanted: frozenset[str], found: set[str], seen: frozenset, cls: ClassInfo | None
+    ) -> None:
         if cls is not None:
             key = (self.source.path, cls.node.lineno)
             if key in seen or len(seen) > 12:
@@ -1012,7 +1053,16 @@ def _assignments(scope: ast.AST) -> dict[str, list[ast.AST]]:
         elif isinstance(target, ast.Starred):
             bind(target.value, None, what if what is not None else target)
 
-    binders = (ast.Assign, ast.AnnAssign, ast.NamedExpr, ast.For, ast.AsyncFor, ast.comprehension, ast.With, ast.AsyncWith)
+    binders = (
+        ast.Assign,
+        ast.AnnAssign,
+        ast.NamedExpr,
+        ast.For,
+        ast.AsyncFor,
+        ast.comprehension,
+        ast.With,
+        ast.AsyncWith,
+    )
     nodes = sorted(
         (n for n in _walk_scope(scope) if isinstance(n, binders)),
         key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)),
@@ -1021,9 +1071,7 @@ def _assignments(scope: ast.AST) -> dict[str, list[ast.AST]]:
         if isinstance(node, ast.Assign):
             for t in node.targets:
                 bind(t, node.value)
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            bind(node.target, node.value)
-        elif isinstance(node, ast.NamedExpr):
+        elif isinstance(node, ast.AnnAssign) and node.value is not None or isinstance(node, ast.NamedExpr):
             bind(node.target, node.value)
         elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
             bind(node.target, None, node)  # a loop target: not a constructor

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import io
+import itertools
 import re
 import tokenize
 import warnings
@@ -97,14 +98,13 @@ def decode(data: bytes) -> str:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise UnreadableFile(f"file is not valid {encoding}: {exc.reason} at byte {exc.start}") from None
-    except Exception as exc:  # noqa: BLE001 - the file names the codec: `undefined`, `rot13`, `punycode`...
+    except Exception as exc:
         raise UnreadableFile(f"cannot decode the file as {encoding}: {exc}") from None
     if encoding not in ("utf-8", "utf-8-sig"):  # strict UTF-8 never yields a surrogate
         surrogate = lone_surrogate(text)  # e.g. `# coding: unicode_escape` and "\\ud800" in a string
         if surrogate is not None:
             raise UnreadableFile(f"decoded as {encoding}, {surrogate}") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     return text
 
 
@@ -163,7 +163,9 @@ def parse(path: str, text: str) -> SourceFile:
         first = problem_of(exc, lines)
     except (RecursionError, MemoryError):
         # CPython's parser gives up on very deep nesting; report it, analyse nothing
-        problem = SyntaxProblem("the file is nested too deeply for Python's parser", Span(Position(0, 0), Position(0, 0)))
+        problem = SyntaxProblem(
+            "the file is nested too deeply for Python's parser", Span(Position(0, 0), Position(0, 0))
+        )
         return SourceFile(path, text, ast.Module(body=[], type_ignores=[]), problem, lines)
     try:
         tree = _recover(text, lines)
@@ -290,7 +292,9 @@ def problem_of(exc: Exception, lines: list[str]) -> SyntaxProblem:
     for line0, line in enumerate(lines):
         col0 = line.find("\0")
         if col0 >= 0:
-            return SyntaxProblem("SyntaxError: source code cannot contain null bytes", Span.of(line0, col0, line0, col0 + 1))
+            return SyntaxProblem(
+                "SyntaxError: source code cannot contain null bytes", Span.of(line0, col0, line0, col0 + 1)
+            )
     msg = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
     return SyntaxProblem(f"SyntaxError: {msg}", Span(Position(0, 0), Position(0, 0)))
 
@@ -331,14 +335,13 @@ def _recover_by_chunks(lines: list[str]) -> list[str]:
     starts = [
         i
         for i, line in enumerate(lines)
-        if line[:1] not in ("", " ", "\t", "#")
-        and not _BLOCK_CONTINUATION.match(line)
+        if line[:1] not in ("", " ", "\t", "#") and not _BLOCK_CONTINUATION.match(line)
     ]
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     starts.append(len(lines))
     kept = [""] * len(lines)
-    for a, b in zip(starts, starts[1:]):
+    for a, b in itertools.pairwise(starts):
         # Decorators belong to the statement below them; a chunk starting
         # with one simply extends until the next top-level line.
         chunk = lines[a:b]

@@ -32,8 +32,28 @@ _MAX_MODULE_BYTES = 2_000_000
 _MAX_JEDI_LINE = 3_000  # characters: a file with a longer line is resolved without Jedi
 _MAX_SCANNED_FILES = 5_000
 # Widely used packages whose functions never hold a user's training step.
-_THIRD_PARTY = {"tqdm", "wandb", "tensorboard", "matplotlib", "pandas", "scipy", "sklearn", "PIL", "cv2", "transformers",
-                "datasets", "accelerate", "timm", "einops", "hydra", "omegaconf", "yaml", "requests", "lightning", "pytorch_lightning"}
+_THIRD_PARTY = {
+    "tqdm",
+    "wandb",
+    "tensorboard",
+    "matplotlib",
+    "pandas",
+    "scipy",
+    "sklearn",
+    "PIL",
+    "cv2",
+    "transformers",
+    "datasets",
+    "accelerate",
+    "timm",
+    "einops",
+    "hydra",
+    "omegaconf",
+    "yaml",
+    "requests",
+    "lightning",
+    "pytorch_lightning",
+}
 _FILE_LIST_TTL = 10.0  # seconds; new files show up in callers' lookups after this
 _SKIP_DIRS = {"__pycache__", "node_modules", "venv", "site-packages", "build", "dist"}
 # Packages we never open: their APIs are known by name (torchapi) and parsing them is slow.
@@ -49,13 +69,15 @@ class Workspace:
         extra_paths: tuple[str, ...] = (),
     ):
         self.root = Path(root).resolve() if root else None
-        self.extra_paths = [Path(p) if Path(p).is_absolute() or self.root is None else self.root / p for p in extra_paths]
+        self.extra_paths = [
+            Path(p) if Path(p).is_absolute() or self.root is None else self.root / p for p in extra_paths
+        ]
         self.interpreter = interpreter
         self.use_jedi = use_jedi
         self._overlays: dict[str, str] = {}
         self._models: dict[str, tuple[str, SemanticModel]] = {}  # path -> (digest, model)
         self._sources: dict[str, SourceFile] = {}  # path -> its last parse, the base of the next (reparse)
-        self._snapshots: dict[str, "Snapshot"] = {}  # path -> what its last analysis left (editor path)
+        self._snapshots: dict[str, Snapshot] = {}  # path -> what its last analysis left (editor path)
         self._scanned = False  # the current analysis listed the workspace's files (importers)
         self._recorders: list[set[str]] = []  # paths read while a kept summary is made
         self._checked: dict[str, object] = {}  # path -> its model, looked up in this analysis
@@ -65,10 +87,10 @@ class Workspace:
         self._module_paths: dict[tuple[str, str], Path | None] = {}
         self._deps: dict[str, set[str]] = {}  # analysed path -> workspace paths it used
         self._current: str | None = None
-        self._jedi_project: "jedi.Project | None" = None
+        self._jedi_project: jedi.Project | None = None
         self._jedi_cache: dict[tuple, set[str]] = {}
         self._jedi_fn_cache: dict[tuple, FunctionRef | None] = {}
-        self._jedi_scripts: dict[int, tuple[SemanticModel, "jedi.Script | None"]] = {}
+        self._jedi_scripts: dict[int, tuple[SemanticModel, jedi.Script | None]] = {}
         self.lock = threading.RLock()
 
     # -- documents ---------------------------------------------------------------
@@ -107,10 +129,10 @@ class Workspace:
         self._checked = {}
 
     # -- what an incremental analysis may keep ------------------------------------------
-    def take_snapshot(self, path: str) -> "Snapshot | None":
+    def take_snapshot(self, path: str) -> Snapshot | None:
         return self._snapshots.pop(_norm(path), None)
 
-    def keep_snapshot(self, path: str, snap: "Snapshot | None") -> None:
+    def keep_snapshot(self, path: str, snap: Snapshot | None) -> None:
         if snap is not None:
             self._snapshots[_norm(path)] = snap
 
@@ -397,14 +419,19 @@ class Workspace:
                 # parso's diff parser (Jedi re-parses an edited file through it) takes time
                 # quadratic in the length of a comment line: 2.5 s at 20,000 characters
                 long_lines = any(len(line) > _MAX_JEDI_LINE for line in model.source.lines)
-                script = (model, None if long_lines else jedi.Script(model.source.text, path=model.source.path, project=project))
+                script = (
+                    model,
+                    None if long_lines else jedi.Script(model.source.text, path=model.source.path, project=project),
+                )
                 if len(self._jedi_scripts) > 16:  # edits make new models: keep the recent ones
                     self._jedi_scripts.pop(next(iter(self._jedi_scripts)))
                 self._jedi_scripts[id(model)] = script
             script = script[1]
             if script is None:
                 return []
-            col = len(model.source.lines[node.end_lineno - 1].encode("utf-8")[: node.end_col_offset].decode("utf-8", "ignore"))
+            col = len(
+                model.source.lines[node.end_lineno - 1].encode("utf-8")[: node.end_col_offset].decode("utf-8", "ignore")
+            )
             return script.goto(node.end_lineno, max(col - 1, 0), follow_imports=True)
         except Exception as exc:
             log.debug("jedi goto failed: %s", exc)
@@ -412,7 +439,13 @@ class Workspace:
 
     def jedi_base_qualnames(self, model: SemanticModel, base: ast.AST) -> set[str]:
         """Ancestors of a class base that neither the AST nor the workspace could resolve."""
-        key = ("base", model.source.path, getattr(base, "lineno", 0), getattr(base, "col_offset", 0), model.source.text.__hash__())
+        key = (
+            "base",
+            model.source.path,
+            getattr(base, "lineno", 0),
+            getattr(base, "col_offset", 0),
+            model.source.text.__hash__(),
+        )
         if key in self._jedi_cache:
             return self._jedi_cache[key]
         self._jedi_cache[key] = set()
@@ -464,7 +497,10 @@ class Workspace:
             if col < 0:
                 continue
             fake = ast.Name(id=alias.name)
-            fake.end_lineno, fake.end_col_offset = node.lineno, len(line[: col + len(alias.asname or alias.name)].encode("utf-8"))
+            fake.end_lineno, fake.end_col_offset = (
+                node.lineno,
+                len(line[: col + len(alias.asname or alias.name)].encode("utf-8")),
+            )
             for name in self._jedi_goto(importer, fake):
                 if name.type == "function" and name.module_path and self._inside_root(Path(name.module_path)):
                     other = self.model_for_path(Path(name.module_path))

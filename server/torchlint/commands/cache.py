@@ -65,7 +65,7 @@ class Cache:
         return Path(os.environ.get(CACHE_ENV) or root / DIR_NAME)
 
     # -- reading -----------------------------------------------------------------------
-    def get(self, path: Path, text: str, file_list: "callable") -> list[Finding] | None:
+    def get(self, path: Path, text: str, file_list: callable) -> list[Finding] | None:
         entry = self._read(path)
         if entry is None or entry.get("key") != self.key or entry.get("hash") != content_hash(text):
             return None
@@ -95,7 +95,7 @@ class Cache:
                 from ..analysis.source import decode
 
                 self._hashes[path] = content_hash(decode(Path(path).read_bytes()))
-            except Exception:  # noqa: BLE001 - gone or unreadable: no longer what was read
+            except Exception:
                 self._hashes[path] = None
         return self._hashes[path]
 
@@ -130,7 +130,8 @@ class Cache:
             (self.directory / ".gitignore").write_text("# Automatically created by torchlint.\n*\n", encoding="utf-8")
             (self.directory / "CACHEDIR.TAG").write_text(
                 "Signature: 8a477f597d28d172789f06886806bc55\n# torchlint's result cache (see https://bford.info/cachedir/)\n",
-                encoding="utf-8")
+                encoding="utf-8",
+            )
 
 
 def file_list_digest(files: list[str]) -> str:
@@ -157,9 +158,17 @@ def _span(d: dict) -> Span:
 def _finding(d: dict) -> Finding:
     fix = d.get("fix")
     return Finding(
-        code=d["code"], message=d["message"], path=d["path"], span=_span(d["span"]), severity=Severity(d["severity"]),
-        fix=None if fix is None else Fix(fix["message"], tuple(Edit(_span(e["span"]), e["content"]) for e in fix["edits"]),
-                                         fix["applicability"]),
+        code=d["code"],
+        message=d["message"],
+        path=d["path"],
+        span=_span(d["span"]),
+        severity=Severity(d["severity"]),
+        fix=None
+        if fix is None
+        else Fix(
+            fix["message"], tuple(Edit(_span(e["span"]), e["content"]) for e in fix["edits"]), fix["applicability"]
+        ),
         related=tuple(Related(r["path"], _span(r["span"]), r["message"], r.get("cell")) for r in d.get("related", ())),
-        data=d.get("data") or {}, cell=d.get("cell"),
+        data=d.get("data") or {},
+        cell=d.get("cell"),
     )

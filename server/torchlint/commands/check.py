@@ -8,9 +8,9 @@ import multiprocessing
 import os
 import stat
 import sys
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from collections import Counter
 from pathlib import Path
 
 from ..analysis.findings import Finding, not_analysed
@@ -18,8 +18,8 @@ from ..analysis.source import UnreadableFile, decode
 from ..checker import Checker
 from ..config import Config, ConfigError, load_config, user_interpreter
 from ..fixes import apply_edits, select_fixes
-from .discover import discover
 from .cache import Cache, config_fingerprint, engine_fingerprint, file_list_digest
+from .discover import discover
 from .notebooks import check_notebook
 from .output import render
 
@@ -100,9 +100,14 @@ def _check_files(files: list[Path], setup: tuple) -> _ChunkResult:
     checker = Checker(config, root)
     if args.no_jedi:
         checker.workspace.use_jedi = False
-    cache = None if args.no_cache else Cache(
-        Path(args.cache_dir) if args.cache_dir else Cache.location(config.root or Path.cwd()),
-        engine_fingerprint() + config_fingerprint(config, not args.no_jedi))
+    cache = (
+        None
+        if args.no_cache
+        else Cache(
+            Path(args.cache_dir) if args.cache_dir else Cache.location(config.root or Path.cwd()),
+            engine_fingerprint() + config_fingerprint(config, not args.no_jedi),
+        )
+    )
     listing: list[str] = []
 
     def file_list() -> str:  # the workspace's Python files, listed once per run and only if asked
@@ -137,8 +142,11 @@ def _check_files(files: list[Path], setup: tuple) -> _ChunkResult:
             if n:
                 out.fixed += n
                 if args.diff:
-                    out.diff += "".join(difflib.unified_diff(
-                        text.splitlines(keepends=True), new_text.splitlines(keepends=True), f"a/{path}", f"b/{path}"))
+                    out.diff += "".join(
+                        difflib.unified_diff(
+                            text.splitlines(keepends=True), new_text.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+                        )
+                    )
                 elif not _write(path, new_text):  # its encoding cannot write the fixed text
                     out.fixed -= n
                     file_findings = report.findings
@@ -196,8 +204,13 @@ def _read(path: Path) -> tuple[str, Finding | None]:
 
 
 def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "directory")):
+    for test, kind in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISDIR, "directory"),
+    ):
         if test(mode):
             return kind
     return "special file"

@@ -46,9 +46,11 @@ def _walk(root: Path, excluded: set[str], included: tuple[str, ...]) -> list[Pat
         if spec and all(here.resolve() != d for d, _ in specs):
             specs.append((here.resolve(), spec))
         dirnames[:] = sorted(
-            d for d in dirnames
-            if d not in excluded and not _ignored(here / d, specs, True) and not any(
-                fnmatch.fnmatch(d, pat) for pat in excluded)
+            d
+            for d in dirnames
+            if d not in excluded
+            and not _ignored(here / d, specs, True)
+            and not any(fnmatch.fnmatch(d, pat) for pat in excluded)
         )
         for name in sorted(filenames):
             f = here / name
@@ -68,7 +70,9 @@ def _gitignore(d: Path) -> pathspec.PathSpec | None:
     if not f.is_file():
         return None
     try:
-        return pathspec.PathSpec.from_lines("gitwildmatch", f.read_text(encoding="utf-8", errors="replace").splitlines())
+        return pathspec.PathSpec.from_lines(
+            "gitwildmatch", f.read_text(encoding="utf-8", errors="replace").splitlines()
+        )
     except Exception:
         return None
 

@@ -8,7 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analysis.findings import SYNTAX_ERROR, Edit, Finding, not_analysed
-from ..analysis.notebook import NotebookError, Program, cell_problems, is_python, notebook_program, read_notebook, to_cells, with_sources
+from ..analysis.notebook import (
+    NotebookError,
+    Program,
+    cell_problems,
+    is_python,
+    notebook_program,
+    read_notebook,
+    to_cells,
+    with_sources,
+)
 from ..checker import Checker
 from ..fixes import apply_edits, select_fixes
 
@@ -24,7 +33,9 @@ class NotebookResult:
     diff: str = ""
 
 
-def check_notebook(checker: Checker, path: Path, raw: str, fix: bool = False, unsafe: bool = False, diff: bool = False) -> NotebookResult:
+def check_notebook(
+    checker: Checker, path: Path, raw: str, fix: bool = False, unsafe: bool = False, diff: bool = False
+) -> NotebookResult:
     out = NotebookResult()
     try:
         nb = read_notebook(raw)
@@ -87,8 +98,11 @@ def cell_diff(path: Path, old, new) -> str:
     out = []
     for a, b in zip(old.cells, new.cells):
         if a.source != b.source:
-            out.extend(difflib.unified_diff(
-                _keepends(a.source), _keepends(b.source), f"a/{path}:cell {a.number}", f"b/{path}:cell {b.number}"))
+            out.extend(
+                difflib.unified_diff(
+                    _keepends(a.source), _keepends(b.source), f"a/{path}:cell {a.number}", f"b/{path}:cell {b.number}"
+                )
+            )
     return "".join(out)
 
 

@@ -14,7 +14,10 @@ def render(findings: list[Finding], fmt: str, files_checked: int = 0, fixed: int
         return json.dumps([to_json(f) for f in findings], indent=2) + "\n"
     if fmt == "sarif":
         return json.dumps(to_sarif(findings), indent=2) + "\n"
-    lines = [f"{f.path}:{_cell(f.cell)}{f.span.start.line + 1}:{f.span.start.column + 1}: {f.code} {f.message}" for f in findings]
+    lines = [
+        f"{f.path}:{_cell(f.cell)}{f.span.start.line + 1}:{f.span.start.column + 1}: {f.code} {f.message}"
+        for f in findings
+    ]
     fixable = sum(1 for f in findings if f.fix and f.fix.applicability == "safe")
     problems = sum(1 for f in findings if not f.is_note)
     notes = len(findings) - problems
@@ -56,7 +59,9 @@ def to_json(f: Finding) -> dict:
         "filename": f.path,
         "location": _loc(f.span.start),
         "end_location": _loc(f.span.end),
-        "fix": None if f.fix is None else {
+        "fix": None
+        if f.fix is None
+        else {
             "applicability": f.fix.applicability,
             "message": f.fix.message,
             "edits": [_edit(e) for e in f.fix.edits],
@@ -66,7 +71,13 @@ def to_json(f: Finding) -> dict:
         # ruff's field: the notebook cell (1-based) the rows are relative to; null in a .py file
         "cell": f.cell,
         "related": [
-            {"filename": r.path, "cell": r.cell, "location": _loc(r.span.start), "end_location": _loc(r.span.end), "message": r.message}
+            {
+                "filename": r.path,
+                "cell": r.cell,
+                "location": _loc(r.span.start),
+                "end_location": _loc(r.span.end),
+                "message": r.message,
+            }
             for r in f.related
         ],
     }
@@ -87,12 +98,22 @@ def to_sarif(findings: list[Finding]) -> dict:
         }
         for r in all_rules()
     ]
-    rules.append({"id": "syntax-error", "name": "syntax-error", "shortDescription": {"text": "The file cannot be parsed."},
-                  "defaultConfiguration": {"level": "error"}})
+    rules.append(
+        {
+            "id": "syntax-error",
+            "name": "syntax-error",
+            "shortDescription": {"text": "The file cannot be parsed."},
+            "defaultConfiguration": {"level": "error"},
+        }
+    )
 
     def region(span, cell: int | None = None) -> dict:
-        r = {"startLine": span.start.line + 1, "startColumn": span.start.column + 1,
-             "endLine": span.end.line + 1, "endColumn": span.end.column + 1}
+        r = {
+            "startLine": span.start.line + 1,
+            "startColumn": span.start.column + 1,
+            "endLine": span.end.line + 1,
+            "endColumn": span.end.column + 1,
+        }
         if cell is not None:  # lines of a notebook cell, not of the .ipynb's JSON
             r["properties"] = {"cell": cell}
         return r
@@ -103,30 +124,51 @@ def to_sarif(findings: list[Finding]) -> dict:
             "ruleId": f.code,
             "level": _SARIF_LEVEL[f.severity.value],
             "message": {"text": f.message},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.path)}, "region": region(f.span, f.cell)}}],
+            "locations": [
+                {"physicalLocation": {"artifactLocation": {"uri": _uri(f.path)}, "region": region(f.span, f.cell)}}
+            ],
         }
         if f.related:
             result["relatedLocations"] = [
-                {"id": i, "message": {"text": r.message},
-                 "physicalLocation": {"artifactLocation": {"uri": _uri(r.path)}, "region": region(r.span, r.cell)}}
+                {
+                    "id": i,
+                    "message": {"text": r.message},
+                    "physicalLocation": {"artifactLocation": {"uri": _uri(r.path)}, "region": region(r.span, r.cell)},
+                }
                 for i, r in enumerate(f.related)
             ]
         if f.fix is not None:
-            result["fixes"] = [{
-                "description": {"text": f.fix.message},
-                "artifactChanges": [{
-                    "artifactLocation": {"uri": _uri(f.path)},
-                    "replacements": [{"deletedRegion": region(e.span, f.cell), "insertedContent": {"text": e.content}} for e in f.fix.edits],
-                }],
-            }]
+            result["fixes"] = [
+                {
+                    "description": {"text": f.fix.message},
+                    "artifactChanges": [
+                        {
+                            "artifactLocation": {"uri": _uri(f.path)},
+                            "replacements": [
+                                {"deletedRegion": region(e.span, f.cell), "insertedContent": {"text": e.content}}
+                                for e in f.fix.edits
+                            ],
+                        }
+                    ],
+                }
+            ]
         results.append(result)
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "torchlint", "version": __version__, "informationUri": "https://github.com/torchlint/torchlint", "rules": rules}},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "torchlint",
+                        "version": __version__,
+                        "informationUri": "https://github.com/torchlint/torchlint",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
     }
 
 

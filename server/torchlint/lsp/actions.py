@@ -64,7 +64,9 @@ def code_actions(
                     title=title(f.code, "Disable for this line"),
                     kind=types.CodeActionKind.QuickFix,
                     diagnostics=[diag] if diag else None,
-                    edit=workspace_edit(analysis, [noqa_edit(analysis.text, f.span.start.line, f.code)], document_changes),
+                    edit=workspace_edit(
+                        analysis, [noqa_edit(analysis.text, f.span.start.line, f.code)], document_changes
+                    ),
                 )
             )
     if wanted(FIX_ALL_KIND, only):
@@ -91,7 +93,9 @@ def workspace_edit(analysis: Analysis, edits, document_changes: bool) -> types.W
         return types.WorkspaceEdit(
             document_changes=[
                 types.TextDocumentEdit(
-                    text_document=types.OptionalVersionedTextDocumentIdentifier(uri=analysis.uri, version=analysis.version),
+                    text_document=types.OptionalVersionedTextDocumentIdentifier(
+                        uri=analysis.uri, version=analysis.version
+                    ),
                     edits=text_edits,
                 )
             ]
@@ -139,4 +143,3 @@ def _findings_in_request(analysis: Analysis, rng: types.Range, context: types.Co
 
 def _lines_overlap(a: Span, b: Span) -> bool:
     return a.start.line <= b.end.line and b.start.line <= a.end.line
-

@@ -66,7 +66,11 @@ def _diagnostic(i: int, f: Finding, analysis: Analysis, related_text) -> types.D
     for r in f.related:
         if r.cell is not None and analysis.cells and r.cell in analysis.cells:
             uri, index = analysis.cells[r.cell]
-            related.append(types.DiagnosticRelatedInformation(location=types.Location(uri=uri, range=index.range(r.span)), message=r.message))
+            related.append(
+                types.DiagnosticRelatedInformation(
+                    location=types.Location(uri=uri, range=index.range(r.span)), message=r.message
+                )
+            )
             continue
         if _same_file(r.path, f.path):
             index = analysis.index
@@ -75,7 +79,9 @@ def _diagnostic(i: int, f: Finding, analysis: Analysis, related_text) -> types.D
             index = LineIndex(text, analysis.index.encoding) if text is not None else analysis.index
         related.append(
             types.DiagnosticRelatedInformation(
-                location=types.Location(uri=analysis.uri if index is analysis.index else _uri(r.path), range=index.range(r.span)),
+                location=types.Location(
+                    uri=analysis.uri if index is analysis.index else _uri(r.path), range=index.range(r.span)
+                ),
                 message=r.message,
             )
         )
@@ -130,10 +136,12 @@ def headline(message: str) -> tuple[str, str]:
             depth += 1
         elif ch in ")]}":
             depth = max(depth - 1, 0)
-        elif depth == 0 and message[i + 1:i + 2] == " " and (
-            ch in ":;" or ch == "." and message[i + 2:i + 3].isupper()
+        elif (
+            depth == 0
+            and message[i + 1 : i + 2] == " "
+            and (ch in ":;" or ch == "." and message[i + 2 : i + 3].isupper())
         ):
-            head, rest = message[:i].rstrip(), message[i + 2:].strip()
+            head, rest = message[:i].rstrip(), message[i + 2 :].strip()
             if len(head) >= 12 and rest:
                 return head, rest
             break

@@ -12,9 +12,10 @@ Pure: no pygls here, so the choice of folder is testable on its own.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..config import Config
 
@@ -26,7 +27,9 @@ class Folder:
     uri: str  # as the client sent it (GLOBAL for the pseudo-folder)
     name: str
     path: Path | None  # absolute; None for the pseudo-folder
-    settings: dict[str, Any] = field(default_factory=dict, compare=False)  # the client's `torchlint` section for this scope
+    settings: dict[str, Any] = field(
+        default_factory=dict, compare=False
+    )  # the client's `torchlint` section for this scope
     config: Config = field(default_factory=Config, compare=False)
     generation: int = 0  # changes whenever `config` does (and differs between folders)
 

@@ -31,7 +31,7 @@ def hover(analysis: Analysis, pos: types.Position) -> types.Hover | None:
 
 def why(doc: str) -> str | None:
     """The first paragraph of a rule's "Why is this bad?" section."""
-    m = re.search(r"## Why is this bad\?\s*\n(.+?)(\n\s*\n|$)", doc, re.S)
+    m = re.search(r"## Why is this bad\?\s*\n(.+?)(\n\s*\n|$)", doc, re.DOTALL)
     return " ".join(m.group(1).split()) if m else None
 
 

@@ -10,8 +10,8 @@ analyses it like any document and builds the cell views from the program of that
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from lsprotocol import types
 
@@ -53,7 +53,7 @@ class NotebookState:
         return next((n for n, u in self.cell_uris.items() if u == cell_uri), None)
 
 
-def refresh(ls: "TorchlintServer", nb_uri: str) -> NotebookState | None:
+def refresh(ls: TorchlintServer, nb_uri: str) -> NotebookState | None:
     """Rebuild the notebook's program from the workspace's cells (on the loop)."""
     nb = ls.workspace.get_notebook_document(notebook_uri=nb_uri)
     if nb is None:
@@ -78,7 +78,7 @@ def refresh(ls: "TorchlintServer", nb_uri: str) -> NotebookState | None:
     return state
 
 
-def owner(ls: "TorchlintServer", cell_uri: str) -> str | None:
+def owner(ls: TorchlintServer, cell_uri: str) -> str | None:
     """The URI of the open notebook that holds `cell_uri` as a Python code cell."""
     for nb_uri, state in ls.notebooks.items():
         if cell_uri in state.cell_versions:
@@ -86,7 +86,7 @@ def owner(ls: "TorchlintServer", cell_uri: str) -> str | None:
     return None
 
 
-def build_views(ls: "TorchlintServer", analysis: Analysis, encoding, related_text) -> None:
+def build_views(ls: TorchlintServer, analysis: Analysis, encoding, related_text) -> None:
     """Split the notebook's analysis into one Analysis per code cell (on the worker)."""
     state = ls.notebooks.get(analysis.uri)
     if state is None or state.program.text != analysis.text:
@@ -106,7 +106,9 @@ def build_views(ls: "TorchlintServer", analysis: Analysis, encoding, related_tex
             [span for n, span in loops if n == number],
             analysis.report.errors,
         )
-        view = Analysis(uri, state.cell_versions.get(uri), cell.source, report, indexes[number], generation=analysis.generation)
+        view = Analysis(
+            uri, state.cell_versions.get(uri), cell.source, report, indexes[number], generation=analysis.generation
+        )
         view.cells = cells
         view.notebook = analysis.uri
         view.diagnostics = to_diagnostics(view, related_text)
@@ -114,7 +116,7 @@ def build_views(ls: "TorchlintServer", analysis: Analysis, encoding, related_tex
     state.views, state.view_text = views, analysis.text
 
 
-def view(ls: "TorchlintServer", analysis: Analysis | None, cell_uri: str) -> Analysis | None:
+def view(ls: TorchlintServer, analysis: Analysis | None, cell_uri: str) -> Analysis | None:
     """The cell's part of the notebook's current analysis."""
     if analysis is None:
         return None
@@ -124,7 +126,7 @@ def view(ls: "TorchlintServer", analysis: Analysis | None, cell_uri: str) -> Ana
     return state.views.get(cell_uri)
 
 
-def publish(ls: "TorchlintServer", analysis: Analysis) -> None:
+def publish(ls: TorchlintServer, analysis: Analysis) -> None:
     """Diagnostics of every code cell of the notebook (an empty list clears a cell)."""
     state = ls.notebooks.get(analysis.uri)
     if state is None or state.view_text != analysis.text:
@@ -132,12 +134,13 @@ def publish(ls: "TorchlintServer", analysis: Analysis) -> None:
     for uri in state.cell_uris.values():
         v = state.views.get(uri)
         ls.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=ls.with_runtime(uri, v.diagnostics if v else []),
-                                           version=v.version if v else None)
+            types.PublishDiagnosticsParams(
+                uri=uri, diagnostics=ls.with_runtime(uri, v.diagnostics if v else []), version=v.version if v else None
+            )
         )
 
 
-def clear(ls: "TorchlintServer", cell_uris) -> None:
+def clear(ls: TorchlintServer, cell_uris) -> None:
     for uri in cell_uris:
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 

@@ -41,17 +41,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 import os
 import sys
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from urllib.parse import unquote
 
 import attrs
 from lsprotocol import types
 from pygls import uris
-from urllib.parse import unquote
 
 from torchlint.probe.report import Finding, Report
 from torchlint.probe.runner import Progress, run_overfit
@@ -89,7 +91,7 @@ class _ServerState:
     diagnostics: dict[str, list[types.Diagnostic]] = field(default_factory=dict)
 
 
-_STATES: "weakref.WeakKeyDictionary[Any, _ServerState]" = weakref.WeakKeyDictionary()
+_STATES: weakref.WeakKeyDictionary[Any, _ServerState] = weakref.WeakKeyDictionary()
 
 
 def _state(server: Any) -> _ServerState:
@@ -122,13 +124,20 @@ def merged_diagnostics(server: Any, uri: str, static: list[types.Diagnostic]) ->
     stale = False
     for d in runtime:
         twin = TWINS.get(str(d.code))
-        i = next((i for i, s in enumerate(out) if twin and s.code == twin
-                  and s.range.start.line <= d.range.start.line <= s.range.end.line), None)
+        i = next(
+            (
+                i
+                for i, s in enumerate(out)
+                if twin and s.code == twin and s.range.start.line <= d.range.start.line <= s.range.end.line
+            ),
+            None,
+        )
         if i is not None:
             s = out[i]
             evidence = types.DiagnosticRelatedInformation(
                 location=types.Location(uri=uri, range=d.range),
-                message=f"confirmed by the overfit check ({d.code}): {d.message}")
+                message=f"confirmed by the overfit check ({d.code}): {d.message}",
+            )
             out[i] = attrs.evolve(s, related_information=[*(s.related_information or []), evidence])
             d.data = {**(d.data or {}), "paired": True}
         elif isinstance(d.data, dict) and d.data.get("paired"):
@@ -136,9 +145,15 @@ def merged_diagnostics(server: Any, uri: str, static: list[types.Diagnostic]) ->
         else:
             rest.append(d)
     if stale and st is not None:
-        st.diagnostics[uri] = [d for d in runtime if not (isinstance(d.data, dict) and d.data.get("paired"))
-                               or any(s.code == TWINS.get(str(d.code)) and s.range.start.line <= d.range.start.line
-                                      <= s.range.end.line for s in static)]
+        st.diagnostics[uri] = [
+            d
+            for d in runtime
+            if not (isinstance(d.data, dict) and d.data.get("paired"))
+            or any(
+                s.code == TWINS.get(str(d.code)) and s.range.start.line <= d.range.start.line <= s.range.end.line
+                for s in static
+            )
+        ]
     return out + rest
 
 
@@ -240,8 +255,7 @@ def _line_range(text: str | None, row: int, encoding: Any = None) -> types.Range
             start = len(code) - len(code.lstrip())
             if start < len(code):
                 return index.range(Span(Position(line, start), Position(line, len(code.rstrip()))))
-    return types.Range(start=types.Position(line=line, character=0),
-                       end=types.Position(line=line + 1, character=0))
+    return types.Range(start=types.Position(line=line, character=0), end=types.Position(line=line + 1, character=0))
 
 
 def _notebook_cell(server: Any, uri: str) -> tuple[str, dict[int, str]] | None:
@@ -273,9 +287,14 @@ def _encoding(server: Any) -> Any:
         return None
 
 
-def _to_diagnostics(report: Report, script_uri: str, loop_line: int | None,
-                    text_of: Callable[[str, str | None], str | None] = lambda uri, path: None,
-                    encoding: Any = None, cells: dict[int, str] | None = None) -> dict[str, list[types.Diagnostic]]:
+def _to_diagnostics(
+    report: Report,
+    script_uri: str,
+    loop_line: int | None,
+    text_of: Callable[[str, str | None], str | None] = lambda uri, path: None,
+    encoding: Any = None,
+    cells: dict[int, str] | None = None,
+) -> dict[str, list[types.Diagnostic]]:
     """`cells`: for a notebook, its code cells' URIs by number (findings carry their cell)."""
     out: dict[str, list[types.Diagnostic]] = {}
     # An ERROR has no TLR code (codes are public and stable): it becomes a code-less
@@ -283,8 +302,20 @@ def _to_diagnostics(report: Report, script_uri: str, loop_line: int | None,
     findings: list[tuple[Finding, str | None]] = [(f, f.code) for f in report.findings]
     if report.verdict == "ERROR" and report.error:
         loc = report.error_location or {}
-        findings.insert(0, (Finding("", f"overfit check could not run: {report.error}",
-                                    loc.get("filename"), loc.get("row"), "error", cell=loc.get("cell")), None))
+        findings.insert(
+            0,
+            (
+                Finding(
+                    "",
+                    f"overfit check could not run: {report.error}",
+                    loc.get("filename"),
+                    loc.get("row"),
+                    "error",
+                    cell=loc.get("cell"),
+                ),
+                None,
+            ),
+        )
     for f, code in findings:
         if cells and f.cell in cells:
             uri, row = cells[f.cell], f.row or 1
@@ -294,13 +325,15 @@ def _to_diagnostics(report: Report, script_uri: str, loop_line: int | None,
         else:
             uri = script_uri
             row = (loop_line + 1) if loop_line is not None else 1
-        out.setdefault(uri, []).append(types.Diagnostic(
-            range=_line_range(text_of(uri, f.filename or uris.to_fs_path(uri)), row, encoding),
-            message=f.message,
-            severity=_SEVERITY.get(f.severity, types.DiagnosticSeverity.Warning),
-            code=code,
-            source=SOURCE,
-        ))
+        out.setdefault(uri, []).append(
+            types.Diagnostic(
+                range=_line_range(text_of(uri, f.filename or uris.to_fs_path(uri)), row, encoding),
+                message=f.message,
+                severity=_SEVERITY.get(f.severity, types.DiagnosticSeverity.Warning),
+                code=code,
+                source=SOURCE,
+            )
+        )
     return out
 
 
@@ -309,8 +342,9 @@ def _publish(server: Any, uri: str) -> None:
     if callable(republish):
         republish(uri)
         return
-    server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-        uri=uri, diagnostics=runtime_diagnostics(server, uri)))
+    server.text_document_publish_diagnostics(
+        types.PublishDiagnosticsParams(uri=uri, diagnostics=runtime_diagnostics(server, uri))
+    )
 
 
 def _supports_progress(server: Any) -> bool:
@@ -348,8 +382,9 @@ class _ProgressSink:
         if p is None or self.token is None:
             return
         pct = int(100 * p.step / p.total) if p.total else None
-        self.server.work_done_progress.report(self.token, types.WorkDoneProgressReport(
-            message=p.message, percentage=pct, cancellable=True))
+        self.server.work_done_progress.report(
+            self.token, types.WorkDoneProgressReport(message=p.message, percentage=pct, cancellable=True)
+        )
 
     def close(self) -> None:
         if self.handle is not None:
@@ -387,18 +422,23 @@ def _refusal(ls: Any, path: str, trusted: Callable[[], bool]) -> str | None:
     """Why the overfit check must not run `path`, or None. The check executes the user's
     script: only on explicit request, in a trusted workspace, for a file of its folders."""
     if not trusted():
-        return ("the overfit check runs your training script, and this workspace is not trusted "
-                "(Restricted Mode); trust the workspace to enable it")
+        return (
+            "the overfit check runs your training script, and this workspace is not trusted "
+            "(Restricted Mode); trust the workspace to enable it"
+        )
     folders = _folders(ls)
     if not any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders):
         where = ", ".join(folders) if folders else "none are open"
-        return (f"the overfit check runs only scripts inside the workspace folders ({where}); "
-                f"{path} is outside them: open its folder as a workspace")
+        return (
+            f"the overfit check runs only scripts inside the workspace folders ({where}); "
+            f"{path} is outside them: open its folder as a workspace"
+        )
     return None
 
 
-async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...],
-               trusted: Callable[[], bool] = lambda: True) -> dict[str, Any]:
+async def _run(
+    ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...], trusted: Callable[[], bool] = lambda: True
+) -> dict[str, Any]:
     uri, loop_line = _parse_target(args)
     if not uri:
         return _error_report("", "runOverfitCheck needs a document URI argument")
@@ -420,8 +460,7 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
     key = _workspace_key(ls, os.path.realpath(path))
     if key in st.runs:
         msg = "an overfit check is already running for this workspace; cancel it first"
-        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning,
-                                                       message=f"torchlint: {msg}"))
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=f"torchlint: {msg}"))
         data = _error_report(path, msg)
         data["busy"] = True
         return data
@@ -434,8 +473,9 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
     if isinstance(python, list):  # VS Code's python.interpreterPath style: [exe, *args]
         python = python[0] if python else None
     steps = _number(_setting(settings, "overfit.steps", "overfit_steps", "overfitSteps"), DEFAULT_STEPS, int)
-    timeout = _number(_setting(settings, "overfit.timeout", "overfit_timeout", "overfitTimeout"),
-                      DEFAULT_TIMEOUT, float)
+    timeout = _number(
+        _setting(settings, "overfit.timeout", "overfit_timeout", "overfitTimeout"), DEFAULT_TIMEOUT, float
+    )
 
     client_ui = bool(_setting(settings, "clientOverfitUi"))
 
@@ -450,9 +490,15 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
                 if token is None:  # no client token: create one (the client shows it)
                     token = f"torchlint-overfit-{uuid.uuid4()}"
                     await ls.work_done_progress.create_async(token)
-                ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-                    title="torchlint: overfit check", message=f"starting {os.path.basename(path)}",
-                    percentage=0, cancellable=True))
+                ls.work_done_progress.begin(
+                    token,
+                    types.WorkDoneProgressBegin(
+                        title="torchlint: overfit check",
+                        message=f"starting {os.path.basename(path)}",
+                        percentage=0,
+                        cancellable=True,
+                    ),
+                )
                 sink.token = token
                 fut = ls.work_done_progress.tokens.get(token)
                 if fut is not None:  # pygls cancels this future on window/workDoneProgress/cancel
@@ -461,12 +507,20 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
                 log.exception("work done progress")
                 token = None
         if not os.path.isfile(path):
-            report = Report(verdict="ERROR", script=path, error=f"not a file: {path}",
-                            summary=f"ERROR: not a file: {path}")
+            report = Report(
+                verdict="ERROR", script=path, error=f"not a file: {path}", summary=f"ERROR: not a file: {path}"
+            )
         else:
             report = await run_overfit(
-                path, [], python=python, steps=steps, timeout=timeout, cwd=key if os.path.isdir(key) else None,
-                on_progress=sink, cancel=cancel)
+                path,
+                [],
+                python=python,
+                steps=steps,
+                timeout=timeout,
+                cwd=key if os.path.isdir(key) else None,
+                on_progress=sink,
+                cancel=cancel,
+            )
     finally:
         sink.close()
         st.runs.pop(key, None)
@@ -480,16 +534,20 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
     cancelled = cancel.is_set()
     data = report_json(report, cancelled=cancelled, python=python, steps=steps)
     if not cancelled and not client_ui:
-        ls.window_show_message(types.ShowMessageParams(
-            type=types.MessageType.Warning
-            if report.verdict == "PASS" and any(f.severity == "error" for f in report.findings)
-            else _MESSAGE_TYPE.get(report.verdict, types.MessageType.Info),
-            message=f"torchlint overfit check ({os.path.basename(path)}): {report.summary or report.verdict}"))
+        ls.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Warning
+                if report.verdict == "PASS" and any(f.severity == "error" for f in report.findings)
+                else _MESSAGE_TYPE.get(report.verdict, types.MessageType.Info),
+                message=f"torchlint overfit check ({os.path.basename(path)}): {report.summary or report.verdict}",
+            )
+        )
     ls.protocol.notify(RESULT_NOTIFICATION, {**data, "uri": uri})
     if cancelled:  # says nothing about the code: the previous run's diagnostics stay
         return data
-    new = _to_diagnostics(report, uris.from_fs_path(path) or uri, loop_line,
-                          lambda u, p: _text_of(ls, u, p), _encoding(ls), cells)
+    new = _to_diagnostics(
+        report, uris.from_fs_path(path) or uri, loop_line, lambda u, p: _text_of(ls, u, p), _encoding(ls), cells
+    )
     changed = set(st.diagnostics) | set(new)
     st.diagnostics = new
     for u in sorted(changed):
@@ -500,8 +558,9 @@ async def _run(ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...
     return data
 
 
-def report_json(report: Report, *, cancelled: bool = False, python: str | None = None,
-                steps: int | None = None) -> dict[str, Any]:
+def report_json(
+    report: Report, *, cancelled: bool = False, python: str | None = None, steps: int | None = None
+) -> dict[str, Any]:
     """The report's JSON plus what editors show: the losses the verdict compared (one
     definition everywhere: the first finite loss, the median of the last steps), whether the
     user cancelled, and how the run was started (for the client's log)."""
@@ -511,13 +570,19 @@ def report_json(report: Report, *, cancelled: bool = False, python: str | None =
     data["final_loss"] = _finite(final_loss(report.losses)) if values else None
     data["cancelled"] = cancelled
     data["interpreter"] = python or sys.executable
-    data["command"] = [python or sys.executable, "-m", "torchlint", "overfit", report.script,
-                       *(["--steps", str(steps)] if steps else [])]
+    data["command"] = [
+        python or sys.executable,
+        "-m",
+        "torchlint",
+        "overfit",
+        report.script,
+        *(["--steps", str(steps)] if steps else []),
+    ]
     return data
 
 
 def _finite(x: float | None) -> float | str | None:
-    return x if x is None or x == x and abs(x) != float("inf") else str(x)
+    return x if x is None or math.isfinite(x) else str(x)
 
 
 def on_change(server: Any, uri: str, changes: list[Any]) -> bool:
@@ -536,7 +601,11 @@ def on_change(server: Any, uri: str, changes: list[Any]) -> bool:
         first, last = rng.start.line, rng.end.line
         delta = change.text.count("\n") + change.text.count("\r") - change.text.count("\r\n") - (last - first)
         moves = last + 1  # first line that only moves
-        if rng.start.character == 0 and rng.end.character == 0 and (change.text == "" or change.text.endswith(("\n", "\r"))):
+        if (
+            rng.start.character == 0
+            and rng.end.character == 0
+            and (change.text == "" or change.text.endswith(("\n", "\r")))
+        ):
             moves = last  # whole lines replaced or inserted above `last`, whose text stays as it was
             last -= 1
         kept = []
@@ -546,10 +615,17 @@ def on_change(server: Any, uri: str, changes: list[Any]) -> bool:
                 continue
             if line >= moves and delta:
                 d = types.Diagnostic(
-                    range=types.Range(start=types.Position(line=line + delta, character=d.range.start.character),
-                                      end=types.Position(line=d.range.end.line + delta, character=d.range.end.character)),
-                    message=d.message, severity=d.severity, code=d.code, source=d.source,
-                    related_information=d.related_information, data=d.data)
+                    range=types.Range(
+                        start=types.Position(line=line + delta, character=d.range.start.character),
+                        end=types.Position(line=d.range.end.line + delta, character=d.range.end.character),
+                    ),
+                    message=d.message,
+                    severity=d.severity,
+                    code=d.code,
+                    source=d.source,
+                    related_information=d.related_information,
+                    data=d.data,
+                )
             kept.append(d)
         diags = kept
     if diags == st.diagnostics[uri]:

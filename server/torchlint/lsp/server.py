@@ -15,9 +15,10 @@ import gc
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
@@ -29,7 +30,8 @@ from .. import __version__
 from ..analysis.source import UnreadableFile, decode
 from ..checker import Checker, FileReport
 from ..config import Config
-from . import actions, hover as hover_mod, lenses, notebooks
+from . import actions, lenses, notebooks
+from . import hover as hover_mod
 from .convert import LineIndex
 from .diagnostics import Analysis, to_diagnostics
 from .folders import GLOBAL, Folder, folder_for
@@ -60,7 +62,9 @@ class DocSnapshot:
 class TorchlintServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__(
-            "torchlint", __version__, protocol_cls=TorchlintProtocol,
+            "torchlint",
+            __version__,
+            protocol_cls=TorchlintProtocol,
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             notebook_document_sync=notebooks.SYNC_OPTIONS,
         )
@@ -168,7 +172,7 @@ class TorchlintServer(LanguageServer):
             new[uri] = Folder(uri, name, path, dict(layer), config, generation)
             for p in found:
                 if len(listed) > 1 and p.startswith("torchlint settings:"):
-                    p = f"torchlint settings of folder {name or uri}:{p[len('torchlint settings:'):]}"
+                    p = f"torchlint settings of folder {name or uri}:{p[len('torchlint settings:') :]}"
                 if p not in problems:
                     problems.append(p)
         self._folders = (new, {})
@@ -206,7 +210,10 @@ class TorchlintServer(LanguageServer):
             log.warning("workspace/configuration failed: %s", exc)
             return None
         result = list(result or [])
-        return {uri: (section(result[i]) if i < len(result) and isinstance(result[i], dict) else {}) for i, (uri, _, _) in enumerate(listed)}
+        return {
+            uri: (section(result[i]) if i < len(result) and isinstance(result[i], dict) else {})
+            for i, (uri, _, _) in enumerate(listed)
+        }
 
     def reload_config(self) -> None:
         """Re-read every folder's pyproject.toml with the settings it has; re-analyse what changed (on the loop)."""
@@ -218,7 +225,9 @@ class TorchlintServer(LanguageServer):
             self.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=f"torchlint: {p}"))
             if p not in self._shown_problems:
                 self._shown_problems.add(p)
-                self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=f"torchlint: {p}"))
+                self.window_show_message(
+                    types.ShowMessageParams(type=types.MessageType.Warning, message=f"torchlint: {p}")
+                )
 
     def checker(self, folder: Folder | None = None) -> Checker:
         """The engine of `folder` (default: the first folder), with the folder's configuration."""
@@ -272,7 +281,12 @@ class TorchlintServer(LanguageServer):
             if snap is None:
                 return None
             a = self.analyses.get(uri)
-            if a is not None and a.version == snap.version and a.text == snap.text and a.generation == self.folder_of(uri).generation:
+            if (
+                a is not None
+                and a.version == snap.version
+                and a.text == snap.text
+                and a.generation == self.folder_of(uri).generation
+            ):
                 return a
             pending = self._pending.get(uri)
             if pending is not None and not pending.done():
@@ -296,7 +310,13 @@ class TorchlintServer(LanguageServer):
         folder = self.folder_of(uri)
         generation = folder.generation
         prev = self.analyses.get(uri)
-        if not force and prev is not None and prev.version == snap.version and prev.text == snap.text and prev.generation == generation:
+        if (
+            not force
+            and prev is not None
+            and prev.version == snap.version
+            and prev.text == snap.text
+            and prev.generation == generation
+        ):
             return prev
         path = _path(uri)
         checker = self.checker(folder)
@@ -309,7 +329,9 @@ class TorchlintServer(LanguageServer):
         except Exception as exc:  # an engine bug: say so, clear this file's diagnostics, keep serving
             log.exception("analysis of %s failed", path)
             report = FileReport(errors=[f"internal error: {type(exc).__name__}: {exc}"])
-        analysis = Analysis(uri, snap.version, snap.text, report, LineIndex(snap.text, self._encoding()), generation=generation)
+        analysis = Analysis(
+            uri, snap.version, snap.text, report, LineIndex(snap.text, self._encoding()), generation=generation
+        )
         analysis.diagnostics = to_diagnostics(analysis, self._text_of)
         if uri in self.notebooks:
             notebooks.build_views(self, analysis, self._encoding(), self._text_of)
@@ -381,7 +403,9 @@ class TorchlintServer(LanguageServer):
         if errors and self._logged_errors.get(analysis.uri) != errors:
             for e in errors:
                 self.window_log_message(
-                    types.LogMessageParams(type=types.MessageType.Error, message=f"torchlint: {_path(analysis.uri)}: {e}")
+                    types.LogMessageParams(
+                        type=types.MessageType.Error, message=f"torchlint: {_path(analysis.uri)}: {e}"
+                    )
                 )
         self._logged_errors[analysis.uri] = errors
         if self.pull:
@@ -465,7 +489,9 @@ class TorchlintServer(LanguageServer):
         log.error("server error (%s): %s: %s", getattr(source, "__name__", source), type(error).__name__, error)
         try:
             self.window_log_message(
-                types.LogMessageParams(type=types.MessageType.Error, message=f"torchlint: internal error: {type(error).__name__}: {error}")
+                types.LogMessageParams(
+                    type=types.MessageType.Error, message=f"torchlint: internal error: {type(error).__name__}: {error}"
+                )
             )
         except Exception:
             pass
@@ -522,8 +548,13 @@ def create_server() -> TorchlintServer:
         ls.pull = get_capability(params.capabilities, "text_document.diagnostic") is not None
         # every folder gets the initializationOptions until the client is asked for its own settings
         ls.init_problems = ls.rebuild_folders()  # shown once the client is initialized
-        log.info("torchlint %s: folders=%s pull=%s encoding=%s", __version__,
-                 [str(f.path) for f in ls.folders.values()], ls.pull, ls.workspace.position_encoding)
+        log.info(
+            "torchlint %s: folders=%s pull=%s encoding=%s",
+            __version__,
+            [str(f.path) for f in ls.folders.values()],
+            ls.pull,
+            ls.workspace.position_encoding,
+        )
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: TorchlintServer, params: types.InitializedParams):
@@ -550,7 +581,9 @@ def create_server() -> TorchlintServer:
                 await ls.client_register_capability_async(types.RegistrationParams(registrations=registrations))
             except Exception as exc:
                 log.warning("dynamic registration failed: %s", exc)
-        if ls.can_pull_settings():  # each folder's own settings (documents whose configuration changes are analysed again)
+        if (
+            ls.can_pull_settings()
+        ):  # each folder's own settings (documents whose configuration changes are analysed again)
             await ls.update_folders()
 
     @server.feature(types.SHUTDOWN)
@@ -651,8 +684,11 @@ def create_server() -> TorchlintServer:
                 for cell_uri in list(ls.notebooks[uri].cell_uris.values()):
                     v = notebooks.view(ls, a, cell_uri)
                     if v is not None:
-                        reports.append(types.WorkspaceFullDocumentDiagnosticReport(
-                            uri=cell_uri, version=v.version, items=v.diagnostics, result_id=v.result_id))
+                        reports.append(
+                            types.WorkspaceFullDocumentDiagnosticReport(
+                                uri=cell_uri, version=v.version, items=v.diagnostics, result_id=v.result_id
+                            )
+                        )
                 continue
             reports.append(
                 types.WorkspaceFullDocumentDiagnosticReport(
@@ -670,7 +706,9 @@ def create_server() -> TorchlintServer:
         a = await ls.current_analysis(params.text_document.uri)
         if a is None:
             return None
-        document_changes = bool(get_capability(ls.client_capabilities, "workspace.workspace_edit.document_changes", False))
+        document_changes = bool(
+            get_capability(ls.client_capabilities, "workspace.workspace_edit.document_changes", False)
+        )
         return actions.code_actions(a, params.range, params.context, document_changes) or None
 
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
@@ -691,7 +729,9 @@ def create_server() -> TorchlintServer:
         Only documents whose configuration changed are analysed (and published) again."""
         settings = params.settings
         if isinstance(settings, dict):
-            ls.pushed_settings = dict(settings["torchlint"]) if isinstance(settings.get("torchlint"), dict) else dict(settings)
+            ls.pushed_settings = (
+                dict(settings["torchlint"]) if isinstance(settings.get("torchlint"), dict) else dict(settings)
+            )
         await ls.update_folders()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
@@ -739,13 +779,16 @@ def _register_commands(server: TorchlintServer) -> None:
 
 def _unavailable(ls: TorchlintServer, *args):
     ls.window_show_message(
-        types.ShowMessageParams(type=types.MessageType.Warning, message="torchlint: the overfit check is not available in this build")
+        types.ShowMessageParams(
+            type=types.MessageType.Warning, message="torchlint: the overfit check is not available in this build"
+        )
     )
-    return None
 
 
 def serve(tcp: str | None = None, log_file: str | None = None) -> int:
-    handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = (
+        logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
+    )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root_logger = logging.getLogger()
     root_logger.addHandler(handler)

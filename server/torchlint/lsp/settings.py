@@ -15,7 +15,18 @@ from ..config import Config, ConfigError, load_config, user_interpreter
 
 SECTION = "torchlint"
 DEFAULT_DEBOUNCE = 0.150  # seconds between the last keystroke and analysis
-_SERVER_ONLY = {"debounce", "debounceMs", "debounce-ms", "debounce_ms", "trace", "enable", "path", "args", "workspaceTrusted", "clientOverfitUi"}
+_SERVER_ONLY = {
+    "debounce",
+    "debounceMs",
+    "debounce-ms",
+    "debounce_ms",
+    "trace",
+    "enable",
+    "path",
+    "args",
+    "workspaceTrusted",
+    "clientOverfitUi",
+}
 
 
 def section(obj: Any) -> dict[str, Any]:

@@ -15,7 +15,8 @@ import itertools
 import logging
 import threading
 import time
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 log = logging.getLogger("torchlint.lsp")
 
@@ -99,7 +100,7 @@ class Worker:
                 continue
             try:
                 fut.set_result(fn())
-            except BaseException as exc:  # noqa: BLE001 - the worker must outlive any job
+            except BaseException as exc:
                 log.exception("analysis job failed")
                 if self._on_error is not None:
                     try:

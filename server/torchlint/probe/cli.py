@@ -22,7 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="torchlint overfit",
         description="Train SCRIPT on one repeated batch and check that the loss goes to ~0. "
-                    "Arguments after `--` are passed to the script.")
+        "Arguments after `--` are passed to the script.",
+    )
     p.add_argument("script", help="the training script, run as __main__")
     p.add_argument("--steps", type=int, default=100, help="optimizer steps to run (default 100)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds before the run is killed (default 300)")
@@ -71,7 +72,7 @@ class _Ticker:
 def main(argv: list[str]) -> int:
     if "--" in argv:
         cut = argv.index("--")
-        own, script_args = argv[:cut], argv[cut + 1:]
+        own, script_args = argv[:cut], argv[cut + 1 :]
     else:
         own, script_args = argv, []
     parser = _parser()
@@ -89,9 +90,18 @@ def main(argv: list[str]) -> int:
     ticker = _Ticker(sys.stderr, opts.quiet)
     plot = "" if opts.no_plot else opts.plot
     try:
-        report = asyncio.run(run_overfit(
-            opts.script, script_args, python=opts.python, steps=opts.steps, timeout=opts.timeout,
-            cwd=opts.cwd, on_progress=ticker, plot_path=plot))
+        report = asyncio.run(
+            run_overfit(
+                opts.script,
+                script_args,
+                python=opts.python,
+                steps=opts.steps,
+                timeout=opts.timeout,
+                cwd=opts.cwd,
+                on_progress=ticker,
+                plot_path=plot,
+            )
+        )
     except KeyboardInterrupt:
         ticker.close()
         print("torchlint overfit: interrupted; the script's process group was killed", file=sys.stderr)

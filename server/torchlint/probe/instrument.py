@@ -64,11 +64,25 @@ PARAM_BIRTH_LIMIT = 200000
 SIGNIFICANT_GRAD = 1e-6  # relative to the parameter's largest value
 
 _FUNCTIONAL_LOSSES = (
-    "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
-    "poisson_nll_loss", "gaussian_nll_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
-    "margin_ranking_loss", "hinge_embedding_loss", "cosine_embedding_loss",
-    "multi_margin_loss", "triplet_margin_loss", "ctc_loss",
+    "cross_entropy",
+    "nll_loss",
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "kl_div",
+    "poisson_nll_loss",
+    "gaussian_nll_loss",
+    "soft_margin_loss",
+    "multilabel_soft_margin_loss",
+    "margin_ranking_loss",
+    "hinge_embedding_loss",
+    "cosine_embedding_loss",
+    "multi_margin_loss",
+    "triplet_margin_loss",
+    "ctc_loss",
 )
 _CLASS_LOSSES = ("cross_entropy", "nll_loss")
 
@@ -192,8 +206,13 @@ class _Opt:
 
 _S: _State
 _CH: _Channel
-_LIB_DIRS = sorted({os.path.abspath(p) for k, p in sysconfig.get_paths().items()
-                    if k in ("stdlib", "platstdlib", "purelib", "platlib") and p})
+_LIB_DIRS = sorted(
+    {
+        os.path.abspath(p)
+        for k, p in sysconfig.get_paths().items()
+        if k in ("stdlib", "platstdlib", "purelib", "platlib") and p
+    }
+)
 
 # ----------------------------------------------------------------------------- locations
 
@@ -267,12 +286,18 @@ def _finding(code: str, message: str, site: tuple[str, int] | None, severity: st
     if dedupe in _S.reported:
         return
     _S.reported.add(dedupe)
-    _CH.send({
-        "type": "finding", "code": code, "message": message, "severity": severity,
-        "filename": site[0] if site else None, "row": site[1] if site else None,
-        # after the run (TLR03/04/05/10) the last step, not the one that never ran
-        "step": _S.step if _S.finalized else _S.step + 1,
-    })
+    _CH.send(
+        {
+            "type": "finding",
+            "code": code,
+            "message": message,
+            "severity": severity,
+            "filename": site[0] if site else None,
+            "row": site[1] if site else None,
+            # after the run (TLR03/04/05/10) the last step, not the one that never ran
+            "step": _S.step if _S.finalized else _S.step + 1,
+        }
+    )
 
 
 def _defer(*args: Any, **kwargs: Any) -> None:
@@ -500,7 +525,8 @@ def _note_class_loss(name: str, logits: Any, kwargs: dict[str, Any]) -> None:
         return
     classes = int(logits.shape[1] if logits.dim() >= 2 else logits.shape[0])
     _S.ce_info = {
-        "loss": name, "classes": classes,
+        "loss": name,
+        "classes": classes,
         "reduction": kwargs.get("reduction", "mean"),
         "label_smoothing": float(kwargs.get("label_smoothing") or 0.0),
         "site": _user_site(3),
@@ -540,7 +566,9 @@ def _marking_scaler_call(orig: Any) -> Any:
     return call
 
 
-def _graph_reaches(root: Any, targets: dict[Any, int], want_leaves: bool) -> tuple[set[int], dict[int, Any] | None, bool]:
+def _graph_reaches(
+    root: Any, targets: dict[Any, int], want_leaves: bool
+) -> tuple[set[int], dict[int, Any] | None, bool]:
     """Walk the autograd graph from `root`: which target nodes it reaches; leaf params if asked."""
     found: set[int] = set()
     leaves: dict[int, Any] = {}
@@ -595,8 +623,15 @@ def _optimizer_params() -> list[Any]:
 
 
 def _on_backward(tensors: Any, scaled: list[Any]) -> None:
-    t = tensors if isinstance(tensors, torch.Tensor) else (
-        tensors[0] if isinstance(tensors, (list, tuple)) and tensors and isinstance(tensors[0], torch.Tensor) else None)
+    t = (
+        tensors
+        if isinstance(tensors, torch.Tensor)
+        else (
+            tensors[0]
+            if isinstance(tensors, (list, tuple)) and tensors and isinstance(tensors[0], torch.Tensor)
+            else None
+        )
+    )
     first = not _S.backward_seen
     _S.backward_seen = True
     if first or _S.backward_site is None:
@@ -609,12 +644,20 @@ def _on_backward(tensors: Any, scaled: list[Any]) -> None:
             site = None
             for opt in _S.optimizers:
                 site = _S.optimizer_sites.get(id(opt))
-            _finding("TLR05", "every parameter given to the optimizer is frozen "
-                     "(requires_grad=False): nothing can be trained", site or _S.backward_site, "error")
+            _finding(
+                "TLR05",
+                "every parameter given to the optimizer is frozen (requires_grad=False): nothing can be trained",
+                site or _S.backward_site,
+                "error",
+            )
         else:
-            _finding("TLR03", "the loss does not require grad: it was computed under no_grad, "
-                     "detached, or from frozen parameters; no parameter receives a gradient",
-                     _S.backward_site, "error")
+            _finding(
+                "TLR03",
+                "the loss does not require grad: it was computed under no_grad, "
+                "detached, or from frozen parameters; no parameter receives a gradient",
+                _S.backward_site,
+                "error",
+            )
         return
 
     early = _S.step <= 3
@@ -664,8 +707,7 @@ def _on_backward(tensors: Any, scaled: list[Any]) -> None:
     _S.pending.append(value)
     if not math.isfinite(value):
         _S.nonfinite = True
-        _finding("TLR02", f"the loss is {value} at step {_S.step + 1}", _S.backward_site, "error",
-                 key="nonfinite")
+        _finding("TLR02", f"the loss is {value} at step {_S.step + 1}", _S.backward_site, "error", key="nonfinite")
 
 
 def _global_forward_hook(mod: Any, args: Any, out: Any) -> None:
@@ -686,17 +728,33 @@ def _global_forward_hook(mod: Any, args: Any, out: Any) -> None:
                 _S.mode_calls.pop(id(mod), None)
             if not grad and mod.training:
                 kind = type(mod).__name__
-                extra = " (its running statistics are updated by this data)" if not isinstance(mod, _DROPOUT_TYPES) else ""
-                _finding("TLR06", f"{kind} is in train mode during a forward pass under no_grad "
-                         f"(evaluation without model.eval()?){extra}", _module_site(mod), "warning",
-                         key=("nograd-train", id(mod)))
-        elif isinstance(mod, (torch.nn.ReLU, torch.nn.ReLU6)) and isinstance(out, torch.Tensor) \
-                and out.dim() >= 2 and out.shape[0] > 1:
+                extra = (
+                    " (its running statistics are updated by this data)" if not isinstance(mod, _DROPOUT_TYPES) else ""
+                )
+                _finding(
+                    "TLR06",
+                    f"{kind} is in train mode during a forward pass under no_grad "
+                    f"(evaluation without model.eval()?){extra}",
+                    _module_site(mod),
+                    "warning",
+                    key=("nograd-train", id(mod)),
+                )
+        elif (
+            isinstance(mod, (torch.nn.ReLU, torch.nn.ReLU6))
+            and isinstance(out, torch.Tensor)
+            and out.dim() >= 2
+            and out.shape[0] > 1
+        ):
             dead = 1.0 - float((out.detach() > 0).any(dim=0).float().mean().item())
             if dead >= DEAD_RELU_FRACTION:
-                _defer("TLR09", f"dead ReLU: {dead:.0%} of the units of this ReLU output zero for "
-                         f"every sample of the batch (threshold {DEAD_RELU_FRACTION:.0%})",
-                         _module_site(mod), "warning", key=("relu", id(mod)))
+                _defer(
+                    "TLR09",
+                    f"dead ReLU: {dead:.0%} of the units of this ReLU output zero for "
+                    f"every sample of the batch (threshold {DEAD_RELU_FRACTION:.0%})",
+                    _module_site(mod),
+                    "warning",
+                    key=("relu", id(mod)),
+                )
     except Exception:
         pass
 
@@ -708,9 +766,14 @@ _MODE_TYPES = _DROPOUT_TYPES + (torch.nn.modules.batchnorm._BatchNorm,)
 def _check_mode_calls() -> None:
     for mod, eval_with_grad in list(_S.mode_calls.values()):
         if eval_with_grad:
-            _finding("TLR06", f"{type(mod).__name__} is in eval mode during a training step "
-                     "(model.eval() without model.train() before training?)", _module_site(mod),
-                     "warning", key=("eval-train", id(mod)))
+            _finding(
+                "TLR06",
+                f"{type(mod).__name__} is in eval mode during a training step "
+                "(model.eval() without model.train() before training?)",
+                _module_site(mod),
+                "warning",
+                key=("eval-train", id(mod)),
+            )
     _S.mode_calls.clear()
 
 
@@ -775,7 +838,7 @@ def _wrap_closure(opt: Any, closure: Any) -> Any:
         else:
             # LBFGS evaluates the closure many times per step (line search): the step's
             # loss is the first evaluation, at the parameters the step started from.
-            del _S.pending[calls[1]:]
+            del _S.pending[calls[1] :]
         return out
 
     return wrapped
@@ -785,10 +848,15 @@ def _before_step(opt: Any) -> None:
     info = _opt_info(opt)
     info.backward_site = _S.last_backward_site or info.backward_site
     if info.steps >= 1 and info.steps <= 3 and not info.clean:
-        _finding("TLR07", "gradients from the previous step are still in .grad when "
-                 "backward() runs again: they accumulate across optimizer steps "
-                 f"(missing {_opt_label(info)}.zero_grad()?)", info.backward_site or _S.backward_site,
-                 "error", key=("TLR07", info.index))
+        _finding(
+            "TLR07",
+            "gradients from the previous step are still in .grad when "
+            "backward() runs again: they accumulate across optimizer steps "
+            f"(missing {_opt_label(info)}.zero_grad()?)",
+            info.backward_site or _S.backward_site,
+            "error",
+            key=("TLR07", info.index),
+        )
     if _S.primary is None:
         _S.primary = opt
         params = _optimizer_params()
@@ -815,8 +883,13 @@ def _before_step(opt: Any) -> None:
             _S.grad_seen.add(id(p))
         if not bool(torch.isfinite(g).all()):
             owner = _S.param_owner.get(id(p))
-            _finding("TLR02", f"NaN/Inf in the gradient of {_param_label(p)} at step {_S.step + 1}",
-                     _module_site(owner[0]) if owner else _S.backward_site, "error", key="nonfinite")
+            _finding(
+                "TLR02",
+                f"NaN/Inf in the gradient of {_param_label(p)} at step {_S.step + 1}",
+                _module_site(owner[0]) if owner else _S.backward_site,
+                "error",
+                key="nonfinite",
+            )
             _S.nonfinite = True
             break
     _check_gradient_ratio()
@@ -833,8 +906,7 @@ def _note_clearing() -> None:
         info = _S.opts.get(id(opt))
         if info is None or info.clean or info.steps > 3:
             continue
-        if all(p.grad is None or not bool(p.grad.detach().ne(0).any())
-               for g in opt.param_groups for p in g["params"]):
+        if all(p.grad is None or not bool(p.grad.detach().ne(0).any()) for g in opt.param_groups for p in g["params"]):
             info.clean = True
 
 
@@ -877,24 +949,36 @@ def _check_registration(opt_params: list[Any]) -> None:
             tensors = len(shapes)
             n = sum(math.prod(shape) for _, _, shape in shapes)
             what = f"{', '.join(names) or 'tensors'}"
-            why = ("a new layer is built at every call (inside forward()?), so no optimizer holds its "
-                   "parameters and they start from scratch each step")
+            why = (
+                "a new layer is built at every call (inside forward()?), so no optimizer holds its "
+                "parameters and they start from scratch each step"
+            )
         else:
             tensors = len(items)
             n = sum(p.numel() for _, p, _, _ in items)
-            what = (f"{layers} layers' ({', '.join(names)})" if layers > 1 and names
-                    else names[0] if names else "tensors")
-            why = ("kept in a plain list/dict instead of nn.ModuleList/ModuleDict, or created after "
-                   "the optimizer?")
-        _finding("TLR04", f"{what} parameters ({tensors} tensors, {n} values) receive gradients but "
-                 f"no optimizer updates them ({why})", site, "error")
+            what = (
+                f"{layers} layers' ({', '.join(names)})" if layers > 1 and names else names[0] if names else "tensors"
+            )
+            why = "kept in a plain list/dict instead of nn.ModuleList/ModuleDict, or created after the optimizer?"
+        _finding(
+            "TLR04",
+            f"{what} parameters ({tensors} tensors, {n} values) receive gradients but "
+            f"no optimizer updates them ({why})",
+            site,
+            "error",
+        )
 
 
 def _check_gradient_ratio() -> None:
     first_loss = _S.losses[0] if _S.losses else (_S.pending[0] if _S.pending else None)
     current = _S.pending[-1] if _S.pending else None
-    if first_loss is not None and current is not None and math.isfinite(first_loss) and first_loss > 0 \
-            and current < 0.1 * first_loss:
+    if (
+        first_loss is not None
+        and current is not None
+        and math.isfinite(first_loss)
+        and first_loss > 0
+        and current < 0.1 * first_loss
+    ):
         return  # near the optimum every gradient is small; the ratio means nothing there
     layers = []
     for ref in _S.layer_order:
@@ -912,15 +996,25 @@ def _check_gradient_ratio() -> None:
     if lnorm > 0:
         ratio = fnorm / lnorm
         if ratio < VANISHING_RATIO and fnorm < VANISHING_FIRST_NORM:
-            _defer("TLR09", f"vanishing gradients at step {_S.step + 1}: first layer "
-                     f"{type(first).__name__} gradient norm {fnorm:.2e} is {ratio:.1e} x that of the "
-                     f"last layer {type(last).__name__} ({lnorm:.2e})", _module_site(first), "warning",
-                     key="vanishing")
+            _defer(
+                "TLR09",
+                f"vanishing gradients at step {_S.step + 1}: first layer "
+                f"{type(first).__name__} gradient norm {fnorm:.2e} is {ratio:.1e} x that of the "
+                f"last layer {type(last).__name__} ({lnorm:.2e})",
+                _module_site(first),
+                "warning",
+                key="vanishing",
+            )
         elif ratio > EXPLODING_RATIO:
-            _defer("TLR09", f"exploding gradients at step {_S.step + 1}: first layer "
-                     f"{type(first).__name__} gradient norm {fnorm:.2e} is {ratio:.0f} x that of the "
-                     f"last layer {type(last).__name__} ({lnorm:.2e})", _module_site(first), "warning",
-                     key="exploding")
+            _defer(
+                "TLR09",
+                f"exploding gradients at step {_S.step + 1}: first layer "
+                f"{type(first).__name__} gradient norm {fnorm:.2e} is {ratio:.0f} x that of the "
+                f"last layer {type(last).__name__} ({lnorm:.2e})",
+                _module_site(first),
+                "warning",
+                key="exploding",
+            )
 
 
 def _step_post_hook(opt: Any, args: Any, kwargs: Any) -> None:
@@ -940,8 +1034,10 @@ def _step_post_hook(opt: Any, args: Any, kwargs: Any) -> None:
     _REPLAY.new_period(opt is _S.primary)
     lr = _lr_of(opt)
     if opt is not _S.primary:
-        _CH.send({"type": "curve", "opt": info.index, "name": info.name, "step": info.steps,
-                  "loss": loss, "lr": lr}, batch=True)
+        _CH.send(
+            {"type": "curve", "opt": info.index, "name": info.name, "step": info.steps, "loss": loss, "lr": lr},
+            batch=True,
+        )
         return
     _S.step += 1
     now = time.perf_counter()
@@ -949,8 +1045,9 @@ def _step_post_hook(opt: Any, args: Any, kwargs: Any) -> None:
     _S.step_times.append(now)
     _S.stepped_since_backward = True
     _S.mode_calls.clear()
-    _CH.send({"type": "step", "step": _S.step, "loss": loss, "time": now - _S.start, "lr": lr},
-             batch=3 < _S.step < _S.target)  # early steps unbatched: a crash still shows them
+    _CH.send(
+        {"type": "step", "step": _S.step, "loss": loss, "time": now - _S.start, "lr": lr}, batch=3 < _S.step < _S.target
+    )  # early steps unbatched: a crash still shows them
     nxt = _S.step + 1
     _S.sampling = nxt in EARLY_SAMPLES or nxt % SAMPLE_EVERY == 0 or nxt == _S.target
     _set_module_hook(_S.sampling)
@@ -970,10 +1067,15 @@ def _check_scaler(info: _Opt) -> None:
     """A GradScaler scaled the loss but the optimizer stepped without scaler.step(): the
     gradients it applied were multiplied by the scale factor (65536 by default)."""
     if _S.scaler_scaled and not _S.scaler_stepped and info.steps <= 3:
-        _finding("TLR02", "GradScaler scaled the loss but the optimizer stepped without "
-                 "scaler.step(optimizer): it applies gradients multiplied by the scale factor "
-                 "(call scaler.step(optimizer) and scaler.update() instead of optimizer.step())",
-                 _user_site(3), "error", key="scaler")
+        _finding(
+            "TLR02",
+            "GradScaler scaled the loss but the optimizer stepped without "
+            "scaler.step(optimizer): it applies gradients multiplied by the scale factor "
+            "(call scaler.step(optimizer) and scaler.update() instead of optimizer.step())",
+            _user_site(3),
+            "error",
+            key="scaler",
+        )
     _S.scaler_scaled = False
     _S.scaler_stepped = False
 
@@ -1005,8 +1107,10 @@ class _Replay:
 
     def install(self) -> None:
         mm = torch.nn.modules.module
-        self.handles = [mm.register_module_forward_pre_hook(self.pre),
-                        mm.register_module_forward_hook(self.post, always_call=True)]
+        self.handles = [
+            mm.register_module_forward_pre_hook(self.pre),
+            mm.register_module_forward_hook(self.post, always_call=True),
+        ]
 
     def uninstall(self) -> None:
         for h in self.handles:
@@ -1070,15 +1174,15 @@ class _Replay:
                 if args[i].dim() >= 1:
                     _S.batch_dims.add(int(args[i].shape[0]))
             if len(self.described) < 8:
-                parts = ", ".join(f"arg {i} {tuple(args[i].shape)} {str(args[i].dtype).replace('torch.', '')}"
-                                  for i in data)
+                parts = ", ".join(
+                    f"arg {i} {tuple(args[i].shape)} {str(args[i].dtype).replace('torch.', '')}" for i in data
+                )
                 self.described.append(f"{label} call {k + 1}: {parts}")
             return None
         new = list(args)
         for i, t in saved:
             a = new[i] if i < len(new) else None
-            if isinstance(a, torch.Tensor) and a.shape == t.shape and a.dtype == t.dtype \
-                    and a.device == t.device:
+            if isinstance(a, torch.Tensor) and a.shape == t.shape and a.dtype == t.dtype and a.device == t.device:
                 new[i] = t.clone()
                 self.replayed += 1
             else:
@@ -1090,8 +1194,7 @@ class _Replay:
             return {"how": "dataloader", "calls": []}
         if not self.active or not self.recorded:
             return None
-        return {"how": "replay", "calls": self.described, "replayed": self.replayed,
-                "mismatched": self.mismatch}
+        return {"how": "replay", "calls": self.described, "replayed": self.replayed, "mismatched": self.mismatch}
 
 
 _REPLAY = _Replay()
@@ -1154,9 +1257,13 @@ def _check_batch_mixing() -> None:
         per_sample = g[1:].detach().abs().reshape(g.shape[0] - 1, -1).sum(dim=1)
         others = int((per_sample > 0).sum())
         if others:
-            _finding("TLR10", f"the output for sample 0 of the batch depends on {others} other sample(s): "
-                     "a view/reshape probably mixes the batch dimension (checked by backprop in eval mode)",
-                     _module_site(mod), "error")
+            _finding(
+                "TLR10",
+                f"the output for sample 0 of the batch depends on {others} other sample(s): "
+                "a view/reshape probably mixes the batch dimension (checked by backprop in eval mode)",
+                _module_site(mod),
+                "error",
+            )
     except Exception:
         pass  # a model the check cannot run (odd signatures, device quirks) is not a finding
     finally:
@@ -1184,21 +1291,36 @@ def _finalize() -> None:
     never = [p for p in params if p.requires_grad and p.grad is None and id(p) not in _S.grad_seen]
     for mod, ps in _group_by_owner(never).items():
         what = type(mod).__name__ if mod is not None else "some"
-        _finding("TLR03", f"{what} parameters ({len(ps)} tensors) never receive a gradient "
-                 "(layer not used in forward, or its output detached)",
-                 _module_site(mod) if mod is not None else _S.backward_site, "error")
+        _finding(
+            "TLR03",
+            f"{what} parameters ({len(ps)} tensors) never receive a gradient "
+            "(layer not used in forward, or its output detached)",
+            _module_site(mod) if mod is not None else _S.backward_site,
+            "error",
+        )
     # TLR05: parameters with gradients that did not change.
     if _S.step >= 1:
-        stuck = [p for p in params if id(p) in _S.grad_seen and id(p) in _S.snapshot
-                 and torch.equal(p.detach(), _S.snapshot[id(p)])]
+        stuck = [
+            p
+            for p in params
+            if id(p) in _S.grad_seen and id(p) in _S.snapshot and torch.equal(p.detach(), _S.snapshot[id(p)])
+        ]
         if stuck:
             lrs = sorted({float(g.get("lr", float("nan"))) for opt in _S.optimizers for g in opt.param_groups})
             site = _S.optimizer_sites.get(id(_S.primary)) or _S.backward_site
             n_total = len([p for p in params if id(p) in _S.grad_seen])
-            hint = "learning rate is 0" if lrs and all(lr == 0 for lr in lrs) else \
-                "frozen by the optimizer settings or a different optimizer/model copy?"
-            _finding("TLR05", f"{len(stuck)} of {n_total} parameter tensors received gradients but never "
-                     f"changed in {_S.step} steps (lr={lrs}; {hint})", site, "error")
+            hint = (
+                "learning rate is 0"
+                if lrs and all(lr == 0 for lr in lrs)
+                else "frozen by the optimizer settings or a different optimizer/model copy?"
+            )
+            _finding(
+                "TLR05",
+                f"{len(stuck)} of {n_total} parameter tensors received gradients but never "
+                f"changed in {_S.step} steps (lr={lrs}; {hint})",
+                site,
+                "error",
+            )
 
 
 def _report_frozen(opt_params: list[Any]) -> None:
@@ -1227,9 +1349,17 @@ def _report_frozen(opt_params: list[Any]) -> None:
     items = []
     for (site, name, part), groups in frozen.items():
         ps = [p for g in groups for p in g]
-        items.append({"module": name, "modules": len(groups), "tensors": len(ps),
-                      "values": sum(p.numel() for p in ps), "only": list(part),
-                      "filename": site[0] if site else None, "row": site[1] if site else None})
+        items.append(
+            {
+                "module": name,
+                "modules": len(groups),
+                "tensors": len(ps),
+                "values": sum(p.numel() for p in ps),
+                "only": list(part),
+                "filename": site[0] if site else None,
+                "row": site[1] if site else None,
+            }
+        )
     _CH.send({"type": "frozen_params", "modules": items[:20], "more": max(0, len(items) - 20)})
 
 
@@ -1243,10 +1373,16 @@ def _patch_warnings() -> None:
             if _S.warnings < 20:
                 _S.warnings += 1
                 site = (os.path.abspath(filename), lineno) if _is_user_file(filename) else _user_site(2)
-                _CH.send({"type": "runtime_warning", "message": str(message)[:500],
-                          "category": getattr(category, "__name__", str(category)),
-                          "filename": site[0] if site else None, "row": site[1] if site else None,
-                          "step": _S.step + 1})
+                _CH.send(
+                    {
+                        "type": "runtime_warning",
+                        "message": str(message)[:500],
+                        "category": getattr(category, "__name__", str(category)),
+                        "filename": site[0] if site else None,
+                        "row": site[1] if site else None,
+                        "step": _S.step + 1,
+                    }
+                )
         except Exception:
             pass
         return orig(message, category, filename, lineno, *args, **kwargs)
@@ -1276,8 +1412,10 @@ def _error_info(exc: BaseException) -> dict[str, Any]:
             site = (os.path.abspath(frame.f_code.co_filename), lineno)
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     return {
-        "type": type(exc).__name__, "message": str(exc),
-        "filename": site[0] if site else None, "row": site[1] if site else None,
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "filename": site[0] if site else None,
+        "row": site[1] if site else None,
         "traceback": "".join(tb)[-8000:],
     }
 
@@ -1288,17 +1426,33 @@ def _send_end(reason: str, error: dict[str, Any] | None = None, exit_code: Any =
     except Exception as exc:
         _CH.send({"type": "warning", "message": f"probe finalize: {exc!r}"})
     info = {
-        "type": "end", "reason": reason, "error": error, "exit_code": exit_code,
-        "steps": _S.step, "device": _S.device, "peak_memory_bytes": _peak_memory(_S.device),
-        "dataloader_seen": _S.dataloader_seen, "loader_len": _S.loader_len,
-        "backward_seen": _S.backward_seen, "optimizer_seen": _S.primary is not None,
+        "type": "end",
+        "reason": reason,
+        "error": error,
+        "exit_code": exit_code,
+        "steps": _S.step,
+        "device": _S.device,
+        "peak_memory_bytes": _peak_memory(_S.device),
+        "dataloader_seen": _S.dataloader_seen,
+        "loader_len": _S.loader_len,
+        "backward_seen": _S.backward_seen,
+        "optimizer_seen": _S.primary is not None,
         "backward_site": list(_S.backward_site) if _S.backward_site else None,
-        "first_loss_sources": _S.first_loss_sources, "class_loss": _S.ce_info,
-        "step_times": _S.step_times, "torch": torch.__version__,
-        "optimizers": [{"index": o.index, "name": o.name, "steps": o.steps, "reaches": sorted(o.reaches),
-                        "base_lr": o.base_lr,
-                        "site": list(_S.optimizer_sites.get(oid) or ()) or None}
-                       for oid, o in _S.opts.items()],
+        "first_loss_sources": _S.first_loss_sources,
+        "class_loss": _S.ce_info,
+        "step_times": _S.step_times,
+        "torch": torch.__version__,
+        "optimizers": [
+            {
+                "index": o.index,
+                "name": o.name,
+                "steps": o.steps,
+                "reaches": sorted(o.reaches),
+                "base_lr": o.base_lr,
+                "site": list(_S.optimizer_sites.get(oid) or ()) or None,
+            }
+            for oid, o in _S.opts.items()
+        ],
         "frozen_batch": _REPLAY.describe(),
     }
     _CH.send(info)
@@ -1352,7 +1506,7 @@ def main(argv: list[str]) -> None:
     except KeyboardInterrupt as exc:
         _send_end("interrupted", _error_info(exc))
         code = 130
-    except BaseException as exc:  # noqa: BLE001  (the point is to report anything)
+    except BaseException as exc:
         _send_end("exception", _error_info(exc))
         code = 1
     finally:

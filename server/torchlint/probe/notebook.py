@@ -51,7 +51,8 @@ def prepare(notebook: Path) -> NotebookScript:
         number, problem = program.problems[0]
         raise NotebookNotRunnable(
             f"cell {number} of {notebook.name} does not parse ({problem.message}, line {problem.span.start.line + 1}): "
-            "run as a script, the notebook would stop there")
+            "run as a script, the notebook would stop there"
+        )
     folder = Path(tempfile.mkdtemp(prefix="torchlint-notebook-"))
     script = folder / (re.sub(r"\W", "_", notebook.stem) + ".py")
     script.write_text(program.text, encoding="utf-8")
@@ -67,9 +68,11 @@ def interactive_state_note(error: str | None, cell: int | None) -> str | None:
     if not error or not _INTERACTIVE_STATE.search(error):
         return None
     where = f" in cell {cell}" if cell is not None else ""
-    return (f"the notebook's cells, run top to bottom, fail{where} with {error.split(':')[0]}: it may need state that "
-            "only an interactive session had (cells run out of order or deleted since, or names IPython provides "
-            "such as `display`); restart the kernel and run all cells to reproduce it in Jupyter")
+    return (
+        f"the notebook's cells, run top to bottom, fail{where} with {error.split(':')[0]}: it may need state that "
+        "only an interactive session had (cells run out of order or deleted since, or names IPython provides "
+        "such as `display`); restart the kernel and run all cells to reproduce it in Jupyter"
+    )
 
 
 def map_report(report, nb: NotebookScript) -> None:
@@ -86,14 +89,21 @@ def map_report(report, nb: NotebookScript) -> None:
     cell = None
     if report.error_location and _same(report.error_location.get("filename") or "", nb.script):
         where = nb.locate(report.error_location.get("row"))
-        report.error_location = {"filename": notebook, "row": where[1] if where else None, "cell": where[0] if where else None}
+        report.error_location = {
+            "filename": notebook,
+            "row": where[1] if where else None,
+            "cell": where[0] if where else None,
+        }
         cell = where[0] if where else None
     for attr in ("error", "summary", "output_tail"):
         value = getattr(report, attr, None)
         if isinstance(value, str) and script in value:
             setattr(report, attr, value.replace(script, notebook))
-    report.notes.insert(0, f"ran the notebook's {len(nb.program.cells)} code cells in order as one script "
-                           "(IPython magics and shell commands skipped)")
+    report.notes.insert(
+        0,
+        f"ran the notebook's {len(nb.program.cells)} code cells in order as one script "
+        "(IPython magics and shell commands skipped)",
+    )
     note = interactive_state_note(report.error, cell)
     if note is not None:
         report.notes.append(note)

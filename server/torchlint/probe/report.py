@@ -22,8 +22,15 @@ class Finding:
     cell: int | None = None  # in a notebook: the cell (1-based among all cells) `row` counts in
 
     def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "filename": self.filename,
-                "row": self.row, "severity": self.severity, "step": self.step, "cell": self.cell}
+        return {
+            "code": self.code,
+            "message": self.message,
+            "filename": self.filename,
+            "row": self.row,
+            "severity": self.severity,
+            "step": self.step,
+            "cell": self.cell,
+        }
 
 
 @dataclass
@@ -58,21 +65,31 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "verdict": self.verdict, "device": self.device, "steps": self.steps,
+            "verdict": self.verdict,
+            "device": self.device,
+            "steps": self.steps,
             "steps_requested": self.steps_requested,
             "losses": [_json_float(x) for x in self.losses],
             "seconds_per_step": self.seconds_per_step,
             "peak_memory_bytes": self.peak_memory_bytes,
             "findings": [f.to_json() for f in self.findings],
-            "error": self.error, "error_location": self.error_location,
-            "summary": self.summary, "notes": self.notes, "script": self.script,
-            "args": list(self.args), "plot": self.plot, "pid": self.pid,
-            "duration_seconds": self.duration_seconds, "torch": self.torch_version,
+            "error": self.error,
+            "error_location": self.error_location,
+            "summary": self.summary,
+            "notes": self.notes,
+            "script": self.script,
+            "args": list(self.args),
+            "plot": self.plot,
+            "pid": self.pid,
+            "duration_seconds": self.duration_seconds,
+            "torch": self.torch_version,
             "output_tail": self.output_tail,
             "lrs": [_json_float(x) for x in self.lrs],
             "curves": [{**c, "losses": [_json_float(x) for x in c["losses"]]} for c in self.curves],
-            "adversarial": self.adversarial, "frozen_batch": self.frozen_batch,
-            "runtime_warnings": self.runtime_warnings, "loss_floor": self.loss_floor,
+            "adversarial": self.adversarial,
+            "frozen_batch": self.frozen_batch,
+            "runtime_warnings": self.runtime_warnings,
+            "loss_floor": self.loss_floor,
             "partial_run": self.partial_run,
         }
 
@@ -205,11 +222,11 @@ def render_svg(report: Report, width: int = 640, height: int = 320) -> str:
     if log:
         lo_e, hi_e = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
         hi_e = max(hi_e, lo_e + 1)
-        ticks = [10.0 ** e for e in range(lo_e, hi_e + 1)]
+        ticks = [10.0**e for e in range(lo_e, hi_e + 1)]
         if len(ticks) > 7:
-            ticks = ticks[::math.ceil(len(ticks) / 7)]
+            ticks = ticks[:: math.ceil(len(ticks) / 7)]
         lo, hi = lo_e, hi_e
-        labels = [f"1e{e}" for e in range(lo_e, hi_e + 1)][::max(1, math.ceil((hi_e - lo_e + 1) / 7))]
+        labels = [f"1e{e}" for e in range(lo_e, hi_e + 1)][:: max(1, math.ceil((hi_e - lo_e + 1) / 7))]
     else:
         top = max(ys, default=1.0)
         bottom = min(0.0, min(ys, default=0.0))
@@ -233,8 +250,10 @@ def render_svg(report: Report, width: int = 640, height: int = 320) -> str:
     scale = "log scale" if log else "linear scale"
     title = f"{report.verdict}: {os.path.basename(report.script)} ({len(report.losses)} steps, {scale})"
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">'
+        ),
         f'<rect width="{width}" height="{height}" fill="white"/>',
         f'<text x="{left}" y="22" font-size="14" font-weight="bold" fill="{colour}">{escape(title)}</text>',
         f'<line x1="{left}" y1="{top_m}" x2="{left}" y2="{top_m + ph}" stroke="#333"/>',
@@ -248,19 +267,24 @@ def render_svg(report: Report, width: int = 640, height: int = 320) -> str:
         x = sx(step)
         parts.append(f'<text x="{x:.1f}" y="{top_m + ph + 16}" text-anchor="middle">{step}</text>')
     parts.append(f'<text x="{left + pw / 2:.1f}" y="{height - 6}" text-anchor="middle">step</text>')
-    parts.append(f'<text x="12" y="{top_m + ph / 2:.1f}" transform="rotate(-90 12 {top_m + ph / 2:.1f})" '
-                 f'text-anchor="middle">loss</text>')
+    parts.append(
+        f'<text x="12" y="{top_m + ph / 2:.1f}" transform="rotate(-90 12 {top_m + ph / 2:.1f})" '
+        f'text-anchor="middle">loss</text>'
+    )
     if pts and not report.adversarial:
         first = pts[0][1]
         floor = report.loss_floor or 0.0
         for frac, name, stroke in ((PASS_FRACTION, "pass", "#2e7d32"), (PARTIAL_FRACTION, "50 %", "#ef6c00")):
             val = floor + frac * (first - floor)
-            if first > floor and val > 0 and (not log or 10 ** lo <= val <= 10 ** hi):
+            if first > floor and val > 0 and (not log or 10**lo <= val <= 10**hi):
                 y = sy(val)
-                parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" '
-                             f'stroke="{stroke}" stroke-dasharray="4 4"/>')
-                parts.append(f'<text x="{left + pw - 2}" y="{y - 4:.1f}" text-anchor="end" '
-                             f'fill="{stroke}">{name}</text>')
+                parts.append(
+                    f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" '
+                    f'stroke="{stroke}" stroke-dasharray="4 4"/>'
+                )
+                parts.append(
+                    f'<text x="{left + pw - 2}" y="{y - 4:.1f}" text-anchor="end" fill="{stroke}">{name}</text>'
+                )
         poly = " ".join(f"{sx(s):.1f},{sy(v):.1f}" for s, v in pts)
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{poly}"/>')
     elif pts:
@@ -269,12 +293,17 @@ def render_svg(report: Report, width: int = 640, height: int = 320) -> str:
     if bad:
         # non-finite steps: a red tick at the top of the plot for each, and what happened
         for step in bad[:200]:
-            parts.append(f'<line x1="{sx(step):.1f}" y1="{top_m}" x2="{sx(step):.1f}" y2="{top_m + 8}" '
-                         f'stroke="#c62828"/>')
+            parts.append(
+                f'<line x1="{sx(step):.1f}" y1="{top_m}" x2="{sx(step):.1f}" y2="{top_m + 8}" stroke="#c62828"/>'
+            )
         value = report.losses[bad[0] - 1]
-        msg = f"loss {value} from step {bad[0]}" + (f" ({len(bad)} of {len(report.losses)} steps)" if len(bad) > 1 else "")
-        parts.append(f'<text x="{left + pw / 2:.1f}" y="{top_m + ph / 2:.1f}" fill="#c62828" '
-                     f'font-size="16" text-anchor="middle">{escape(msg)}</text>')
+        msg = f"loss {value} from step {bad[0]}" + (
+            f" ({len(bad)} of {len(report.losses)} steps)" if len(bad) > 1 else ""
+        )
+        parts.append(
+            f'<text x="{left + pw / 2:.1f}" y="{top_m + ph / 2:.1f}" fill="#c62828" '
+            f'font-size="16" text-anchor="middle">{escape(msg)}</text>'
+        )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 

@@ -10,6 +10,7 @@ imports torch. POSIX only (``pass_fds``, process groups).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -19,9 +20,10 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from . import notebook
 from .report import Finding, Report, write_svg
@@ -92,8 +94,16 @@ class _Run:
         elif kind == "frozen_params":
             self.frozen_params = msg
         elif kind == "finding":
-            self.findings.append(Finding(msg["code"], msg["message"], msg.get("filename"),
-                                         msg.get("row"), msg.get("severity", "warning"), msg.get("step")))
+            self.findings.append(
+                Finding(
+                    msg["code"],
+                    msg["message"],
+                    msg.get("filename"),
+                    msg.get("row"),
+                    msg.get("severity", "warning"),
+                    msg.get("step"),
+                )
+            )
         elif kind == "end":
             self.end = msg
         elif kind == "hello":
@@ -154,7 +164,7 @@ async def _stop_group(proc: asyncio.subprocess.Process, pgid: int) -> None:
     if proc.returncode is None and _killpg(pgid, signal.SIGTERM):
         try:
             await asyncio.wait_for(proc.wait(), KILL_GRACE_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     _killpg(pgid, signal.SIGKILL)
     if proc.returncode is None:
@@ -192,11 +202,23 @@ async def run_overfit(
             report.error = report.summary = str(exc)
             return report
         # Jupyter runs a notebook from its folder, with that folder importable
-        env = {**(env or {}), "PYTHONPATH": os.pathsep.join(p for p in (str(script_path.parent), os.environ.get("PYTHONPATH")) if p)}
+        env = {
+            **(env or {}),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(script_path.parent), os.environ.get("PYTHONPATH")) if p),
+        }
         try:
-            report = await run_overfit(nb.script, args, python=python, steps=steps, timeout=timeout,
-                                       cwd=cwd or script_path.parent, on_progress=on_progress, cancel=cancel,
-                                       plot_path=plot_path, env=env)
+            report = await run_overfit(
+                nb.script,
+                args,
+                python=python,
+                steps=steps,
+                timeout=timeout,
+                cwd=cwd or script_path.parent,
+                on_progress=on_progress,
+                cancel=cancel,
+                plot_path=plot_path,
+                env=env,
+            )
         finally:
             nb.cleanup()
         notebook.map_report(report, nb)
@@ -211,10 +233,19 @@ async def run_overfit(
     env.setdefault("PYTHONUNBUFFERED", "1")  # keep the output tail current on a crash
     try:
         proc = await asyncio.create_subprocess_exec(
-            python or sys.executable, "-c", BOOTSTRAP, str(INSTRUMENT), str(script_path), *args,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, cwd=str(cwd) if cwd else None, env=env,
-            pass_fds=(write_fd,), start_new_session=True,
+            python or sys.executable,
+            "-c",
+            BOOTSTRAP,
+            str(INSTRUMENT),
+            str(script_path),
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=str(cwd) if cwd else None,
+            env=env,
+            pass_fds=(write_fd,),
+            start_new_session=True,
         )
     except OSError as exc:
         os.close(read_fd)
@@ -242,7 +273,7 @@ async def run_overfit(
         _killpg(pgid, signal.SIGKILL)
         try:
             await asyncio.wait_for(asyncio.gather(channel, output), 5.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             run.warnings.append("probe channel did not close")
     except BaseException:
         # Our caller was cancelled (LSP shutdown, Ctrl-C): never leave the tree behind.
@@ -256,7 +287,8 @@ async def run_overfit(
     _fill(report, run, proc.returncode, stopped, timeout)
     if plot_path != "" and report.losses:
         target = plot_path or os.path.join(
-            tempfile.gettempdir(), f"torchlint-overfit-{script_path.stem}-{proc.pid}.svg")
+            tempfile.gettempdir(), f"torchlint-overfit-{script_path.stem}-{proc.pid}.svg"
+        )
         try:
             report.plot = write_svg(report, str(target))
         except OSError as exc:
@@ -278,7 +310,7 @@ def _fill(report: Report, run: _Run, returncode: int | None, stopped: str | None
     report.runtime_warnings = run.runtime_warnings
     times = end.get("step_times") or []
     if len(times) >= 3:
-        report.seconds_per_step = statistics.median(b - a for a, b in zip(times[1:], times[2:]))
+        report.seconds_per_step = statistics.median(b - a for a, b in itertools.pairwise(times))
     elif len(times) == 2:
         report.seconds_per_step = times[1] - times[0]
     report.notes.extend(run.warnings[:5])
@@ -287,8 +319,9 @@ def _fill(report: Report, run: _Run, returncode: int | None, stopped: str | None
     _name_optimizers(report, end)
     if (report.frozen_batch or {}).get("how") == "replay":
         calls = "; ".join(report.frozen_batch.get("calls") or [])
-        report.notes.append(f"no DataLoader: the batch was frozen by replaying the first data each "
-                            f"training call received ({calls})")
+        report.notes.append(
+            f"no DataLoader: the batch was frozen by replaying the first data each training call received ({calls})"
+        )
 
     error = _error_cause(report, run, end, returncode, stopped, timeout)
     if error is not None and not _judge_partial_run(report, stopped):
@@ -317,14 +350,21 @@ def _fill(report: Report, run: _Run, returncode: int | None, stopped: str | None
     lr_note = _lr_note(report.lrs, base_lr)
     if lr_note:
         report.notes.append(lr_note)
-    filename, row = (backward_site or (None, None))
+    filename, row = backward_site or (None, None)
     if judgement.verdict in ("FAIL", "PARTIAL") and not report.adversarial:
         reason = judgement.reason
         if lr_note and "near zero" in lr_note:
             reason += f"; {lr_note}"
-        report.findings.insert(0, Finding(
-            "TLR01", f"the loss on one repeated batch did not approach zero: {reason}",
-            filename, row, "error" if judgement.verdict == "FAIL" else "warning"))
+        report.findings.insert(
+            0,
+            Finding(
+                "TLR01",
+                f"the loss on one repeated batch did not approach zero: {reason}",
+                filename,
+                row,
+                "error" if judgement.verdict == "FAIL" else "warning",
+            ),
+        )
     if judgement.verdict != "PASS":
         report.findings.extend(_warning_causes(report.runtime_warnings))
         report.findings.extend(_frozen_findings(run.frozen_params))
@@ -368,11 +408,17 @@ def _fill_curves(report: Report, run: _Run, end: dict[str, Any]) -> None:
     for i, c in curves:
         site = (opts.get(i) or {}).get("site")
         label = _optimizer_name(site) or c.get("name") or f"optimizer {i + 1}"
-        report.curves.append({"optimizer": label, "index": i, "losses": c["losses"],
-                              "filename": site[0] if site else None, "row": site[1] if site else None})
+        report.curves.append(
+            {
+                "optimizer": label,
+                "index": i,
+                "losses": c["losses"],
+                "filename": site[0] if site else None,
+                "row": site[1] if site else None,
+            }
+        )
     with_loss = {i for i, _ in curves}
-    report.adversarial = any(set(o.get("reaches") or ()) & (with_loss - {i})
-                             for i, o in opts.items() if i in with_loss)
+    report.adversarial = any(set(o.get("reaches") or ()) & (with_loss - {i}) for i, o in opts.items() if i in with_loss)
 
 
 def _name_optimizers(report: Report, end: dict[str, Any]) -> None:
@@ -408,17 +454,26 @@ def _judge_adversarial(report: Report) -> Judgement:
         if j.initial is not None and j.final is not None and math.isfinite(j.final):
             parts.append(f"{c['optimizer']} {j.initial:.3g} -> {j.final:.3g}")
         if j.verdict == "FAIL" and j.drop is None:  # NaN/Inf or no value
-            return Judgement("FAIL", j.initial, j.final, None,
-                             f"adversarial training: {c['optimizer']}'s {j.reason}")
+            return Judgement("FAIL", j.initial, j.final, None, f"adversarial training: {c['optimizer']}'s {j.reason}")
     broken = sorted({f.code for f in report.findings if f.code in ("TLR02", "TLR03", "TLR04", "TLR05", "TLR07")})
     curves = ", ".join(parts)
     if broken:
-        return Judgement("FAIL", None, None, None,
-                         f"adversarial training ({curves}): {', '.join(broken)} found; a player does not train")
-    return Judgement("PASS", None, None, None,
-                     f"adversarial training ({curves}): one player's loss passes through the other's "
-                     "parameters, so no loss is expected to reach zero; every loss stayed finite and "
-                     "every player was updated (not judged by the drop)")
+        return Judgement(
+            "FAIL",
+            None,
+            None,
+            None,
+            f"adversarial training ({curves}): {', '.join(broken)} found; a player does not train",
+        )
+    return Judgement(
+        "PASS",
+        None,
+        None,
+        None,
+        f"adversarial training ({curves}): one player's loss passes through the other's "
+        "parameters, so no loss is expected to reach zero; every loss stayed finite and "
+        "every player was updated (not judged by the drop)",
+    )
 
 
 def _lr_note(lrs: list[float | None], base_lr: float | None = None) -> str | None:
@@ -430,9 +485,11 @@ def _lr_note(lrs: list[float | None], base_lr: float | None = None) -> str | Non
         return None
     top = max(values)
     if base_lr and base_lr > 0 and top <= LR_LOW * base_lr:
-        return (f"lr {values[0]:.3g} -> {values[-1]:.3g}: near zero for all {len(values)} steps, at most "
-                f"{top / base_lr:.0%} of the lr the optimizer was built with ({base_lr:.3g}); a warmup "
-                "longer than the check? (more --steps, or a shorter warmup)")
+        return (
+            f"lr {values[0]:.3g} -> {values[-1]:.3g}: near zero for all {len(values)} steps, at most "
+            f"{top / base_lr:.0%} of the lr the optimizer was built with ({base_lr:.3g}); a warmup "
+            "longer than the check? (more --steps, or a shorter warmup)"
+        )
     if top <= 0:
         return f"lr was 0 at every step ({len(values)} steps)"
     low = [i for i, x in enumerate(lrs) if x is not None and x <= LR_NEAR_ZERO * top]
@@ -440,16 +497,23 @@ def _lr_note(lrs: list[float | None], base_lr: float | None = None) -> str | Non
         return None
     text = f"lr {values[0]:.3g} -> {values[-1]:.3g} (max {top:.3g})"
     if len(low) >= max(2, len(values) // 10):
-        text += (f"; near zero (<= {LR_NEAR_ZERO:.0%} of its max) for {len(low)} of {len(values)} "
-                 f"steps (steps {low[0] + 1}-{low[-1] + 1}: warmup or schedule)")
+        text += (
+            f"; near zero (<= {LR_NEAR_ZERO:.0%} of its max) for {len(low)} of {len(values)} "
+            f"steps (steps {low[0] + 1}-{low[-1] + 1}: warmup or schedule)"
+        )
     return text
 
 
 LR_NEAR_ZERO = 0.01
 LR_LOW = 0.1  # the whole run below 10 % of the built lr: still warming up
 _CAUSES = (
-    ("target size", "PyTorch broadcast the target against the output (shapes differ): every "
-                    "output is compared with every target, so the loss cannot reach zero"),
+    (
+        "target size",
+        (
+            "PyTorch broadcast the target against the output (shapes differ): every "
+            "output is compared with every target, so the loss cannot reach zero"
+        ),
+    ),
     ("lr_scheduler.step()", "the learning-rate scheduler steps before the optimizer"),
 )
 
@@ -462,8 +526,16 @@ def _warning_causes(warnings: list[dict[str, Any]]) -> list[Finding]:
         for needle, why in _CAUSES:
             if needle in text:
                 first = text.split(". ")[0].strip().rstrip(".")
-                out.append(Finding("TLR01", f"{why} (PyTorch warned: {first})",
-                                   w.get("filename"), w.get("row"), "error", w.get("step")))
+                out.append(
+                    Finding(
+                        "TLR01",
+                        f"{why} (PyTorch warned: {first})",
+                        w.get("filename"),
+                        w.get("row"),
+                        "error",
+                        w.get("step"),
+                    )
+                )
                 break
     return out
 
@@ -475,15 +547,25 @@ def _frozen_findings(frozen: dict[str, Any] | None) -> list[Finding]:
         what = f"{m['modules']} {m['module']} layers are" if m.get("modules", 1) > 1 else f"{m['module']} is"
         if m.get("only"):  # some of its tensors: `head.weight` frozen while its bias trains
             tensors = " and ".join(f"`{n}`" for n in m["only"])
-            what = f"the {tensors} of {what.replace(' is', '').replace(' are', '')}" + (" are" if m.get("modules", 1) > 1 or len(m["only"]) > 1 else " is")
-        out.append(Finding("TLR05", f"{what} frozen (requires_grad=False): {m['tensors']} "
-                           f"tensor{'s' if m['tensors'] != 1 else ''}, {m['values']:,} values are not trained", m.get("filename"),
-                           m.get("row"), "information"))
+            what = f"the {tensors} of {what.replace(' is', '').replace(' are', '')}" + (
+                " are" if m.get("modules", 1) > 1 or len(m["only"]) > 1 else " is"
+            )
+        out.append(
+            Finding(
+                "TLR05",
+                f"{what} frozen (requires_grad=False): {m['tensors']} "
+                f"tensor{'s' if m['tensors'] != 1 else ''}, {m['values']:,} values are not trained",
+                m.get("filename"),
+                m.get("row"),
+                "information",
+            )
+        )
     return out
 
 
-def _error_cause(report: Report, run: _Run, end: dict[str, Any], returncode: int | None,
-                 stopped: str | None, timeout: float) -> str | None:
+def _error_cause(
+    report: Report, run: _Run, end: dict[str, Any], returncode: int | None, stopped: str | None, timeout: float
+) -> str | None:
     """Why the run cannot be judged, or None when it can."""
     err = end.get("error")
     if err and err.get("filename"):
@@ -507,16 +589,20 @@ def _error_cause(report: Report, run: _Run, end: dict[str, Any], returncode: int
         return f"the script called sys.exit({end.get('exit_code')!r}) before the first optimizer step"
     if report.steps == 0:
         if end.get("frozen_batch") and end.get("backward_seen"):
-            return ("no optimizer step was seen: the check counts torch.optim optimizer steps "
-                    "(parameters updated by hand, e.g. p.data.add_(-lr * p.grad), are not counted)")
+            return (
+                "no optimizer step was seen: the check counts torch.optim optimizer steps "
+                "(parameters updated by hand, e.g. p.data.add_(-lr * p.grad), are not counted)"
+            )
         if not end.get("dataloader_seen"):
             return "no DataLoader was iterated and no optimizer step ran (is this a training script?)"
         if not end.get("backward_seen"):
             return "no backward() call was seen"
         return "no optimizer step was seen (optimizer.step() never ran)"
     if not end.get("dataloader_seen") and not end.get("frozen_batch"):
-        return ("no DataLoader was iterated and no training forward received data the probe could "
-                "freeze, so it could not repeat one batch")
+        return (
+            "no DataLoader was iterated and no training forward received data the probe could "
+            "freeze, so it could not repeat one batch"
+        )
     return None
 
 

@@ -63,7 +63,7 @@ def trend(losses: list[float | None]) -> str:
     n = max(FINAL_WINDOW, len(values) // 5)
     if len(values) < 2 * n:
         return "still falling"
-    before = statistics.median(values[-2 * n:-n])
+    before = statistics.median(values[-2 * n : -n])
     last = statistics.median(values[-n:])
     span = max(values[0] - min(values), 1e-12)
     return "still falling" if before - last > PLATEAU_FRACTION * span else "at a plateau"
@@ -76,7 +76,7 @@ def _falling_steadily(losses: list[float | None]) -> bool:
     n = max(FINAL_WINDOW, len(values) // 5)
     if len(values) < 2 * n or values[0] <= 0:
         return False
-    return statistics.median(values[-2 * n:-n]) - statistics.median(values[-n:]) > PLATEAU_FRACTION * values[0]
+    return statistics.median(values[-2 * n : -n]) - statistics.median(values[-n:]) > PLATEAU_FRACTION * values[0]
 
 
 def judge(losses: list[float | None], floor: float = 0.0, floor_reason: str = "") -> Judgement:
@@ -91,15 +91,18 @@ def judge(losses: list[float | None], floor: float = 0.0, floor_reason: str = ""
     final = final_loss(losses)
     bad = next((i for i, x in enumerate(losses) if x is not None and not math.isfinite(x)), None)
     if bad is not None:
-        return Judgement("FAIL", initial, final, None,
-                         f"the loss became {losses[bad]} at step {bad + 1}")
+        return Judgement("FAIL", initial, final, None, f"the loss became {losses[bad]} at step {bad + 1}")
     assert final is not None
     if floor >= initial:
         floor = 0.0
     if initial - floor <= 0:
-        return Judgement("PARTIAL", initial, final, None,
-                         f"the initial loss {initial:.4g} is not positive; the check expects a "
-                         "loss bounded below by 0")
+        return Judgement(
+            "PARTIAL",
+            initial,
+            final,
+            None,
+            f"the initial loss {initial:.4g} is not positive; the check expects a loss bounded below by 0",
+        )
     drop = (initial - final) / (initial - floor)
     above = final - floor
     target = f"its floor {floor:.4g} ({floor_reason})" if floor > 0 else "~0"
@@ -110,20 +113,25 @@ def judge(losses: list[float | None], floor: float = 0.0, floor_reason: str = ""
         return Judgement("PASS", initial, final, drop, f"{summary}: the model memorised one batch")
     if above <= PARTIAL_FRACTION * (initial - floor):
         how = trend(losses)
-        hint = ("more steps or a higher learning rate?" if how == "still falling" else
-                f"at a plateau {above:.3g} above {target}: capacity, regularisation or the loss setup?")
-        return Judgement("PARTIAL", initial, final, drop,
-                         f"{summary}: learning, but not to {target} in {len(losses)} steps; "
-                         f"{how} ({hint})")
+        hint = (
+            "more steps or a higher learning rate?"
+            if how == "still falling"
+            else f"at a plateau {above:.3g} above {target}: capacity, regularisation or the loss setup?"
+        )
+        return Judgement(
+            "PARTIAL",
+            initial,
+            final,
+            drop,
+            f"{summary}: learning, but not to {target} in {len(losses)} steps; {how} ({hint})",
+        )
     if final > initial:
         return Judgement("FAIL", initial, final, drop, f"{summary}: the loss rose")
     slow = " (still falling: a small learning rate or too few steps?)" if _falling_steadily(losses) else ""
-    return Judgement("FAIL", initial, final, drop,
-                     f"{summary}: the loss barely moved on one repeated batch{slow}")
+    return Judgement("FAIL", initial, final, drop, f"{summary}: the loss barely moved on one repeated batch{slow}")
 
 
-def initial_loss_finding(initial: float | None, class_loss: dict | None,
-                         sources: list[str] | None) -> str | None:
+def initial_loss_finding(initial: float | None, class_loss: dict | None, sources: list[str] | None) -> str | None:
     """TLR08 message when the initial classification loss is far from ln(C), else None."""
     if initial is None or not class_loss or not math.isfinite(initial):
         return None
@@ -136,9 +144,13 @@ def initial_loss_finding(initial: float | None, class_loss: dict | None,
     if abs(initial - expected) <= band:
         return None
     direction = "above" if initial > expected else "below"
-    hint = ("the model is confidently wrong at initialisation: check the last layer's init, the "
-            "input scaling, or probabilities fed to a loss that expects logits"
-            if initial > expected else
-            "the model is right before training: check for leaked labels or an easy batch")
-    return (f"initial {name} loss {initial:.4g} is far {direction} ln({classes}) = {expected:.3f} "
-            f"expected for {classes} classes at initialisation; {hint}")
+    hint = (
+        "the model is confidently wrong at initialisation: check the last layer's init, the "
+        "input scaling, or probabilities fed to a loss that expects logits"
+        if initial > expected
+        else "the model is right before training: check for leaked labels or an easy batch"
+    )
+    return (
+        f"initial {name} loss {initial:.4g} is far {direction} ln({classes}) = {expected:.3f} "
+        f"expected for {classes} classes at initialisation; {hint}"
+    )

@@ -35,4 +35,4 @@ def get_rule(code: str) -> type[Rule] | None:
     return _REGISTRY.get(code.upper())
 
 
-__all__ = ["Rule", "register", "all_rules", "get_rule"]
+__all__ = ["Rule", "all_rules", "get_rule", "register"]

@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from ..analysis.resolve import SemanticModel, dotted, walk_scope
 from ..analysis.torchapi import (
-    ACTIVATION_FUNCTIONS, ACTIVATION_METHODS, ACTIVATION_MODULES, MOVE_METHODS, VALUE_KEEPING_METHODS, Kind,
-    is_functional_loss, loss_name,
+    ACTIVATION_FUNCTIONS,
+    ACTIVATION_METHODS,
+    ACTIVATION_MODULES,
+    MOVE_METHODS,
+    VALUE_KEEPING_METHODS,
+    Kind,
+    is_functional_loss,
+    loss_name,
 )
 
 # -- aliases -------------------------------------------------------------------
@@ -67,7 +73,11 @@ def dominates(model: SemanticModel, stmt: ast.stmt, use: ast.AST) -> bool:
         return False
     # a `with` body always runs: a binding inside it dominates what follows the `with`
     parent = model.parent(stmt)
-    if isinstance(parent, (ast.With, ast.AsyncWith)) and block is parent.body and not any(a is parent for a in model.ancestors(use)):
+    if (
+        isinstance(parent, (ast.With, ast.AsyncWith))
+        and block is parent.body
+        and not any(a is parent for a in model.ancestors(use))
+    ):
         return dominates(model, parent, use)
     idx = next(i for i, s in enumerate(block) if s is stmt)
     for a in [use, *model.ancestors(use)]:
@@ -125,13 +135,15 @@ def _bound_names(node: ast.AST) -> set[str]:
     return set()
 
 
-def _bindings_of_node(node: ast.AST, name: str) -> Iterator[tuple[ast.AST, ast.AST | None]]:
-    for node in (node,):
+def _bindings_of_node(stmt: ast.AST, name: str) -> Iterator[tuple[ast.AST, ast.AST | None]]:
+    for node in (stmt,):
         if isinstance(node, ast.Assign):
             for t in node.targets:
                 if isinstance(t, ast.Name) and t.id == name:
                     yield node, node.value
-                elif isinstance(t, (ast.Tuple, ast.List)) and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(t)):
+                elif isinstance(t, (ast.Tuple, ast.List)) and any(
+                    isinstance(n, ast.Name) and n.id == name for n in ast.walk(t)
+                ):
                     value = None
                     if isinstance(node.value, (ast.Tuple, ast.List)) and len(node.value.elts) == len(t.elts):
                         for te, ve in zip(t.elts, node.value.elts):
@@ -140,13 +152,19 @@ def _bindings_of_node(node: ast.AST, name: str) -> Iterator[tuple[ast.AST, ast.A
                     yield node, value
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
             yield node, node.value
-        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
-            yield node, None
-        elif isinstance(node, (ast.For, ast.AsyncFor)) and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node.target)):
+        elif (
+            isinstance(node, ast.AugAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == name
+            or isinstance(node, (ast.For, ast.AsyncFor))
+            and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node.target))
+        ):
             yield node, None
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
-                if item.optional_vars is not None and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(item.optional_vars)):
+                if item.optional_vars is not None and any(
+                    isinstance(n, ast.Name) and n.id == name for n in ast.walk(item.optional_vars)
+                ):
                     yield node, None
         elif isinstance(node, ast.NamedExpr) and node.target.id == name:
             yield node, None
@@ -154,11 +172,14 @@ def _bindings_of_node(node: ast.AST, name: str) -> Iterator[tuple[ast.AST, ast.A
             for alias in node.names:
                 if (alias.asname or alias.name.split(".")[0]) == name:
                     yield node, None
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            yield node, None
-        elif isinstance(node, ast.ExceptHandler) and node.name == name:
-            yield node, None
-        elif isinstance(node, ast.Delete) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+        elif (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and node.name == name
+            or isinstance(node, ast.ExceptHandler)
+            and node.name == name
+            or isinstance(node, ast.Delete)
+            and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+        ):
             yield node, None
 
 
@@ -176,7 +197,11 @@ def reaching_binding(model: SemanticModel, use: ast.Name) -> Binding | None:
     for node, value in _bindings(scope, use.id):
         if node is use_stmt:
             continue  # `x = f(x)`: the right side sees an earlier binding
-        if _end(node) <= _pos(use) or (isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)) and _pos(node) < _pos(use) and any(a is node for a in model.ancestors(use))):
+        if _end(node) <= _pos(use) or (
+            isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith))
+            and _pos(node) < _pos(use)
+            and any(a is node for a in model.ancestors(use))
+        ):
             before.append((node, value))
         else:
             # a later binding inside a loop around the use may reach it on the next iteration
@@ -276,6 +301,7 @@ def loss_input(lc: LossCall) -> ast.AST | None:
 
 # -- activations ---------------------------------------------------------------
 
+
 @dataclass
 class Activation:
     kind: str  # softmax | log_softmax | sigmoid
@@ -323,7 +349,9 @@ def _forward_returns_activation(info, pick, depth: int, seen: frozenset):
     return acts[0], fwd
 
 
-def _forward_element(model: SemanticModel, call: ast.Call, element: tuple[int, int], depth: int, seen: frozenset) -> Activation | None:
+def _forward_element(
+    model: SemanticModel, call: ast.Call, element: tuple[int, int], depth: int, seen: frozenset
+) -> Activation | None:
     """Element `i` (of `n`) of the tuple every `return` of the called module's `forward` builds."""
     info = kind_of(model, call.func)
     if info is None or info.kind != Kind.MODULE or info.cls is None or info.qualname:
@@ -338,14 +366,23 @@ def _forward_element(model: SemanticModel, call: ast.Call, element: tuple[int, i
     name = dotted(call.func) or "the model"
     elsewhere = "" if fwd.model is model else f" (in `{os.path.basename(fwd.model.source.path)}`)"
     return Activation(
-        first.kind, first.node, first.model, first.how,
+        first.kind,
+        first.node,
+        first.model,
+        first.how,
         f"value {i + 1} of the {n} that `{name}` returns, which `{info.cls.name}.forward`{elsewhere} builds from {first.where}",
-        first.sequential, first.arg, first.ctor,
+        first.sequential,
+        first.arg,
+        first.ctor,
     )
 
 
 def activation_of(
-    model: SemanticModel, expr: ast.AST, _depth: int = 0, _seen: frozenset = frozenset(), _element: tuple[int, int] | None = None
+    model: SemanticModel,
+    expr: ast.AST,
+    _depth: int = 0,
+    _seen: frozenset = frozenset(),
+    _element: tuple[int, int] | None = None,
 ) -> Activation | None:
     """The activation whose output `expr` certainly is (through variables, pass-through
     methods, and into the model's `forward` / `nn.Sequential`), else None."""
@@ -359,7 +396,12 @@ def activation_of(
             return activation_of(model, b.value, _depth + 1, _seen)
         # `validity, label = discriminator(x)`: one element of what forward returns
         stmt = b.stmt
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Tuple) and isinstance(stmt.value, ast.Call):
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Tuple)
+            and isinstance(stmt.value, ast.Call)
+        ):
             elts = stmt.targets[0].elts
             idx = [i for i, e in enumerate(elts) if isinstance(e, ast.Name) and e.id == expr.id]
             if len(idx) == 1 and all(isinstance(e, ast.Name) for e in elts):
@@ -387,12 +429,22 @@ def activation_of(
     # a module called: nn.Softmax()(x), self.softmax(x), sm(x), model(x), self.net(x)
     ctor = _module_ctor_activation(model, func)
     if ctor:
-        return Activation(ctor, expr, model, "module_call", f"`{ast.unparse(func)}` output", arg=_first_arg(expr), ctor=func)
+        return Activation(
+            ctor, expr, model, "module_call", f"`{ast.unparse(func)}` output", arg=_first_arg(expr), ctor=func
+        )
     info = kind_of(model, func)
     if info is None or info.kind != Kind.MODULE:
         return None
     if info.qualname in ACTIVATION_MODULES and info.node is not None:
-        return Activation(ACTIVATION_MODULES[info.qualname], expr, model, "module_call", f"`{dotted(func) or 'the module'}` output (a `{info.qualname.rsplit('.', 1)[-1]}`)", arg=_first_arg(expr), ctor=info.node)
+        return Activation(
+            ACTIVATION_MODULES[info.qualname],
+            expr,
+            model,
+            "module_call",
+            f"`{dotted(func) or 'the module'}` output (a `{info.qualname.rsplit('.', 1)[-1]}`)",
+            arg=_first_arg(expr),
+            ctor=info.node,
+        )
     owner = info.model or model  # a factory may have built it in another file
     if info.qualname == "torch.nn.Sequential" and isinstance(info.node, ast.Call):
         seq = info.node
@@ -401,7 +453,14 @@ def activation_of(
             kind = _module_ctor_activation(owner, last)
             if kind:
                 name = dotted(func) or "the model"
-                return Activation(kind, last, owner, "ctor", f"the output of `{name}`, whose `nn.Sequential` ends with `{ast.unparse(last.func)}`", sequential=seq)
+                return Activation(
+                    kind,
+                    last,
+                    owner,
+                    "ctor",
+                    f"the output of `{name}`, whose `nn.Sequential` ends with `{ast.unparse(last.func)}`",
+                    sequential=seq,
+                )
         return None
     if info.cls is not None and not info.qualname:
         found = _forward_returns_activation(info, lambda v: v, _depth, _seen)
@@ -410,7 +469,16 @@ def activation_of(
         first, fwd = found
         name = dotted(func) or "the model"
         elsewhere = "" if fwd.model is model else f" (in `{os.path.basename(fwd.model.source.path)}`)"
-        return Activation(first.kind, first.node, first.model, first.how, f"the output of `{name}`, whose `{info.cls.name}.forward`{elsewhere} returns {first.where}", first.sequential, first.arg, first.ctor)
+        return Activation(
+            first.kind,
+            first.node,
+            first.model,
+            first.how,
+            f"the output of `{name}`, whose `{info.cls.name}.forward`{elsewhere} returns {first.where}",
+            first.sequential,
+            first.arg,
+            first.ctor,
+        )
     return None
 
 
@@ -457,7 +525,7 @@ def mode_layers(model: SemanticModel, expr: ast.AST | None) -> frozenset[str] | 
 
 
 def mode_layers_text(layers: frozenset[str] | None) -> str:
-    """"its `Dropout` and `BatchNorm2d` layers" / "dropout and batch norm" (unknown model)."""
+    """ "its `Dropout` and `BatchNorm2d` layers" / "dropout and batch norm" (unknown model)."""
     if not layers:
         return "dropout and batch norm"
     names = sorted(f"`{n}`" if n != "self.training" else "`self.training` branches" for n in layers)
@@ -495,7 +563,11 @@ def repaired(model: SemanticModel, scope: ast.AST, loop: ast.AST | None = None) 
     lines = model.source.lines
     nodes = ast.walk(loop) if isinstance(scope, ast.Module) and loop is not None else walk_scope(scope)
     for n in nodes:
-        if isinstance(n, ast.Pass) and 0 < n.lineno <= len(lines) and not lines[n.lineno - 1].strip().startswith("pass"):
+        if (
+            isinstance(n, ast.Pass)
+            and 0 < n.lineno <= len(lines)
+            and not lines[n.lineno - 1].strip().startswith("pass")
+        ):
             return True
     return False
 
@@ -513,16 +585,28 @@ def frozen_models(model: SemanticModel) -> set[str]:
                 out.add(dotted(f.value))
     for loop in model.nodes_of(ast.For):
         it = loop.iter
-        if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in ("parameters", "named_parameters")):
+        if not (
+            isinstance(it, ast.Call)
+            and isinstance(it.func, ast.Attribute)
+            and it.func.attr in ("parameters", "named_parameters")
+        ):
             continue
         owner = dotted(it.func.value)
         var = loop.target.elts[-1] if isinstance(loop.target, ast.Tuple) and loop.target.elts else loop.target
         if owner is None or not isinstance(var, ast.Name):
             continue
         for n in ast.walk(loop):
-            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant) and n.value.value is False and any(
-                isinstance(t, ast.Attribute) and t.attr == "requires_grad" and isinstance(t.value, ast.Name) and t.value.id == var.id
-                for t in n.targets
+            if (
+                isinstance(n, ast.Assign)
+                and isinstance(n.value, ast.Constant)
+                and n.value.value is False
+                and any(
+                    isinstance(t, ast.Attribute)
+                    and t.attr == "requires_grad"
+                    and isinstance(t.value, ast.Name)
+                    and t.value.id == var.id
+                    for t in n.targets
+                )
             ):
                 out.add(owner)
     return out

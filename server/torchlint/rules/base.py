@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import TYPE_CHECKING, ClassVar, Iterable, Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from ..analysis.findings import Finding, Severity
 
@@ -25,7 +26,7 @@ class Rule:
     # re-analysis runs such a rule over the whole file
     whole_file: ClassVar[bool] = False
 
-    def check(self, ctx: "FileContext") -> Iterable[Finding]:  # pragma: no cover - abstract
+    def check(self, ctx: FileContext) -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     # -- documentation (generated docs and `torchlint rule` read these) --------
@@ -36,12 +37,12 @@ class Rule:
     @classmethod
     def summary(cls) -> str:
         """The first paragraph of "What it does"."""
-        m = re.search(r"## What it does\s*\n(.+?)(\n\s*\n|$)", cls.doc(), re.S)
+        m = re.search(r"## What it does\s*\n(.+?)(\n\s*\n|$)", cls.doc(), re.DOTALL)
         return " ".join(m.group(1).split()) if m else cls.name
 
     @classmethod
     def example_fix(cls) -> str | None:
-        m = re.search(r"## Use instead\s*\n```python\n(.+?)```", cls.doc(), re.S)
+        m = re.search(r"## Use instead\s*\n```python\n(.+?)```", cls.doc(), re.DOTALL)
         return m.group(1).rstrip() if m else None
 
     @classmethod
@@ -50,5 +51,9 @@ class Rule:
 
     @classmethod
     def markdown(cls) -> str:
-        fix = {"safe": "safe fix available", "unsafe": "unsafe fix available (applied only on request)", None: "no fix"}[cls.fix]
+        fix = {
+            "safe": "safe fix available",
+            "unsafe": "unsafe fix available (applied only on request)",
+            None: "no fix",
+        }[cls.fix]
         return f"# {cls.name} ({cls.code})\n\nDefault severity: {cls.severity.value}; {fix}.\n\n{cls.doc()}\n"

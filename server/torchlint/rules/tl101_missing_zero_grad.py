@@ -64,12 +64,16 @@ class MissingZeroGrad(Rule):
             steps = loop.events(Ev.STEP)
             if not backward or not steps:
                 continue
-            b_node, b_event = backward[0]
+            _b_node, b_event = backward[0]
             s_node, s_event = steps[0]
             opt = s_event.target
-            related = [ctx.related(ctx.model, s_event.call, f"`{opt or 'optimizer'}.step()` uses the accumulated gradients")]
+            related = [
+                ctx.related(ctx.model, s_event.call, f"`{opt or 'optimizer'}.step()` uses the accumulated gradients")
+            ]
             if b_event.via is not None:
-                related.append(ctx.related(b_event.origin_model, b_event.origin, "backward() inside the called function"))
+                related.append(
+                    ctx.related(b_event.origin_model, b_event.origin, "backward() inside the called function")
+                )
             fix = self._fix(ctx, loop, s_node.stmt, s_event, opt)
             yield ctx.finding(
                 self,

@@ -62,7 +62,7 @@ class ZeroGradBeforeStep(Rule):
             if around is None:
                 return None
             region, leave, backs, steps = around
-            stop = lambda n: n.id in steps or n.id in backs  # noqa: E731
+            stop = lambda n: n.id in steps or n.id in backs
             before = [b for b in backs if z in cfg.reachable([b], region, stop, leave)]
             after = cfg.reachable([z], region, stop, leave) & steps
             return (before, list(after)) if before and after else None
@@ -80,7 +80,7 @@ class ZeroGradBeforeStep(Rule):
                 if found is None:
                     continue
                 b_node, b_event = cfg.first_event(found[0], Ev.BACKWARD)
-                s_node, s_event = cfg.first_event(found[1], Ev.STEP)
+                _s_node, s_event = cfg.first_event(found[1], Ev.STEP)
                 fix = None
                 if isinstance(z_node.stmt, ast.Expr):
                     moved = edits.move_before(ctx.source, z_node.stmt, b_node.stmt)

@@ -98,7 +98,12 @@ class ClipScaledGradients(Rule):
             if e.kind != Ev.STEP or not e.direct:
                 continue
             call = e.call
-            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "step" and call.args):
+            if not (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "step"
+                and call.args
+            ):
                 continue
             k = ctx.model.kind(call.func.value)
             if k is not None and k.kind == Kind.SCALER:

@@ -128,9 +128,18 @@ def _loss_name(call: ast.Call) -> ast.Name | None:
     `scaler.scale(loss).backward()`, `(loss / accum).backward()`, `torch.autograd.backward(loss)`."""
     recv = _receiver(call)
     while True:
-        if isinstance(recv, ast.Call) and isinstance(recv.func, ast.Attribute) and recv.func.attr == "scale" and len(recv.args) == 1:
+        if (
+            isinstance(recv, ast.Call)
+            and isinstance(recv.func, ast.Attribute)
+            and recv.func.attr == "scale"
+            and len(recv.args) == 1
+        ):
             recv = recv.args[0]
-        elif isinstance(recv, ast.BinOp) and isinstance(recv.op, (ast.Div, ast.Mult)) and isinstance(recv.right, (ast.Constant, ast.Name)):
+        elif (
+            isinstance(recv, ast.BinOp)
+            and isinstance(recv.op, (ast.Div, ast.Mult))
+            and isinstance(recv.right, (ast.Constant, ast.Name))
+        ):
             recv = recv.left
         else:
             break
@@ -141,7 +150,12 @@ def _accumulation(stmt: ast.AST) -> tuple[ast.AST, ast.AST] | None:
     """(accumulator, value added) for `t += v`, `t = t + v` / `t = v + t`, `t.append(v)`."""
     if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add):
         return stmt.target, stmt.value
-    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.value, ast.BinOp) and isinstance(stmt.value.op, ast.Add):
+    if (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.value, ast.BinOp)
+        and isinstance(stmt.value.op, ast.Add)
+    ):
         t = ast.unparse(stmt.targets[0])
         v = stmt.value
         if ast.unparse(v.left) == t:
@@ -151,7 +165,12 @@ def _accumulation(stmt: ast.AST) -> tuple[ast.AST, ast.AST] | None:
         return None
     if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
         call = stmt.value
-        if isinstance(call.func, ast.Attribute) and call.func.attr == "append" and len(call.args) == 1 and not call.keywords:
+        if (
+            isinstance(call.func, ast.Attribute)
+            and call.func.attr == "append"
+            and len(call.args) == 1
+            and not call.keywords
+        ):
             return call.func.value, call.args[0]
     return None
 
@@ -185,11 +204,24 @@ def _rebound_in(model, loop: ast.AST, target: ast.AST, stmt: ast.AST) -> bool:
             ts = n.targets if isinstance(n, ast.Assign) else [n.target]
             for t in ts:
                 for part in ast.walk(t):
-                    if isinstance(part, (ast.Name, ast.Attribute, ast.Subscript)) and isinstance(part.ctx, ast.Store) and ast.unparse(part) in names:
+                    if (
+                        isinstance(part, (ast.Name, ast.Attribute, ast.Subscript))
+                        and isinstance(part.ctx, ast.Store)
+                        and ast.unparse(part) in names
+                    ):
                         return True
         if isinstance(n, (ast.For, ast.AsyncFor, ast.With)) and n is not loop:
-            targets = [n.target] if isinstance(n, (ast.For, ast.AsyncFor)) else [i.optional_vars for i in n.items if i.optional_vars]
-            if any(ast.unparse(p) in names for t in targets for p in ast.walk(t) if isinstance(p, (ast.Name, ast.Attribute))):
+            targets = (
+                [n.target]
+                if isinstance(n, (ast.For, ast.AsyncFor))
+                else [i.optional_vars for i in n.items if i.optional_vars]
+            )
+            if any(
+                ast.unparse(p) in names
+                for t in targets
+                for p in ast.walk(t)
+                if isinstance(p, (ast.Name, ast.Attribute))
+            ):
                 return True
     return False
 

@@ -79,8 +79,7 @@ class BackwardWithoutGrad(Rule):
                     yield ctx.finding(
                         self,
                         e.call,
-                        f"{what} with gradients disabled: the loss has no autograd graph and "
-                        f"`backward()` fails",
+                        f"{what} with gradients disabled: the loss has no autograd graph and `backward()` fails",
                         related=related,
                     )
 
@@ -91,7 +90,12 @@ def _loss_receiver(call: ast.Call) -> ast.AST | None:
         recv = func.value
         # `scaler.scale(loss).backward()`, `(loss / accum).backward()`: the loss inside
         while True:
-            if isinstance(recv, ast.Call) and isinstance(recv.func, ast.Attribute) and recv.func.attr == "scale" and recv.args:
+            if (
+                isinstance(recv, ast.Call)
+                and isinstance(recv.func, ast.Attribute)
+                and recv.func.attr == "scale"
+                and recv.args
+            ):
                 recv = recv.args[0]
             elif isinstance(recv, ast.BinOp) and isinstance(recv.right, ast.Constant):
                 recv = recv.left
@@ -113,7 +117,11 @@ def _loss_built_without_grad(ctx, call: ast.Call) -> bool:
     if not isinstance(recv, ast.Name):
         return False
     b = reaching_binding(ctx.model, recv)
-    if b is None or not isinstance(b.stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) or not isinstance(b.value, ast.expr):
+    if (
+        b is None
+        or not isinstance(b.stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+        or not isinstance(b.value, ast.expr)
+    ):
         return False
     if not isinstance(b.value, (ast.Call, ast.BinOp)):
         return False
@@ -133,4 +141,6 @@ def _loss_built_in_callee(e) -> bool:
     if not isinstance(recv, ast.Name):
         return False
     b = reaching_binding(model, recv)
-    return b is not None and isinstance(b.stmt, (ast.Assign, ast.AnnAssign)) and isinstance(b.value, (ast.Call, ast.BinOp))
+    return (
+        b is not None and isinstance(b.stmt, (ast.Assign, ast.AnnAssign)) and isinstance(b.value, (ast.Call, ast.BinOp))
+    )

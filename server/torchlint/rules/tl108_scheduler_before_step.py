@@ -83,7 +83,9 @@ class SchedulerBeforeStep(Rule):
                         where = (
                             f"`{ctx.source.segment(o_event.call)}`"
                             if anchor is o_node.stmt
-                            else "the loop" if isinstance(anchor, (ast.For, ast.AsyncFor, ast.While)) else "the block"
+                            else "the loop"
+                            if isinstance(anchor, (ast.For, ast.AsyncFor, ast.While))
+                            else "the block"
                         )
                         fix = Fix(f"Move `{ctx.source.segment(call)}` after {where}", moved, "safe")
                 step_text = ctx.source.segment(o_event.call)
@@ -92,7 +94,9 @@ class SchedulerBeforeStep(Rule):
                     related = [ctx.related(ctx.model, o_event.call, "the optimizer step, which should come first")]
                 else:
                     what = f"the optimizer step in `{step_text}`"
-                    related = [ctx.related(o_event.origin_model, o_event.origin, "the optimizer step, which should come first")]
+                    related = [
+                        ctx.related(o_event.origin_model, o_event.origin, "the optimizer step, which should come first")
+                    ]
                 yield ctx.finding(
                     self,
                     call,
@@ -134,7 +138,14 @@ def _in_block_of(model, stmt: ast.stmt, other: ast.stmt) -> ast.stmt | None:
     parent = model.parent(stmt)
     for a in [other, *model.ancestors(other)]:
         if model.parent(a) is parent and a is not stmt:
-            block = next((getattr(parent, f) for f in ("body", "orelse", "finalbody") if any(x is a for x in getattr(parent, f, []) or [])), None)
+            block = next(
+                (
+                    getattr(parent, f)
+                    for f in ("body", "orelse", "finalbody")
+                    if any(x is a for x in getattr(parent, f, []) or [])
+                ),
+                None,
+            )
             if block is not None and any(x is stmt for x in block) and block.index(a) > block.index(stmt):
                 return a
             return None

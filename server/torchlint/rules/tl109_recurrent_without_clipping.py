@@ -77,7 +77,7 @@ class RecurrentWithoutClipping(Rule):
                     continue
                 layers = _recurrent_layers(ctx, e)
                 if layers:
-                    models[e.target] = (sorted(layers)[0], e)
+                    models[e.target] = (min(layers), e)
             if not models:
                 continue
             steps = loop.events(Ev.STEP)
@@ -132,7 +132,11 @@ def _recurrent_layers(ctx, e) -> frozenset[str]:
         origin = e.origin
         expr = None
         if isinstance(origin, ast.Call):
-            expr = origin.func.value if isinstance(origin.func, ast.Attribute) and origin.func.attr == "forward" else origin.func
+            expr = (
+                origin.func.value
+                if isinstance(origin.func, ast.Attribute) and origin.func.attr == "forward"
+                else origin.func
+            )
     if model is None or expr is None:
         return frozenset()
     return model.built_layers(model.kind(expr), _RECURRENT)

@@ -8,7 +8,6 @@ from ._helpers import event_target_expr, mode_layers, mode_layers_text
 from .base import Rule
 
 
-
 def _sets_mode_first(node, target: str) -> bool:
     """The node puts `target` in a mode of its own choosing: `train()` (or a mode unknown to
     us), or a step whose own code calls `eval()` first (a linear probe training a frozen
@@ -150,7 +149,7 @@ class EvalModeLeaksIntoTraining(Rule):
         )
 
     @staticmethod
-    def _fix(ctx, body: "_Body", eval_node, step_node, target: str) -> Fix | None:
+    def _fix(ctx, body: _Body, eval_node, step_node, target: str) -> Fix | None:
         """`target.train()` where the next training phase starts: before the first statement of
         the loop body, after the evaluation (or from the top, when training resumes in the next
         iteration), that runs a training forward or step. Never right after the `eval()`: that
@@ -161,7 +160,7 @@ class EvalModeLeaksIntoTraining(Rule):
         if e_at is None or s_at is None or s_at == e_at:
             return None  # the evaluation and the step share one statement: no place between them
         training = body.training(target) | {s_at}
-        span = range(e_at + 1, s_at + 1) if s_at > e_at else range(0, s_at + 1)
+        span = range(e_at + 1, s_at + 1) if s_at > e_at else range(s_at + 1)
         first = next(i for i in span if i in training)
         edit = edits.insert_line_before(ctx.source, body.stmts[first], f"{target}.train()")
         if edit is None:

@@ -7,7 +7,16 @@ from ..analysis.findings import Fix, Severity
 from ..analysis.flow import Ev
 from ..analysis.torchapi import Kind
 from . import register
-from ._helpers import event_target_expr, guards, kind_of, mode_layers, mode_layers_text, only_running_stats_norm, reaching_binding, repaired
+from ._helpers import (
+    event_target_expr,
+    guards,
+    kind_of,
+    mode_layers,
+    mode_layers_text,
+    only_running_stats_norm,
+    reaching_binding,
+    repaired,
+)
 from .base import Rule
 
 
@@ -113,7 +122,9 @@ class MissingEval(Rule):
                 target = event.target
                 caveat = ""
                 if only_running_stats_norm(layers):
-                    caveat = " (`eval()` makes InstanceNorm use its running statistics: check the outputs before switching)"
+                    caveat = (
+                        " (`eval()` makes InstanceNorm use its running statistics: check the outputs before switching)"
+                    )
                 yield ctx.finding(
                     self,
                     event.call,
@@ -129,14 +140,21 @@ class MissingEval(Rule):
         only `eval()` and the forward sit under the same condition (`if enc is not None:`), so
         the path that skips one skips the other."""
         cfg, target = loop.cfg, event.target
-        switches = [(n, e) for n in cfg.nodes for e in n.events if e.target == target and e.kind in (Ev.TRAIN, Ev.EVAL) and e.direct]
+        switches = [
+            (n, e)
+            for n in cfg.nodes
+            for e in n.events
+            if e.target == target and e.kind in (Ev.TRAIN, Ev.EVAL) and e.direct
+        ]
         trains = [n.id for n, e in switches if e.kind == Ev.TRAIN]
         if trains:
-            is_step = lambda n: n.has(Ev.BACKWARD) or n.has(Ev.STEP)  # noqa: E731
+            is_step = lambda n: n.has(Ev.BACKWARD) or n.has(Ev.STEP)
             # no training step may lie between: `model.train()` then training then evaluation
             # is the usual script, where train() was meant for the training
             steps_after = [i for i in cfg.reachable(trains) if is_step(cfg.nodes[i])]
-            if node.id in cfg.reachable(trains, None, is_step) and not (steps_after and node.id in cfg.reachable(steps_after)):
+            if node.id in cfg.reachable(trains, None, is_step) and not (
+                steps_after and node.id in cfg.reachable(steps_after)
+            ):
                 return True
         evals = [e for _, e in switches if e.kind == Ev.EVAL]
         if evals and not trains:

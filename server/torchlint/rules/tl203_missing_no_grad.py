@@ -109,6 +109,9 @@ class MissingNoGrad(Rule):
 def _volatile(scope: ast.AST) -> bool:
     """The code counts on `Variable(x, volatile=True)`, the pre-0.4 way to turn gradients off."""
     return any(
-        isinstance(n, ast.keyword) and n.arg == "volatile" and isinstance(n.value, ast.Constant) and n.value.value is True
+        isinstance(n, ast.keyword)
+        and n.arg == "volatile"
+        and isinstance(n.value, ast.Constant)
+        and n.value.value is True
         for n in ast.walk(scope)
     )

@@ -15,17 +15,33 @@ _DATA_NAME = re.compile(
     r"^(x|xb|inputs?|data|batch|batch_data|images?|imgs?|samples?|features|x_train|train_x|train_data|"
     r"train_set|trainset|train_dataset|dataset|loader|train_loader|trainloader|dataloader|train_dataloader|"
     r"input_ids|tokens|src|examples)$",
-    re.I,
+    re.IGNORECASE,
 )
 _TENSOR_FACTORIES = {
-    "torch.randn", "torch.rand", "torch.zeros", "torch.ones", "torch.tensor", "torch.from_numpy", "torch.stack",
-    "torch.cat", "torch.randint", "torch.empty", "torch.full", "torch.arange", "torch.as_tensor", "torch.Tensor",
-    "torch.FloatTensor", "torch.LongTensor", "torch.linspace",
+    "torch.randn",
+    "torch.rand",
+    "torch.zeros",
+    "torch.ones",
+    "torch.tensor",
+    "torch.from_numpy",
+    "torch.stack",
+    "torch.cat",
+    "torch.randint",
+    "torch.empty",
+    "torch.full",
+    "torch.arange",
+    "torch.as_tensor",
+    "torch.Tensor",
+    "torch.FloatTensor",
+    "torch.LongTensor",
+    "torch.linspace",
 }
 _BOOLISH = (ast.Compare, ast.BoolOp)
 
 
-def _is_module_receiver(model: SemanticModel, recv: ast.AST, corroborate: bool) -> tuple[bool, ast.ClassDef | None, SemanticModel | None]:
+def _is_module_receiver(
+    model: SemanticModel, recv: ast.AST, corroborate: bool
+) -> tuple[bool, ast.ClassDef | None, SemanticModel | None]:
     """(is a torch module, its class node when known, that class's model)."""
     if isinstance(recv, ast.Name) and recv.id == "self":
         cls = model.enclosing_class(recv)
@@ -46,7 +62,9 @@ def _is_module_receiver(model: SemanticModel, recv: ast.AST, corroborate: bool) 
     scope = model.scope_of(recv)
     for n in walk_scope(scope):
         if (
-            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and dotted(n.func.value) == name
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and dotted(n.func.value) == name
             and n.func.attr in ("parameters", "named_parameters", "zero_grad", "state_dict", "load_state_dict")
         ):
             return True, None, None
@@ -66,9 +84,12 @@ def _overrides_train(model: SemanticModel, cls: ast.ClassDef | None, cls_model: 
     if params[0].arg == "mode":
         return False
     defaults = ref.node.args.defaults
-    if defaults and len(params) == len(defaults) == 1 and isinstance(defaults[0], ast.Constant) and isinstance(defaults[0].value, bool):
-        return False
-    return True
+    return not (
+        defaults
+        and len(params) == len(defaults) == 1
+        and isinstance(defaults[0], ast.Constant)
+        and isinstance(defaults[0].value, bool)
+    )
 
 
 def _not_a_mode(model: SemanticModel, arg: ast.AST, depth: int = 0) -> str | None:
@@ -86,7 +107,11 @@ def _not_a_mode(model: SemanticModel, arg: ast.AST, depth: int = 0) -> str | Non
         q = model.call_qualname(arg)
         if q in _TENSOR_FACTORIES:
             return "a tensor"
-        if isinstance(arg.func, ast.Attribute) and arg.func.attr in ("to", "cuda", "float") and not (info and info.kind == Kind.MODULE):
+        if (
+            isinstance(arg.func, ast.Attribute)
+            and arg.func.attr in ("to", "cuda", "float")
+            and not (info and info.kind == Kind.MODULE)
+        ):
             return _not_a_mode(model, arg.func.value, depth + 1)
         return None
     if not isinstance(arg, ast.Name):
@@ -118,7 +143,7 @@ def _not_a_mode(model: SemanticModel, arg: ast.AST, depth: int = 0) -> str | Non
         # a parameter with a bool default is a flag
         a = scope.args
         pos = [*a.posonlyargs, *a.args]
-        defaults = dict(zip([p.arg for p in pos][len(pos) - len(a.defaults):], a.defaults))
+        defaults = dict(zip([p.arg for p in pos][len(pos) - len(a.defaults) :], a.defaults))
         defaults.update({p.arg: d for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None})
         d = defaults.get(arg.id)
         if isinstance(d, ast.Constant) and isinstance(d.value, bool):
@@ -183,7 +208,11 @@ class ModeCallMisuse(Rule):
     def check(self, ctx):
         model = ctx.model
         for node in model.nodes_of(ast.Expr, ast.Call):
-            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Attribute) and node.value.attr in ("train", "eval"):
+            if (
+                isinstance(node, ast.Expr)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr in ("train", "eval")
+            ):
                 attr = node.value
                 ok, _, _ = _is_module_receiver(model, attr.value, corroborate=False)
                 if not ok:
@@ -193,7 +222,8 @@ class ModeCallMisuse(Rule):
                 fix = Fix(f"Call it: `{shown}()`", (edits.insert_at(end, "()"),), "unsafe")
                 mode = "evaluation" if attr.attr == "eval" else "training"
                 yield ctx.finding(
-                    self, attr,
+                    self,
+                    attr,
                     f"`{shown}` is not called: the statement does nothing and the model is not switched to {mode} mode",
                     fix,
                 )
@@ -234,7 +264,7 @@ class ModeCallMisuse(Rule):
         text, func_text = src.segment(call), src.segment(call.func)
         if not text.startswith(func_text):
             return None
-        forward = r + text[len(func_text):]
+        forward = r + text[len(func_text) :]
         if isinstance(stmt, ast.Expr) and stmt.value is call:
             if not edits.stands_alone(src, stmt):
                 return None

@@ -9,8 +9,12 @@ from .base import Rule
 
 # torch.nn.functional dropouts and the `training` default of each (keyword and third positional).
 _DROPOUTS = {
-    "dropout": True, "dropout1d": True, "dropout2d": True, "dropout3d": True,
-    "alpha_dropout": False, "feature_alpha_dropout": False,
+    "dropout": True,
+    "dropout1d": True,
+    "dropout2d": True,
+    "dropout3d": True,
+    "alpha_dropout": False,
+    "feature_alpha_dropout": False,
 }
 
 
@@ -76,7 +80,11 @@ class FunctionalDropoutAlwaysOn(Rule):
                 if _only_in_training(m, call):
                     continue  # `if self.training: x = F.dropout(x, p)`: on in training only, as meant
                 shown = ctx.source.segment(call.func)
-                what = "stays active in eval mode: `training` defaults to True" if default else "is never active: `training` defaults to False"
+                what = (
+                    "stays active in eval mode: `training` defaults to True"
+                    if default
+                    else "is never active: `training` defaults to False"
+                )
                 yield ctx.finding(
                     self,
                     call,
@@ -105,7 +113,10 @@ def _only_in_training(model, node: ast.AST) -> bool:
                 # `if not self.training: return x` earlier in the same block
                 before = block[: next(i for i, s in enumerate(block) if s is child)]
                 if any(
-                    isinstance(s, ast.If) and s.body and isinstance(s.body[-1], (ast.Return, ast.Raise)) and _requires(s.test, False)
+                    isinstance(s, ast.If)
+                    and s.body
+                    and isinstance(s.body[-1], (ast.Return, ast.Raise))
+                    and _requires(s.test, False)
                     for s in before
                 ):
                     return True
@@ -123,14 +134,24 @@ def _requires(test: ast.AST, value: bool) -> bool:
         return any(_requires(v, True) for v in test.values)
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or) and not value:
         return any(_requires(v, False) for v in test.values)
-    is_training = isinstance(test, ast.Attribute) and test.attr == "training" and isinstance(test.value, ast.Name) and test.value.id == "self"
+    is_training = (
+        isinstance(test, ast.Attribute)
+        and test.attr == "training"
+        and isinstance(test.value, ast.Name)
+        and test.value.id == "self"
+    )
     return is_training and value
 
 
 def _first_param_is_self(fn: ast.AST) -> bool:
     params = [*fn.args.posonlyargs, *fn.args.args]  # type: ignore[attr-defined]
-    return bool(params) and params[0].arg == "self" and not any(
-        getattr(d, "id", None) in ("staticmethod", "classmethod") for d in fn.decorator_list  # type: ignore[attr-defined]
+    return (
+        bool(params)
+        and params[0].arg == "self"
+        and not any(
+            getattr(d, "id", None) in ("staticmethod", "classmethod")
+            for d in fn.decorator_list  # type: ignore[attr-defined]
+        )
     )
 
 

@@ -24,7 +24,11 @@ def remove_activation_fix(ctx, act) -> Fix | None:
         prev = seq.args[idx - 1]
         span = src.span(act.node)
         start = src.span(prev).end
-        return Fix(f"Remove `{src.segment(act.node)}` from the `nn.Sequential`", (Edit(type(span)(start, span.end), ""),), "unsafe")
+        return Fix(
+            f"Remove `{src.segment(act.node)}` from the `nn.Sequential`",
+            (Edit(type(span)(start, span.end), ""),),
+            "unsafe",
+        )
     text = unwrap_activation_text(act)
     if text is None:
         return None
@@ -87,7 +91,11 @@ class ProbabilitiesIntoCrossEntropy(Rule):
 
     def check(self, ctx):
         for lc, arg, act in activated_loss_inputs(ctx.model, _CE):
-            what = {"softmax": "probabilities (`softmax` output)", "sigmoid": "`sigmoid` output", "log_softmax": "log-probabilities (`log_softmax` output)"}[act.kind]
+            what = {
+                "softmax": "probabilities (`softmax` output)",
+                "sigmoid": "`sigmoid` output",
+                "log_softmax": "log-probabilities (`log_softmax` output)",
+            }[act.kind]
             subject = f"`{ctx.source.segment(arg)}`" if isinstance(arg, ast.Name) else "the input"
             tail = (
                 "; `log_softmax` twice is redundant: pass logits, or keep `log_softmax` and use `nll_loss`"

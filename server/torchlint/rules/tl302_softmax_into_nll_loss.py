@@ -19,7 +19,7 @@ def log_softmax_fix(ctx, act) -> Fix | None:
         # F.softmax / torch.softmax / x.softmax -> log_softmax (same module, same signature)
         start = src.span(func).end
         span = type(src.span(func))(type(start)(start.line, start.column - len("softmax")), start)
-        return Fix(f"Use `log_softmax` instead of `softmax`", (Edit(span, "log_softmax"),), "unsafe")
+        return Fix("Use `log_softmax` instead of `softmax`", (Edit(span, "log_softmax"),), "unsafe")
     ctor = act.node if act.how == "ctor" else None
     if act.how == "module_call":
         ctor = act.ctor
@@ -29,7 +29,7 @@ def log_softmax_fix(ctx, act) -> Fix | None:
     if isinstance(f, ast.Attribute) and f.attr == "Softmax":
         start = src.span(f).end
         span = type(src.span(f))(type(start)(start.line, start.column - len("Softmax")), start)
-        return Fix(f"Use `LogSoftmax` instead of `Softmax`", (Edit(span, "LogSoftmax"),), "unsafe")
+        return Fix("Use `LogSoftmax` instead of `Softmax`", (Edit(span, "LogSoftmax"),), "unsafe")
     return None
 
 

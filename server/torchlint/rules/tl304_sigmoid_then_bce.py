@@ -69,7 +69,9 @@ class SigmoidThenBce(Rule):
             groups.setdefault((id(act.node), id(lc.defined or lc.call)), []).append((lc, arg, act))
         for items in groups.values():
             lc, arg, act = items[0]
-            in_model = act.how == "ctor" or ctx.model.enclosing_function(act.node) is not ctx.model.enclosing_function(lc.call)
+            in_model = act.how == "ctor" or ctx.model.enclosing_function(act.node) is not ctx.model.enclosing_function(
+                lc.call
+            )
             subject = f"`{ctx.source.segment(arg)}`" if isinstance(arg, ast.Name) else "the input"
             better = "`F.binary_cross_entropy_with_logits`" if lc.functional else "`nn.BCEWithLogitsLoss`"
             msg = f"{lc.label} after `sigmoid` is numerically unstable; {subject} is {act.where}: pass the logits to {better}"
@@ -78,7 +80,9 @@ class SigmoidThenBce(Rule):
             related = [ctx.related(act.model, act.node, "`sigmoid` applied here")]
             if lc.defined is not None:
                 related.append(ctx.related(ctx.model, lc.defined, "the loss is built here"))
-            related += [ctx.related(ctx.model, other.call, "also given this `sigmoid` output") for other, _, _ in items[1:]]
+            related += [
+                ctx.related(ctx.model, other.call, "also given this `sigmoid` output") for other, _, _ in items[1:]
+            ]
             fix = None if in_model or len(items) > 1 else _fix(ctx, lc, arg, act)
             yield ctx.finding(self, arg, msg, fix, related)
 
@@ -106,7 +110,9 @@ def _only_feeds(model, arg: ast.AST) -> bool:
         return False
     scope = model.scope_of(arg)
     reads = [n for n in walk_scope(scope) if isinstance(n, ast.Name) and n.id == arg.id and isinstance(n.ctx, ast.Load)]
-    writes = [n for n in walk_scope(scope) if isinstance(n, ast.Name) and n.id == arg.id and not isinstance(n.ctx, ast.Load)]
+    writes = [
+        n for n in walk_scope(scope) if isinstance(n, ast.Name) and n.id == arg.id and not isinstance(n.ctx, ast.Load)
+    ]
     return reads == [arg] and len(writes) == 1
 
 

@@ -6,7 +6,12 @@ import re
 from ..analysis.findings import Edit, Fix, Severity
 from ..analysis.resolve import SemanticModel, dotted
 from ..analysis.torchapi import (
-    ACTIVATION_FUNCTIONS, ACTIVATION_METHODS, LOADER_WRAPPERS, VALUE_KEEPING_METHODS, Kind, name_hint,
+    ACTIVATION_FUNCTIONS,
+    ACTIVATION_METHODS,
+    LOADER_WRAPPERS,
+    VALUE_KEEPING_METHODS,
+    Kind,
+    name_hint,
 )
 from . import register
 from ._helpers import kind_of, loss_calls, reaching_binding
@@ -16,18 +21,26 @@ from .base import Rule
 _SYMMETRIC = {"MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"}
 # These do not take (input, target).
 _OTHER_SIGNATURES = {
-    "MarginRankingLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss", "CosineEmbeddingLoss", "CTCLoss",
-    "GaussianNLLLoss", "margin_ranking_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss",
-    "cosine_embedding_loss", "ctc_loss", "gaussian_nll_loss",
+    "MarginRankingLoss",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
+    "CosineEmbeddingLoss",
+    "CTCLoss",
+    "GaussianNLLLoss",
+    "margin_ranking_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+    "cosine_embedding_loss",
+    "ctc_loss",
+    "gaussian_nll_loss",
 }
 _LABEL_NAME = re.compile(
     r"^(y|y_true|y_train|y_batch|batch_y|yb|target|targets|tgt|tgts|label|labels|lbl|lbls|gt|gts|ground_truth|"
     r"true_labels?|[a-z0-9]+_labels?|[a-z0-9]+_targets?|labels?_[a-z0-9]+|targets?_[a-z0-9]+)$",
-    re.I,
+    re.IGNORECASE,
 )
-_NOT_LABEL = re.compile(r"pred|out|logit|score|prob|hat|emb|feat|recon|fake|gen", re.I)
+_NOT_LABEL = re.compile(r"pred|out|logit|score|prob|hat|emb|feat|recon|fake|gen", re.IGNORECASE)
 _KEEPING = VALUE_KEEPING_METHODS | {"long"}  # a label cast to long is still the label
-
 
 
 def _strip(expr: ast.AST) -> ast.AST:
@@ -47,7 +60,11 @@ def model_output(model: SemanticModel, expr: ast.AST, depth: int = 0) -> str | N
             return None
         return model_output(model, b.value, depth + 1)
     if isinstance(expr, ast.Call):
-        if isinstance(expr.func, ast.Attribute) and expr.func.attr in ACTIVATION_METHODS and model.qualname(expr.func) is None:
+        if (
+            isinstance(expr.func, ast.Attribute)
+            and expr.func.attr in ACTIVATION_METHODS
+            and model.qualname(expr.func) is None
+        ):
             return model_output(model, expr.func.value, depth + 1)
         if model.call_qualname(expr) in ACTIVATION_FUNCTIONS and expr.args:
             return model_output(model, expr.args[0], depth + 1)
@@ -60,7 +77,11 @@ def model_output(model: SemanticModel, expr: ast.AST, depth: int = 0) -> str | N
 def _loader_iter(model: SemanticModel, it: ast.AST) -> bool:
     while isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id in LOADER_WRAPPERS and it.args:
         it = it.args[0]
-    if isinstance(it, ast.Call) and model.qualname(it.func) in ("tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.notebook.tqdm") and it.args:
+    if (
+        isinstance(it, ast.Call)
+        and model.qualname(it.func) in ("tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.notebook.tqdm")
+        and it.args
+    ):
         it = it.args[0]
     info = kind_of(model, it)
     if info is not None:
@@ -84,8 +105,11 @@ def label_side(model: SemanticModel, expr: ast.AST, depth: int = 0) -> tuple[str
         if isinstance(target, ast.Tuple) and isinstance(target.elts[-1], ast.Tuple):
             target = target.elts[-1]
         if (
-            isinstance(target, ast.Tuple) and len(target.elts) >= 2 and isinstance(target.elts[-1], ast.Name)
-            and target.elts[-1].id == expr.id and _loader_iter(model, b.stmt.iter)
+            isinstance(target, ast.Tuple)
+            and len(target.elts) >= 2
+            and isinstance(target.elts[-1], ast.Name)
+            and target.elts[-1].id == expr.id
+            and _loader_iter(model, b.stmt.iter)
         ):
             return f"`{expr.id}` is the label half of the batch", target.elts[-1]
     if b is not None and isinstance(b.value, ast.expr):
@@ -163,8 +187,14 @@ class LossArgumentsSwapped(Rule):
                 f"Loss arguments look swapped: losses take `(input, target)`, but {why} and "
                 f"`{b}` is the output of `{producer}`"
             )
-            fix = Fix(f"Swap to `({b}, {a})`", (Edit(ctx.source.span(first), b), Edit(ctx.source.span(second), a)), "safe")
-            related = [ctx.related(ctx.model, bound, f"`{ctx.source.segment(bound)}` is bound from the batch here")] if bound is not None else []
+            fix = Fix(
+                f"Swap to `({b}, {a})`", (Edit(ctx.source.span(first), b), Edit(ctx.source.span(second), a)), "safe"
+            )
+            related = (
+                [ctx.related(ctx.model, bound, f"`{ctx.source.segment(bound)}` is bound from the batch here")]
+                if bound is not None
+                else []
+            )
             if lc.defined is not None:
                 related.append(ctx.related(ctx.model, lc.defined, "the loss is built here"))
             yield ctx.finding(self, call, msg, fix, related)

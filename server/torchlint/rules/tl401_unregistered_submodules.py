@@ -16,7 +16,23 @@ _STATELESS = re.compile(
     r"Hardsigmoid|Tanhshrink|Softmax|LogSoftmax|Softmin|Identity|Flatten|Unflatten|(Adaptive)?(Max|Avg)Pool[123]d|"
     r"Upsample\w*|PixelShuffle|PixelUnshuffle|(Zero|Constant|Reflection|Replication)Pad[123]d|ChannelShuffle)$"
 )
-_HARMLESS_CALLS = {"len", "enumerate", "zip", "reversed", "range", "iter", "list", "tuple", "sorted", "print", "isinstance", "repr", "str", "next", "map"}
+_HARMLESS_CALLS = {
+    "len",
+    "enumerate",
+    "zip",
+    "reversed",
+    "range",
+    "iter",
+    "list",
+    "tuple",
+    "sorted",
+    "print",
+    "isinstance",
+    "repr",
+    "str",
+    "next",
+    "map",
+}
 _REGISTERING = {"add_module", "register_module", "register_parameter", "register_buffer", "__setattr__"}
 
 
@@ -47,9 +63,13 @@ def _classify(model: SemanticModel, e: ast.AST, depth: int = 0) -> tuple[str, st
         # the same object kept elsewhere (e.g. also `self.head = layer`) may be registered there
         scope = model.scope_of(e)
         for n in walk_scope(scope):
-            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Name) and n.value.id == e.id:
-                if any(not isinstance(t, ast.Name) for t in n.targets):
-                    return _Elem.OTHER, None
+            if (
+                isinstance(n, ast.Assign)
+                and isinstance(n.value, ast.Name)
+                and n.value.id == e.id
+                and any(not isinstance(t, ast.Name) for t in n.targets)
+            ):
+                return _Elem.OTHER, None
         return _classify(model, b.value, depth + 1)
     return _Elem.OTHER, None
 
@@ -78,7 +98,12 @@ def _container_elements(model: SemanticModel, value: ast.AST, scope_node: ast.AS
         kind, elems = found
         # items added to the local container in the same function
         for n in walk_scope(model.scope_of(value)):
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.value.id == value.id:
+            if (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and isinstance(n.func.value, ast.Name)
+                and n.func.value.id == value.id
+            ):
                 if n.func.attr in ("append", "insert") and n.args:
                     elems.append(n.args[-1])
                 elif n.func.attr in ("extend", "update"):
@@ -86,13 +111,20 @@ def _container_elements(model: SemanticModel, value: ast.AST, scope_node: ast.AS
                         elems.extend(n.args[0].elts)
                     else:
                         return None
-            elif isinstance(n, ast.Assign) and any(isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == value.id for t in n.targets):
+            elif isinstance(n, ast.Assign) and any(
+                isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == value.id
+                for t in n.targets
+            ):
                 elems.append(n.value)
             elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) and n.target.id == value.id:
                 return None
             elif isinstance(n, ast.Name) and n.id == value.id and isinstance(n.ctx, ast.Load):
                 parent = model.parent(n)
-                if isinstance(parent, ast.Call) and n in parent.args and not (isinstance(parent.func, ast.Name) and parent.func.id in _HARMLESS_CALLS):
+                if (
+                    isinstance(parent, ast.Call)
+                    and n in parent.args
+                    and not (isinstance(parent.func, ast.Name) and parent.func.id in _HARMLESS_CALLS)
+                ):
                     return None  # handed to something that may register it
                 if isinstance(parent, ast.Starred):
                     return None
@@ -229,7 +261,11 @@ class UnregisteredSubmodules(Rule):
         elems: list[ast.AST] = list(added)
         for s in stmts:
             v = s.value  # type: ignore[attr-defined]
-            if isinstance(v, (ast.List, ast.Tuple)) and len(v.elts) == 1 and isinstance(v.elts[0], (ast.Name, ast.Attribute)):
+            if (
+                isinstance(v, (ast.List, ast.Tuple))
+                and len(v.elts) == 1
+                and isinstance(v.elts[0], (ast.Name, ast.Attribute))
+            ):
                 return None  # `self.teacher = [teacher]`: the usual way to hide a module on purpose
             found = _container_elements(model, v, s)
             if found is None:
@@ -243,7 +279,11 @@ class UnregisteredSubmodules(Rule):
         if cats == {_Elem.MODULE}:
             if all(q and q != "<local>" and _STATELESS.match(q) for _, q in classes):
                 return None
-            container = "dict" if "dict" in kinds else ("tuple" if all(isinstance(s.value, ast.Tuple) for s in stmts) else "list")  # type: ignore[attr-defined]
+            container = (
+                "dict"
+                if "dict" in kinds
+                else ("tuple" if all(isinstance(s.value, ast.Tuple) for s in stmts) else "list")
+            )  # type: ignore[attr-defined]
             return container, ("ModuleDict" if "dict" in kinds else "ModuleList")
         if cats == {_Elem.PARAM}:
             container = "dict" if "dict" in kinds else "list"
@@ -258,12 +298,17 @@ class UnregisteredSubmodules(Rule):
             for k in value.keys:
                 if not (isinstance(k, ast.Constant) and isinstance(k.value, str) and "." not in k.value and k.value):
                     return None
-        if isinstance(value, (ast.List, ast.Dict, ast.Tuple)) and not (value.keys if isinstance(value, ast.Dict) else value.elts):
+        if isinstance(value, (ast.List, ast.Dict, ast.Tuple)) and not (
+            value.keys if isinstance(value, ast.Dict) else value.elts
+        ):
             return Edit(src.span(value), f"{wrapper}()")
         if isinstance(value, ast.DictComp):
             return None  # keys must be strings: cannot tell
         if isinstance(value, ast.Tuple):
-            parenthesized = not value.elts or (value.col_offset, value.lineno) != (value.elts[0].col_offset, value.elts[0].lineno)
+            parenthesized = not value.elts or (value.col_offset, value.lineno) != (
+                value.elts[0].col_offset,
+                value.elts[0].lineno,
+            )
             if not parenthesized:
                 text = f"({text})"
         return Edit(src.span(value), f"{wrapper}({text})")

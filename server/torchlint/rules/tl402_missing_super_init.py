@@ -11,7 +11,10 @@ from .base import Rule
 
 # Library bases whose __init__ takes no required argument.
 _NO_ARG_BASES = {
-    "torch.nn.Module", "lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule", "lightning.LightningModule",
+    "torch.nn.Module",
+    "lightning.pytorch.LightningModule",
+    "pytorch_lightning.LightningModule",
+    "lightning.LightningModule",
 }
 
 
@@ -24,7 +27,9 @@ def _is_init_call(call: ast.Call, cls: ast.ClassDef) -> bool:
     if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "super":
         return True
     # `nn.Module.__init__(self)`, `Base.__init__(self)`: any class named explicitly
-    return dotted(v) is not None and bool(call.args) and isinstance(call.args[0], ast.Name) and call.args[0].id == "self"
+    return (
+        dotted(v) is not None and bool(call.args) and isinstance(call.args[0], ast.Name) and call.args[0].id == "self"
+    )
 
 
 def _assigns_submodule(model: SemanticModel, stmt: ast.stmt) -> ast.AST | None:
@@ -33,9 +38,17 @@ def _assigns_submodule(model: SemanticModel, stmt: ast.stmt) -> ast.AST | None:
         if isinstance(n, (ast.Assign, ast.AnnAssign)):
             targets = n.targets if isinstance(n, ast.Assign) else [n.target]
             for t in targets:
-                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" and n.value is not None:
+                if (
+                    isinstance(t, ast.Attribute)
+                    and isinstance(t.value, ast.Name)
+                    and t.value.id == "self"
+                    and n.value is not None
+                ):
                     v = n.value
-                    if isinstance(v, ast.Call) and model.call_qualname(v) in ("torch.nn.Parameter", "torch.nn.parameter.Parameter"):
+                    if isinstance(v, ast.Call) and model.call_qualname(v) in (
+                        "torch.nn.Parameter",
+                        "torch.nn.parameter.Parameter",
+                    ):
                         return t
                     info = model.kind(v)
                     if info is not None and info.kind in (Kind.MODULE, Kind.LOSS) and isinstance(v, ast.Call):
@@ -129,7 +142,12 @@ class MissingSuperInit(Rule):
                 # another method may call it (`self._build()`): look through the whole class
                 if any(isinstance(n, ast.Call) and _is_init_call(n, cls) for n in ast.walk(cls)):
                     continue
-                if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("__init__", "__setstate__") for n in walk_scope(init)):
+                if any(
+                    isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Attribute)
+                    and n.func.attr in ("__init__", "__setstate__")
+                    for n in walk_scope(init)
+                ):
                     continue
                 yield self._never(ctx, cls, init)
                 continue
@@ -168,13 +186,19 @@ class MissingSuperInit(Rule):
         idx_a = init.body.index(stmt)
         idx_b = init.body.index(call_stmt)
         between = init.body[idx_a:idx_b]
-        assigned = {n.id for s in between for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        assigned = {
+            n.id for s in between for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+        }
         if not (used & assigned) and isinstance(call_stmt, ast.Expr):
             moved = edits.move_before(ctx.source, call_stmt, stmt)
             if moved is not None:
-                fix = Fix(f"Move `{ctx.source.segment(call_stmt.value)}` before the first submodule assignment", moved, "safe")
+                fix = Fix(
+                    f"Move `{ctx.source.segment(call_stmt.value)}` before the first submodule assignment", moved, "safe"
+                )
         msg = (
             f"`{cls.name}.__init__` assigns `{ctx.source.segment(target)}` before calling `super().__init__()`: "
             f"this raises `AttributeError: cannot assign module before Module.__init__() call`"
         )
-        return ctx.finding(self, stmt, msg, fix, [ctx.related(ctx.model, call_stmt, "`super().__init__()` is called here")])
+        return ctx.finding(
+            self, stmt, msg, fix, [ctx.related(ctx.model, call_stmt, "`super().__init__()` is called here")]
+        )

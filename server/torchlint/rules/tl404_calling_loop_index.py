@@ -17,13 +17,22 @@ def _range_len_container(it: ast.AST) -> ast.AST | None:
     args = it.args
     if len(args) == 1:
         n = args[0]
-    elif len(args) in (2, 3) and isinstance(args[0], ast.Constant) and args[0].value == 0 and (
-        len(args) == 2 or (isinstance(args[2], ast.Constant) and args[2].value == 1)
+    elif (
+        len(args) in (2, 3)
+        and isinstance(args[0], ast.Constant)
+        and args[0].value == 0
+        and (len(args) == 2 or (isinstance(args[2], ast.Constant) and args[2].value == 1))
     ):
         n = args[1]
     else:
         return None
-    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len" and len(n.args) == 1 and not n.keywords:
+    if (
+        isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Name)
+        and n.func.id == "len"
+        and len(n.args) == 1
+        and not n.keywords
+    ):
         return n.args[0]
     return None
 
@@ -105,7 +114,9 @@ class CallingLoopIndex(Rule):
         model = ctx.model
         scope = model.scope_of(loop)
         i = loop.target.id  # type: ignore[attr-defined]
-        taken = {n.id for n in walk_scope(scope) if isinstance(n, ast.Name)} | {n.arg for n in ast.walk(scope) if isinstance(n, ast.arg)}
+        taken = {n.id for n in walk_scope(scope) if isinstance(n, ast.Name)} | {
+            n.arg for n in ast.walk(scope) if isinstance(n, ast.arg)
+        }
         name = next((n for n in _NAMES if n not in taken), None)
         if name is None:
             return None

@@ -72,7 +72,11 @@ class TensorToDiscarded(Rule):
             fix = None
             if name is not None:
                 text = ctx.source.segment(call)
-                fix = Fix(f"Assign the result: `{name} = {text}`", (edits.replace(ctx.source, call, f"{name} = {text}"),), "safe")
+                fix = Fix(
+                    f"Assign the result: `{name} = {text}`",
+                    (edits.replace(ctx.source, call, f"{name} = {text}"),),
+                    "safe",
+                )
             subject = f"`{name}` itself" if name else "the tensor itself"
             yield ctx.finding(
                 self,

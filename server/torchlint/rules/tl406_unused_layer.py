@@ -76,7 +76,9 @@ class UnusedLayer(Rule):
     def check(self, ctx):
         model = ctx.model
         for cls in model.nodes_of(ast.ClassDef):
-            if not any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == "forward" for s in cls.body):
+            if not any(
+                isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == "forward" for s in cls.body
+            ):
                 continue
             init = next((s for s in cls.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
             if init is None or not model.is_module_class(cls):
@@ -92,14 +94,23 @@ class UnusedLayer(Rule):
             for name, (target, value) in unused.items():
                 shown = ctx.source.segment(value.func) if isinstance(value, ast.Call) else "a module"
                 msg = f"`self.{name}` (`{shown}`) is built in `__init__` but never used: `forward` may be missing a step; call it there or remove it"
-                yield ctx.finding(self, target, msg, related=[ctx.related(model, _forward(cls), f"`{cls.name}.forward` does not use it")])
+                yield ctx.finding(
+                    self,
+                    target,
+                    msg,
+                    related=[ctx.related(model, _forward(cls), f"`{cls.name}.forward` does not use it")],
+                )
 
     @staticmethod
     def _built_layers(model, init: ast.FunctionDef) -> dict[str, tuple[ast.AST, ast.AST]]:
         """`self.x = <module constructor>` statements of `__init__` (first of each name)."""
         out: dict[str, tuple[ast.AST, ast.AST]] = {}
         for node in ast.walk(init):
-            if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None or not isinstance(node.value, ast.Call):
+            if (
+                not isinstance(node, (ast.Assign, ast.AnnAssign))
+                or node.value is None
+                or not isinstance(node.value, ast.Call)
+            ):
                 continue
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if len(targets) != 1 or _self_attr(targets[0]) is None:
@@ -120,11 +131,20 @@ def _reflective(cls: ast.ClassDef) -> bool:
     for n in ast.walk(cls):
         if isinstance(n, ast.Name) and n.id in _REFLECTION:
             return True
-        if isinstance(n, ast.Attribute) and (n.attr in _REFLECTION or n.attr in MODULE_METHOD_NAMES) and isinstance(n.value, ast.Name) and n.value.id == "self":
+        if (
+            isinstance(n, ast.Attribute)
+            and (n.attr in _REFLECTION or n.attr in MODULE_METHOD_NAMES)
+            and isinstance(n.value, ast.Name)
+            and n.value.id == "self"
+        ):
             return True
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("getattr", "vars", "dir"):
             return True
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("children", "named_children", "modules", "named_modules"):
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr in ("children", "named_children", "modules", "named_modules")
+        ):
             return True
     return False
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 from dataclasses import dataclass
 
 from ..analysis.edits import add_keyword
@@ -150,7 +151,11 @@ class BiasBeforeBatchNorm(Rule):
         for call in model.nodes_of(ast.Call):
             if model.call_qualname(call) != "torch.nn.Sequential":
                 continue
-            if len(call.args) == 1 and isinstance(call.args[0], ast.Starred) and isinstance(call.args[0].value, ast.Name):
+            if (
+                len(call.args) == 1
+                and isinstance(call.args[0], ast.Starred)
+                and isinstance(call.args[0].value, ast.Name)
+            ):
                 for elts in _lists_unpacked(model, call, call.args[0].value.id):
                     yield from _adjacent(model, elts)
             elif not call.keywords:
@@ -207,7 +212,7 @@ def _producer(model, arg: ast.AST) -> ast.Call | None:
 
 
 def _adjacent(model, elts):
-    for a, b in zip(elts, elts[1:]):
+    for a, b in itertools.pairwise(elts):
         name = _layer(model, a, BIAS_POSITION)
         norm = _layer(model, b, BATCH_NORM_LAYERS)
         if name and norm:
@@ -220,13 +225,21 @@ def _lists_unpacked(model, seq: ast.Call, name: str):
     scope = model.scope_of(seq)
     for node in ast.walk(scope):
         value = None
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            value = node.value
-        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+            or isinstance(node, ast.AugAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == name
+        ):
             value = node.value
         elif (
-            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "extend"
-            and isinstance(node.func.value, ast.Name) and node.func.value.id == name and node.args
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "extend"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == name
+            and node.args
         ):
             value = node.args[0]
         if isinstance(value, (ast.List, ast.Tuple)):
@@ -259,8 +272,7 @@ def _none_checked(model, node: ast.Attribute) -> bool:
     for a in model.ancestors(node):
         test = getattr(a, "test", None) if isinstance(a, (ast.If, ast.IfExp, ast.While)) else None
         if test is not None and any(
-            (isinstance(n, ast.Attribute) and n.attr == "bias")
-            or (isinstance(n, ast.Constant) and n.value == "bias")
+            (isinstance(n, ast.Attribute) and n.attr == "bias") or (isinstance(n, ast.Constant) and n.value == "bias")
             for n in ast.walk(test)
         ):
             return True

@@ -14,10 +14,10 @@ from .base import Rule
 _TRAIN_NAME = re.compile(
     r"^(get_|make_|build_|create_)?(train|training|tr|trn)_?(data_?|set_?)?(loader|dl|dataloader|data_loader|iter|iterator|batches|gen)$"
     r"|^(loader|dl|dataloader|data_loader)_?(train|training|tr)$",
-    re.I,
+    re.IGNORECASE,
 )
-_EVAL_NAME = re.compile(r"test|val|eval|dev|pred|infer|calib|holdout|score|bench", re.I)
-_ITERABLE_HINT = re.compile(r"Iterable|Stream|WebDataset|DataPipe|IterDataPipe|wds", re.I)
+_EVAL_NAME = re.compile(r"test|val|eval|dev|pred|infer|calib|holdout|score|bench", re.IGNORECASE)
+_ITERABLE_HINT = re.compile(r"Iterable|Stream|WebDataset|DataPipe|IterDataPipe|wds", re.IGNORECASE)
 # DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, ...)
 _POS_SHUFFLE, _POS_SAMPLER, _POS_BATCH_SAMPLER = 2, 3, 4
 
@@ -28,7 +28,12 @@ def _strip_iter(expr: ast.AST) -> ast.AST:
     return expr
 
 
-_MAP_STYLE_CALLS = {"torch.utils.data.random_split", "torch.utils.data.Subset", "datasets.load_dataset", "datasets.load_from_disk"}
+_MAP_STYLE_CALLS = {
+    "torch.utils.data.random_split",
+    "torch.utils.data.Subset",
+    "datasets.load_dataset",
+    "datasets.load_from_disk",
+}
 
 
 def _iterable_dataset(model: SemanticModel, ds: ast.AST, depth: int = 0) -> bool | None:
@@ -58,7 +63,10 @@ def _iterable_dataset(model: SemanticModel, ds: ast.AST, depth: int = 0) -> bool
     if isinstance(ds, ast.Subscript):  # load_dataset(...)["train"]
         return _iterable_dataset(model, ds.value, depth + 1)
     if isinstance(ds, ast.Call):
-        if any(k.arg == "streaming" and not (isinstance(k.value, ast.Constant) and k.value.value is False) for k in ds.keywords):
+        if any(
+            k.arg == "streaming" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+            for k in ds.keywords
+        ):
             return True
         q = model.call_qualname(ds) or ""
         if q.startswith(("torchtext.", "torchdata.", "webdataset.")) or _ITERABLE_HINT.search(dotted(ds.func) or ""):
@@ -74,7 +82,14 @@ def _iterable_dataset(model: SemanticModel, ds: ast.AST, depth: int = 0) -> bool
                 return False
             return None
         # a method chain on a dataset (`ds.map(...)`, `ds.select(...)`)
-        if isinstance(ds.func, ast.Attribute) and ds.func.attr in ("map", "filter", "select", "shuffle", "with_format", "with_transform"):
+        if isinstance(ds.func, ast.Attribute) and ds.func.attr in (
+            "map",
+            "filter",
+            "select",
+            "shuffle",
+            "with_format",
+            "with_transform",
+        ):
             return _iterable_dataset(model, ds.func.value, depth + 1)
         return None
     return None
@@ -93,7 +108,12 @@ def _self_attr_dataset(model: SemanticModel, ds: ast.Attribute, depth: int) -> b
         for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
             elts = t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]
             for i, e in enumerate(elts):
-                if not (isinstance(e, ast.Attribute) and e.attr == ds.attr and isinstance(e.value, ast.Name) and e.value.id == "self"):
+                if not (
+                    isinstance(e, ast.Attribute)
+                    and e.attr == ds.attr
+                    and isinstance(e.value, ast.Name)
+                    and e.value.id == "self"
+                ):
                     continue
                 value = n.value
                 if e is not t:
@@ -209,7 +229,9 @@ class TrainingLoaderNotShuffled(Rule):
                     related = [ctx.related(model, fed.iter, f"`{name}` feeds this training loop")]
             if why is None:
                 continue
-            what = "`shuffle=False`" if isinstance(shuffle, ast.AST) else "no `shuffle=True`, `sampler` or `batch_sampler`"
+            what = (
+                "`shuffle=False`" if isinstance(shuffle, ast.AST) else "no `shuffle=True`, `sampler` or `batch_sampler`"
+            )
             msg = f"Training data is not shuffled: {why}, but the `DataLoader` has {what}; every epoch sees the batches in the same order"
             yield ctx.finding(self, call, msg, self._fix(ctx, call, shuffle), related)
 
@@ -221,9 +243,10 @@ class TrainingLoaderNotShuffled(Rule):
         for k in call.keywords:
             if k.arg is None:
                 return None  # **kwargs
-            if k.arg in ("sampler", "batch_sampler"):
-                if not (isinstance(k.value, ast.Constant) and k.value.value is None):
-                    return None
+            if k.arg in ("sampler", "batch_sampler") and not (
+                isinstance(k.value, ast.Constant) and k.value.value is None
+            ):
+                return None
             if k.arg == "shuffle":
                 if isinstance(k.value, ast.Constant) and k.value.value in (False, None):
                     found = k.value
@@ -232,7 +255,7 @@ class TrainingLoaderNotShuffled(Rule):
         if any(isinstance(a, ast.Starred) for a in call.args):
             return None
         if len(call.args) > _POS_SAMPLER:
-            for a in call.args[_POS_SAMPLER:_POS_BATCH_SAMPLER + 1]:
+            for a in call.args[_POS_SAMPLER : _POS_BATCH_SAMPLER + 1]:
                 if not (isinstance(a, ast.Constant) and a.value is None):
                     return None
         if len(call.args) > _POS_SHUFFLE:
@@ -256,7 +279,8 @@ class TrainingLoaderNotShuffled(Rule):
         # (decided per function, so what one function holds says nothing about another)
         trained = {id(model.scope_of(n)) for n in loops}
         loops += [
-            n for n in model.nodes_of(ast.For, ast.AsyncFor)
+            n
+            for n in model.nodes_of(ast.For, ast.AsyncFor)
             if id(model.scope_of(n)) not in trained and contains_backward(n)
         ]
         for node in loops:
@@ -268,7 +292,9 @@ class TrainingLoaderNotShuffled(Rule):
         return out
 
     @staticmethod
-    def _feeds(model: SemanticModel, call: ast.Call, name: str, loops: dict[tuple[int, str], ast.AST]) -> ast.AST | None:
+    def _feeds(
+        model: SemanticModel, call: ast.Call, name: str, loops: dict[tuple[int, str], ast.AST]
+    ) -> ast.AST | None:
         scope = model.scope_of(call)
         if (id(scope), name) in loops:
             return loops[(id(scope), name)]
@@ -369,18 +395,26 @@ def _loader_uses(ctx, call: ast.Call, name: str) -> list[ast.AST] | None:
     cls = model.enclosing_class(call)
     if head != "self" or cls is None:
         return None
-    return [n for n in ast.walk(cls) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and dotted(n) == name]
+    return [
+        n for n in ast.walk(cls) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and dotted(n) == name
+    ]
 
 
 def _use_kind(model: SemanticModel, use: ast.AST) -> str:
-    """"peek", "neutral" (`len(loader)`, `loader.dataset`) or "use"."""
+    """ "peek", "neutral" (`len(loader)`, `loader.dataset`) or "use"."""
     parent = model.parent(use)
     if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.args and parent.args[0] is use:
         if parent.func.id == "len":
             return "neutral"
         if parent.func.id == "iter":
             outer = model.parent(parent)
-            if isinstance(outer, ast.Call) and isinstance(outer.func, ast.Name) and outer.func.id == "next" and outer.args and outer.args[0] is parent:
+            if (
+                isinstance(outer, ast.Call)
+                and isinstance(outer.func, ast.Name)
+                and outer.func.id == "next"
+                and outer.args
+                and outer.args[0] is parent
+            ):
                 return "peek"
             if isinstance(outer, ast.Assign) and len(outer.targets) == 1 and isinstance(outer.targets[0], ast.Name):
                 return "peek" if _iterator_only_stepped(model, outer.targets[0].id, model.scope_of(outer)) else "use"
@@ -393,7 +427,11 @@ def _use_kind(model: SemanticModel, use: ast.AST) -> str:
     expr, up = use, parent
     while isinstance(up, ast.Call) and last_name(up.func) in LOADER_WRAPPERS and up.args and up.args[0] is expr:
         expr, up = up, model.parent(up)
-    if isinstance(up, (ast.For, ast.AsyncFor)) and up.iter is expr and any(isinstance(s, (ast.Break, ast.Return)) for s in up.body):
+    if (
+        isinstance(up, (ast.For, ast.AsyncFor))
+        and up.iter is expr
+        and any(isinstance(s, (ast.Break, ast.Return)) for s in up.body)
+    ):
         return "peek"
     return "use"
 
@@ -403,9 +441,19 @@ def _iterator_only_stepped(model: SemanticModel, it: str, scope: ast.AST) -> boo
     uses = [n for n in ast.walk(scope) if isinstance(n, ast.Name) and n.id == it and isinstance(n.ctx, ast.Load)]
     for n in uses:
         parent = model.parent(n)
-        if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id == "next" and parent.args and parent.args[0] is n:
+        if (
+            isinstance(parent, ast.Call)
+            and isinstance(parent.func, ast.Name)
+            and parent.func.id == "next"
+            and parent.args
+            and parent.args[0] is n
+        ):
             continue
-        if isinstance(parent, ast.Attribute) and parent.attr in ("next", "__next__") and isinstance(model.parent(parent), ast.Call):
+        if (
+            isinstance(parent, ast.Attribute)
+            and parent.attr in ("next", "__next__")
+            and isinstance(model.parent(parent), ast.Call)
+        ):
             continue
         return False
     return bool(uses)

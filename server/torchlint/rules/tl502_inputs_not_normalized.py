@@ -123,7 +123,11 @@ def _is_training(model, call: ast.Call, cls: str) -> bool:
 def _shuffled_loader(model, ds: ast.Call) -> bool:
     """The dataset (inline or through one name) feeds a `DataLoader(..., shuffle=True)`."""
     stmt = model.parent(ds)
-    name = stmt.targets[0].id if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) else None
+    name = (
+        stmt.targets[0].id
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+        else None
+    )
     for loader in model.calls_named("DataLoader"):
         info = kind_of(model, loader)
         if info is None or info.kind != Kind.DATALOADER:
@@ -253,7 +257,9 @@ class InputsNotNormalized(Rule):
             norm = f"{prefix}.Normalize({stats[0]}, {stats[1]})"
             src = ctx.source
             if pipe.node is pipe.to_tensor:
-                edits[id(pipe.node)] = Edit(src.span(pipe.node), f"{prefix}.Compose([{src.segment(pipe.node)}, {norm}])")
+                edits[id(pipe.node)] = Edit(
+                    src.span(pipe.node), f"{prefix}.Compose([{src.segment(pipe.node)}, {norm}])"
+                )
             else:
                 end = src.span(pipe.to_tensor).end
                 edits[id(pipe.node)] = Edit(type(src.span(pipe.node))(end, end), f", {norm}")

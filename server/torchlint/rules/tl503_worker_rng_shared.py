@@ -28,9 +28,18 @@ def _shared_rng(model, cls: ast.ClassDef) -> tuple[ast.AST, ast.AST] | None:
         return None
     rngs: dict[str, ast.AST] = {}
     for node in ast.walk(init):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and _self_attr(node.targets[0]) and isinstance(node.value, ast.Call):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and _self_attr(node.targets[0])
+            and isinstance(node.value, ast.Call)
+        ):
             value = node.value
-            if isinstance(value.func, ast.Attribute) and value.func.attr == "manual_seed" and isinstance(value.func.value, ast.Call):
+            if (
+                isinstance(value.func, ast.Attribute)
+                and value.func.attr == "manual_seed"
+                and isinstance(value.func.value, ast.Call)
+            ):
                 value = value.func.value  # `torch.Generator().manual_seed(seed)` returns the generator
             if model.call_qualname(value) in RNG_CONSTRUCTORS:
                 rngs[_self_attr(node.targets[0])] = node.value  # type: ignore[index]
@@ -40,7 +49,12 @@ def _shared_rng(model, cls: ast.ClassDef) -> tuple[ast.AST, ast.AST] | None:
         for node in ast.walk(fn):
             if isinstance(node, ast.Attribute) and node.attr == "get_worker_info":
                 return None  # the class looks at its worker itself
-            if fn is not init and isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and _self_attr(node) in rngs:
+            if (
+                fn is not init
+                and isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Store)
+                and _self_attr(node) in rngs
+            ):
                 return None  # (re)built elsewhere, e.g. lazily in the worker
     # `__getitem__` and the methods it calls (transitively) draw from the RNG
     seen, todo = set(), ["__getitem__"]

@@ -78,7 +78,9 @@ class TorchLoadUnsafe(Rule):
                     "allowlisted classes; on torch<2.6 it runs any code the file pickled. Pass `weights_only=True`"
                 )
                 edit = add_keyword(ctx.source, call, "weights_only=True")
-                yield ctx.finding(self, call.func, msg, Fix("Pass `weights_only=True`", (edit,), "unsafe") if edit else None)
+                yield ctx.finding(
+                    self, call.func, msg, Fix("Pass `weights_only=True`", (edit,), "unsafe") if edit else None
+                )
                 continue
             if as_module is not None:
                 msg = (
@@ -105,18 +107,26 @@ def _allowlisted(model, call: ast.Call) -> bool:
     `add_safe_globals`: the code counts on `weights_only=True` and allowlists its classes."""
     for a in model.ancestors(call):
         if isinstance(a, (ast.With, ast.AsyncWith)) and any(
-            isinstance(i.context_expr, ast.Call) and model.call_qualname(i.context_expr) == "torch.serialization.safe_globals"
+            isinstance(i.context_expr, ast.Call)
+            and model.call_qualname(i.context_expr) == "torch.serialization.safe_globals"
             for i in a.items
         ):
             return True
-    return any(model.call_qualname(c) == "torch.serialization.add_safe_globals" for c in model.calls_named("add_safe_globals"))
+    return any(
+        model.call_qualname(c) == "torch.serialization.add_safe_globals" for c in model.calls_named("add_safe_globals")
+    )
 
 
 def _uses_of_loaded(model, call: ast.Call):
     """(use, the binding reaching it, None when several may) of the name a `x = torch.load(...)`
     binds, for the loads of that name in the same scope."""
     stmt = model.parent(call)
-    if not (isinstance(stmt, ast.Assign) and stmt.value is call and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+    if not (
+        isinstance(stmt, ast.Assign)
+        and stmt.value is call
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+    ):
         return
     name = stmt.targets[0].id
     for node in model.nodes_of(ast.Name):
@@ -136,7 +146,11 @@ def _used_as_module(ctx, call: ast.Call) -> str | None:
         parent = model.parent(node)
         if isinstance(parent, ast.Call) and parent.func is node:
             return node.id
-        if isinstance(parent, ast.Attribute) and parent.attr in _MODULE_USES and isinstance(model.parent(parent), ast.Call):
+        if (
+            isinstance(parent, ast.Attribute)
+            and parent.attr in _MODULE_USES
+            and isinstance(model.parent(parent), ast.Call)
+        ):
             return node.id
     return None
 
@@ -165,6 +179,4 @@ def _state_use(model, expr: ast.expr) -> bool:
     if isinstance(parent, ast.Call) and expr in parent.args:
         # `model.load_state_dict(sd)`; ignite's `Checkpoint.load_objects(to_load, checkpoint)`
         return isinstance(parent.func, ast.Attribute) and parent.func.attr in ("load_state_dict", "load_objects")
-    if isinstance(parent, ast.keyword) and parent.arg in ("state_dict", "checkpoint"):
-        return True
-    return False
+    return bool(isinstance(parent, ast.keyword) and parent.arg in ("state_dict", "checkpoint"))

@@ -63,4 +63,3 @@ class CheckpointReentrant(Rule):
             fix = Fix("Pass `use_reentrant=False`", (edit,), "unsafe") if edit else None
             msg = "`checkpoint` without `use_reentrant=` uses the reentrant implementation, which PyTorch warns about: pass `use_reentrant=False` (recommended)"
             yield ctx.finding(self, call.func, msg, fix)
-
