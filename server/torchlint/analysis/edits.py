@@ -95,7 +95,7 @@ def body_start(stmts: list[ast.stmt]) -> ast.stmt | None:
 def add_keyword(source: SourceFile, call: ast.Call, text: str) -> Edit | None:
     """Append the argument `text` (e.g. `weights_only=True`) to `call`'s argument list, after
     its last argument (a trailing comma stays valid) or inside empty parentheses."""
-    args = [*call.args, *call.keywords]
+    args: list[ast.expr | ast.keyword] = [*call.args, *call.keywords]
     if (
         len(call.args) == 1
         and not call.keywords
