@@ -737,9 +737,10 @@ class FlowModel:
             out.append(Event(Ev.FORWARD, call, dotted(func), no_grad=self.in_no_grad(call)))
         # An opaque call that receives a model may switch its mode: remember it so mode
         # questions stay silent rather than guess.
-        for arg in [*call.args, *(k.value for k in call.keywords)]:
-            if isinstance(arg, (ast.Name, ast.Attribute)) and self._is_model(arg) and not _is_pure_builtin(q, func):
-                out.append(Event(Ev.MODE_UNKNOWN, call, dotted(arg)))
+        if not _is_pure_builtin(q, func):
+            for arg in [*call.args, *(k.value for k in call.keywords)]:
+                if isinstance(arg, (ast.Name, ast.Attribute)) and self._is_model(arg):
+                    out.append(Event(Ev.MODE_UNKNOWN, call, dotted(arg)))
         return out
 
     def _mode_of(self, call: ast.Call, attr: str) -> Ev:

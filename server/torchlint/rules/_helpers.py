@@ -107,8 +107,31 @@ def _names_in(target: ast.AST) -> list[str]:
     return [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
 
 
+_BINDERS = frozenset(
+    {
+        ast.Assign,
+        ast.AnnAssign,
+        ast.AugAssign,
+        ast.For,
+        ast.AsyncFor,
+        ast.With,
+        ast.AsyncWith,
+        ast.NamedExpr,
+        ast.Import,
+        ast.ImportFrom,
+        ast.FunctionDef,
+        ast.AsyncFunctionDef,
+        ast.ClassDef,
+        ast.ExceptHandler,
+        ast.Delete,
+    }
+)  # the nodes `_bound_names` finds names in
+
+
 def _scope_bindings(scope: ast.AST) -> Iterator[tuple[ast.AST, str, ast.AST | None]]:
     for node in walk_scope(scope):
+        if node.__class__ not in _BINDERS:
+            continue
         for name in _bound_names(node):
             yield from ((n, name, v) for n, v in _bindings_of_node(node, name))
 
