@@ -207,9 +207,9 @@ def test_folder_for_sees_through_symlinks(tmp_path):
 
 def test_overfit_settings_are_those_of_the_scripts_folder(tmp_path):
     from torchlint.lsp import overfit
-    from torchlint.lsp.server import TorchlintServer
+    from torchlint.lsp.configuration import Configuration
 
-    ls = TorchlintServer()
+    ls = Configuration()
     a = Folder(
         _uri(tmp_path / "a"), "a", tmp_path / "a", config=Config(overfit_steps=7, interpreter="/a/python"), generation=1
     )
@@ -223,4 +223,3 @@ def test_overfit_settings_are_those_of_the_scripts_folder(tmp_path):
     # the overfit command asks for the settings of the script it runs
     assert overfit._settings_for(ls.overfit_settings, _uri(tmp_path / "b" / "t.py"))["overfit"]["steps"] == 9
     assert overfit._settings_for(lambda: {"x": 1}, "file:///t.py") == {"x": 1}
-    ls.worker.stop()

@@ -7,14 +7,37 @@ text moved on in between.
 
 from __future__ import annotations
 
-from lsprotocol import types
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from ..analysis.findings import Edit, Span
+from lsprotocol import types
+from pygls.capabilities import get_capability
+from pygls.lsp.server import LanguageServer
+
+from ..analysis.findings import SYNTAX_ERROR, Edit, Span
 from ..fixes import fix_all_edits, noqa_edit
 from .diagnostics import SOURCE, Analysis
 
+if TYPE_CHECKING:
+    from .state import State
+
 FIX_ALL_KIND = "source.fixAll.torchlint"
 KINDS = [types.CodeActionKind.QuickFix, FIX_ALL_KIND]
+
+
+def register(server: LanguageServer, state: State) -> None:
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=KINDS, resolve_provider=False),
+    )
+    async def code_action(params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        a = await state.scheduler.current_analysis(params.text_document.uri)
+        if a is None:
+            return None
+        document_changes = bool(
+            get_capability(server.client_capabilities, "workspace.workspace_edit.document_changes", False)
+        )
+        return code_actions(a, params.range, params.context, document_changes) or None
 
 
 def title(code: str, text: str) -> str:
@@ -55,7 +78,7 @@ def code_actions(
         for i in _findings_in_request(analysis, rng, context):
             f = analysis.findings[i]
             key = (f.code, f.span.start.line)
-            if f.code == "syntax-error" or key in seen:
+            if f.code == SYNTAX_ERROR or key in seen:
                 continue  # a syntax error cannot be silenced
             seen.add(key)
             diag = analysis.diagnostics[i] if i < len(analysis.diagnostics) else None
@@ -87,7 +110,7 @@ def fix_all_action(analysis: Analysis, document_changes: bool) -> types.CodeActi
     )
 
 
-def workspace_edit(analysis: Analysis, edits, document_changes: bool) -> types.WorkspaceEdit:
+def workspace_edit(analysis: Analysis, edits: Iterable[Edit], document_changes: bool) -> types.WorkspaceEdit:
     text_edits = text_edits_for(analysis, edits)
     if document_changes:
         return types.WorkspaceEdit(
@@ -103,7 +126,7 @@ def workspace_edit(analysis: Analysis, edits, document_changes: bool) -> types.W
     return types.WorkspaceEdit(changes={analysis.uri: text_edits})
 
 
-def text_edits_for(analysis: Analysis, edits) -> list[types.TextEdit]:
+def text_edits_for(analysis: Analysis, edits: Iterable[Edit]) -> list[types.TextEdit]:
     # Non-overlapping by construction (fixes.select_fixes); keep them in document order.
     ordered: list[Edit] = sorted(edits, key=lambda e: (e.span.start, e.span.end))
     return [types.TextEdit(range=analysis.index.range(e.span), new_text=e.content) for e in ordered]

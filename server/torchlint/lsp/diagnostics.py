@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types
 from pygls.uris import from_fs_path
@@ -14,6 +16,8 @@ from ..rules import get_rule
 from .convert import LineIndex
 
 SOURCE = "torchlint"
+
+RelatedText = Callable[[str], str | None]  # the text of another file (for its positions), or None
 
 _SEVERITY = {
     Severity.ERROR: types.DiagnosticSeverity.Error,
@@ -48,14 +52,13 @@ class Analysis:
         return f"{self.generation}:{self.version}:{hash(self.text) & 0xFFFFFFFF:x}"
 
 
-def to_diagnostics(analysis: Analysis, related_text) -> list[types.Diagnostic]:
-    """`related_text(path)` gives the text of another file (for its positions), or None."""
+def to_diagnostics(analysis: Analysis, related_text: RelatedText) -> list[types.Diagnostic]:
     return [_diagnostic(i, f, analysis, related_text) for i, f in enumerate(analysis.findings)]
 
 
-def _diagnostic(i: int, f: Finding, analysis: Analysis, related_text) -> types.Diagnostic:
+def _diagnostic(i: int, f: Finding, analysis: Analysis, related_text: RelatedText) -> types.Diagnostic:
     rule = get_rule(f.code)
-    data: dict = {"version": analysis.version, "index": i, "code": f.code}
+    data: dict[str, Any] = {"version": analysis.version, "index": i, "code": f.code}
     if f.fix is not None:
         data["fix"] = {
             "message": f.fix.message,
@@ -97,7 +100,7 @@ def _diagnostic(i: int, f: Finding, analysis: Analysis, related_text) -> types.D
     )
 
 
-def edit_to_json(e: Edit, index: LineIndex) -> dict:
+def edit_to_json(e: Edit, index: LineIndex) -> dict[str, Any]:
     rng = index.range(e.span)
     return {
         "range": {

@@ -5,12 +5,24 @@ what the fix looks like, and where the docs are."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
+from pygls.lsp.server import LanguageServer
 
 from ..analysis.findings import Finding
 from ..rules import get_rule
 from .diagnostics import Analysis, headline
+
+if TYPE_CHECKING:
+    from .state import State
+
+
+def register(server: LanguageServer, state: State) -> None:
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    async def on_hover(params: types.HoverParams) -> types.Hover | None:
+        a = await state.scheduler.current_analysis(params.text_document.uri)
+        return hover(a, params.position) if a else None
 
 
 def findings_at(analysis: Analysis, pos: types.Position) -> list[Finding]:

@@ -1,18 +1,18 @@
 """LSP commands for the overfit check: `torchlint.runOverfitCheck`, `torchlint.cancelOverfitCheck`.
 
-Wiring (for the main server)::
+Wiring::
 
     from torchlint.lsp import overfit
-    overfit.register(server, settings_getter)      # once, before the server starts
-    ... when publishing diagnostics for `uri`, append overfit.runtime_diagnostics(server, uri)
+    overfit.register(server, settings_getter, trusted, host)   # once, before the server starts
+    ... when publishing diagnostics for `uri`: overfit.merged_diagnostics(server, uri, static)
 
 `runtime_diagnostics(server, uri)` returns the findings of the last overfit run of that
 server mapped to `uri` (`source: "torchlint-overfit"`, `code: "TLRxx"`). Because
 `textDocument/publishDiagnostics` replaces everything the client holds for a URI, this module
-does not publish on its own when the server has a `republish(uri)` method: it calls
-`server.republish(uri)` for every URI whose runtime diagnostics changed and the server merges
-them with its static ones. Servers without `republish` (the test server) get the runtime
-diagnostics published directly.
+does not publish on its own when it has a `host` (the main server): it calls
+`host.republish(uri)` for every URI whose runtime diagnostics changed and the host merges
+them with its static ones; the host also knows the open documents' texts and notebooks.
+Without a host (the test server) the runtime diagnostics are published directly.
 
 `runOverfitCheck` takes `[{"uri": "file:///...", "line": <0-based loop line or null>}]` or
 `[uri]` and returns the report JSON (see torchlint.probe.report.Report.to_json) plus
@@ -46,9 +46,9 @@ import os
 import sys
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import attrs
@@ -157,6 +157,19 @@ def merged_diagnostics(server: Any, uri: str, static: list[types.Diagnostic]) ->
     return out + rest
 
 
+class Host(Protocol):
+    """What the check needs from the server it is composed into."""
+
+    def republish(self, uri: str) -> None:
+        """Send `uri`'s diagnostics again, merged with the runtime ones; on the loop."""
+
+    def notebook_cell(self, uri: str) -> tuple[str, dict[int, str]] | None:
+        """For a notebook cell's URI: the notebook's URI and its code cells' URIs by number."""
+
+    def open_text(self, uri: str) -> str | None:
+        """The editor's text of `uri` when it is open."""
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -258,17 +271,12 @@ def _line_range(text: str | None, row: int, encoding: Any = None) -> types.Range
     return types.Range(start=types.Position(line=line, character=0), end=types.Position(line=line + 1, character=0))
 
 
-def _notebook_cell(server: Any, uri: str) -> tuple[str, dict[int, str]] | None:
-    find = getattr(server, "notebook_cell", None)
-    return find(uri) if callable(find) else None
-
-
-def _text_of(server: Any, uri: str, path: str | None) -> str | None:
+def _text_of(server: Any, host: Host | None, uri: str, path: str | None) -> str | None:
     """The editor's text of `uri` when the server holds it open, else the file on disk."""
-    snap = getattr(server, "open_docs", {}).get(uri)
-    if snap is not None:
-        return snap.text
-    if _notebook_cell(server, uri) is not None:  # a notebook cell: the cell's own text
+    text = host.open_text(uri) if host is not None else None
+    if text is not None:
+        return text
+    if host is not None and host.notebook_cell(uri) is not None:  # a notebook cell: the cell's own text
         doc = server.workspace.text_documents.get(unquote(uri))  # pygls keys documents unquoted
         return doc.source if doc is not None else None
     if not path:
@@ -337,10 +345,9 @@ def _to_diagnostics(
     return out
 
 
-def _publish(server: Any, uri: str) -> None:
-    republish = getattr(server, "republish", None)
-    if callable(republish):
-        republish(uri)
+def _publish(server: Any, host: Host | None, uri: str) -> None:
+    if host is not None:
+        host.republish(uri)
         return
     server.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(uri=uri, diagnostics=runtime_diagnostics(server, uri))
@@ -359,7 +366,7 @@ class _ProgressSink:
     """Forwards runner progress to $/progress, at most every PROGRESS_INTERVAL, always the
     latest step (the child sends steps in bursts)."""
 
-    def __init__(self, server: Any, token: str | None) -> None:
+    def __init__(self, server: Any, token: str | int | None) -> None:
         self.server = server
         self.token = token
         self.latest: Progress | None = None
@@ -396,13 +403,19 @@ class _ProgressSink:
 # ----------------------------------------------------------------------------- commands
 
 
-def register(server: Any, settings_getter: Callable[[], Any], trusted: Callable[[], bool] = lambda: True) -> None:
+def register(
+    server: Any,
+    settings_getter: Callable[..., Any],
+    trusted: Callable[[], bool] = lambda: True,
+    host: Host | None = None,
+) -> None:
     """Register the overfit commands on a pygls 2 `LanguageServer`. `trusted()` says whether the
-    client trusts the workspace (VS Code's Restricted Mode sends `workspaceTrusted: false`)."""
+    client trusts the workspace (VS Code's Restricted Mode sends `workspaceTrusted: false`);
+    `host`: the server the check is composed into (see the module's docstring)."""
 
     @server.command(RUN_COMMAND)
     async def run_overfit_check(ls: Any, *args: Any) -> dict[str, Any]:
-        return await _run(ls, settings_getter, args, trusted)
+        return await _run(ls, settings_getter, args, trusted, host)
 
     @server.command(CANCEL_COMMAND)
     def cancel_overfit_check(ls: Any, *args: Any) -> dict[str, Any]:
@@ -437,12 +450,12 @@ def _refusal(ls: Any, path: str, trusted: Callable[[], bool]) -> str | None:
 
 
 async def _run(
-    ls: Any, settings_getter: Callable[[], Any], args: tuple[Any, ...], trusted: Callable[[], bool] = lambda: True
+    ls: Any, settings_getter: Callable[..., Any], args: tuple[Any, ...], trusted: Callable[[], bool], host: Host | None
 ) -> dict[str, Any]:
     uri, loop_line = _parse_target(args)
     if not uri:
         return _error_report("", "runOverfitCheck needs a document URI argument")
-    notebook = _notebook_cell(ls, uri)
+    notebook = host.notebook_cell(uri) if host is not None else None
     cells: dict[int, str] = {}
     if notebook is not None:  # a notebook's cell: the check runs the whole notebook
         uri, cells = notebook
@@ -546,13 +559,13 @@ async def _run(
     if cancelled:  # says nothing about the code: the previous run's diagnostics stay
         return data
     new = _to_diagnostics(
-        report, uris.from_fs_path(path) or uri, loop_line, lambda u, p: _text_of(ls, u, p), _encoding(ls), cells
+        report, uris.from_fs_path(path) or uri, loop_line, lambda u, p: _text_of(ls, host, u, p), _encoding(ls), cells
     )
     changed = set(st.diagnostics) | set(new)
     st.diagnostics = new
     for u in sorted(changed):
         try:
-            _publish(ls, u)
+            _publish(ls, host, u)
         except Exception:
             log.exception("publishing overfit diagnostics for %s", u)
     return data
@@ -585,7 +598,7 @@ def _finite(x: float | None) -> float | str | None:
     return x if x is None or math.isfinite(x) else str(x)
 
 
-def on_change(server: Any, uri: str, changes: list[Any]) -> bool:
+def on_change(server: Any, uri: str, changes: Sequence[Any]) -> bool:
     """The editor changed `uri`: runtime diagnostics on the changed lines are dropped (they
     describe code that is no longer there) and the ones below move with their lines. True
     when something changed (the caller republishes)."""
