@@ -187,6 +187,7 @@ class CFG:
         self.aliasing: set[str] = set()  # targets whose modes are being computed through an alias
         self.budget = FUNCTION_BUDGET
         self.steps = 0  # work done on this graph so far (see FUNCTION_BUDGET)
+        self.taint_left = TAINT_BUDGET  # node visits left to the output-taint searches
         self._iterations: dict[int | None, Iteration] = {}
         self.entry = self._new(None, ())
         self.exit = self._new(None, ())
@@ -428,25 +429,50 @@ class Summary:
     events: list[Event] = field(default_factory=list)  # may-happen events (one of each kind/target)
 
 
+@dataclass(eq=False)
+class FlowSession:
+    """What the flows of one analysis share: the flow of each file it reads, the summaries
+    being made (a call back into one of them is recursion), and the functions left out."""
+
+    # functions (of any file this analysis reads) whose budget ran out -> the budget:
+    # analysed as if empty, called as opaque functions
+    exhausted: dict[ast.AST, int] = field(default_factory=dict)
+    in_progress: set[tuple] = field(default_factory=set)
+    flows: dict[int, FlowModel] = field(default_factory=dict)  # id(semantic model) -> its flow
+
+    def flow_for(self, model: SemanticModel, depth: int) -> FlowModel:
+        """The flow of another file, shared by everything this analysis asks about it, asked
+        at summary depth `depth`.
+
+        Kept for one analysis only (not on the model): its CFGs embed summaries of yet other
+        files, which may have changed by the next analysis."""
+        flow = self.flows.get(id(model))
+        if flow is None or flow.model is not model:
+            flow = FlowModel(model, session=self)
+        flow.depth = depth
+        return flow
+
+
 class FlowModel:
-    def __init__(self, model: SemanticModel, exhausted: dict[ast.AST, int] | None = None):
+    def __init__(
+        self, model: SemanticModel, exhausted: dict[ast.AST, int] | None = None, session: FlowSession | None = None
+    ):
         self.model = model
-        # functions (of any file this analysis reads) whose budget ran out -> the budget:
-        # analysed as if empty, called as opaque functions
-        self._exhausted: dict[ast.AST, int] = {} if exhausted is None else exhausted
+        self.session = session if session is not None else FlowSession({} if exhausted is None else exhausted)
+        self.session.flows[id(model)] = self
+        self._exhausted = self.session.exhausted
         self._texts: dict[ast.AST, str] = {}
         self._finders: dict[int, tuple[tuple[str, ...], _SubstringFinder]] = {}
         self._no_grad: dict[ast.AST, bool] = {}  # node -> in_no_grad of its children
         self._cfgs: dict[ast.AST, CFG] = {}
         self._summaries: dict[tuple, Summary | None] = {}
-        self._in_progress: set[tuple] = set()
-        self._depth = 0
+        self._in_progress = self.session.in_progress
+        self.depth = 0  # how deep in summaries of callees this flow is being asked (see FlowSession.flow_for)
         self._loop_scopes: set[ast.AST] | None = None
         self._training_loops: list[Loop] | None = None
         self._training_words: tuple[str, ...] | None = None
         self._evaluation_loops: list[tuple[Loop, Node, Event]] | None = None
         self._call_sites: dict[ast.AST, list[tuple[FlowModel, CFG, Node | None, ast.Call]]] = {}
-        self._others: dict[int, FlowModel] = {id(model): self}  # flows of every file this analysis reads
 
     def in_no_grad(self, node: ast.AST) -> bool:
         """`in_no_grad(self.model, node)`, remembered for every ancestor it passes: an elif
@@ -622,7 +648,7 @@ class FlowModel:
         def looping_helper(e: Event) -> bool:
             if e.via is None:
                 return False
-            flow = self if e.via.model is self.model else _flow_for(e.via.model, self)
+            flow = self if e.via.model is self.model else self.session.flow_for(e.via.model, self.depth)
             return flow._has_loop(e.via.node)
 
         backs = loop.events(Ev.BACKWARD)
@@ -786,10 +812,10 @@ class FlowModel:
         key = ref.key
         if key in self._summaries:
             return self._summaries[key]
-        if key in self._in_progress or self._depth >= _MAX_SUMMARY_DEPTH:
+        if key in self._in_progress or self.depth >= _MAX_SUMMARY_DEPTH:
             return None  # recursion: unknown
         ws = self.model.workspace
-        if ws is None or self._depth or ref.model is self.model:
+        if ws is None or self.depth or ref.model is self.model:
             return self._summarise(ref)
         # A function of another file, asked for by this file's own code: its summary outlives
         # the analysis while the files it read stay the same (they are recorded as it is made).
@@ -809,9 +835,9 @@ class FlowModel:
     def _summarise(self, ref: FunctionRef) -> Summary | None:
         key = ref.key
         self._in_progress.add(key)
-        self._depth += 1
+        self.depth += 1
         try:
-            flow = self if ref.model is self.model else _flow_for(ref.model, self)
+            flow = self if ref.model is self.model else self.session.flow_for(ref.model, self.depth)
             cfg = flow.cfg(ref.node)
             if ref.node in self._exhausted:
                 self._summaries[key] = None  # unknown, like recursion
@@ -843,7 +869,7 @@ class FlowModel:
             return s
         finally:
             self._in_progress.discard(key)
-            self._depth -= 1
+            self.depth -= 1
 
     # -- callers in this file -------------------------------------------------------
     def call_sites(self, fn: ast.AST) -> list[tuple[FlowModel, CFG, Node | None, ast.Call]]:
@@ -858,7 +884,7 @@ class FlowModel:
         flows = [self]
         ws = self.model.workspace
         if ws is not None and isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            flows += [_flow_for(m, self) for m in ws.importer_models(self.model, fn.name)]
+            flows += [self.session.flow_for(m, self.depth) for m in ws.importer_models(self.model, fn.name)]
         for flow in flows:
             for call in flow.model.calls_named(getattr(fn, "name", None)):
                 ref = flow.model.resolve_function(call)
@@ -1254,9 +1280,8 @@ TAINT_BUDGET = 50_000
 
 
 def _spend_taint(cfg: CFG, steps: int) -> bool:
-    left = getattr(cfg, "_taint_left", TAINT_BUDGET) - steps
-    cfg._taint_left = left  # type: ignore[attr-defined]
-    return left >= 0
+    cfg.taint_left -= steps
+    return cfg.taint_left >= 0
 
 
 def iterates_counter(expr: ast.AST) -> bool:
@@ -1519,22 +1544,6 @@ class _SubstringFinder:
                 if run[i : i + size] in idents:
                     return True
         return False
-
-
-def _flow_for(model: SemanticModel, parent: FlowModel) -> FlowModel:
-    """The flow of another file, shared by everything this analysis asks about it.
-
-    Kept for one analysis only (not on the model): its CFGs embed summaries of yet other
-    files, which may have changed by the next analysis."""
-    flow = parent._others.get(id(model))
-    if flow is None or flow.model is not model:
-        flow = FlowModel(model)
-        flow._others = parent._others
-        parent._others[id(model)] = flow
-    flow._depth = parent._depth
-    flow._in_progress = parent._in_progress
-    flow._exhausted = parent._exhausted
-    return flow
 
 
 _ENTRY, _TRAIN, _EVAL, _UNKNOWN = 1, 2, 4, 8

@@ -35,16 +35,16 @@ class StatementNames:
     imports: bool  # binds imported names: the environment of every statement
 
 
-def statement_names(stmt: ast.stmt) -> StatementNames:
+def statement_names(source: SourceFile, stmt: ast.stmt) -> StatementNames:
     """Computed once per statement node (`reparse` keeps the nodes of untouched statements)."""
-    hit = getattr(stmt, "_tl_names", None)
-    if hit is not None:
-        return hit
+    facts = source.facts_of(stmt)
+    if facts.names is not None:
+        return facts.names
     mentions: set[str] = set()
     defines: set[str] = set()
     imports = False
     is_def = isinstance(stmt, _DEFS)
-    levels, _ = statement_index(stmt)  # the semantic model walks the statement anyway
+    levels, _ = statement_index(source, stmt)  # the semantic model walks the statement anyway
     for node in (n for level in levels for n in level):
         if isinstance(node, ast.Name):
             mentions.add(node.id)
@@ -63,8 +63,7 @@ def statement_names(stmt: ast.stmt) -> StatementNames:
             if node is stmt or not is_def:
                 defines.add(node.name)
     mentions |= defines
-    info = StatementNames(frozenset(defines), frozenset(mentions), not is_def, imports)
-    stmt._tl_names = info
+    info = facts.names = StatementNames(frozenset(defines), frozenset(mentions), not is_def, imports)
     return info
 
 
@@ -131,8 +130,8 @@ def plan(prev: Snapshot, source: SourceFile, codes) -> Plan | None:
     reused = {i for i in kept_from if i is not None}
     removed = [prev.stmts[i] for i in range(len(prev.stmts)) if i not in reused]
     changed = [i for i, o in enumerate(kept_from) if o is None]
-    names = [statement_names(s) for s in body]
-    gone = [statement_names(s) for s in removed]
+    names = [statement_names(source, s) for s in body]
+    gone = [statement_names(prev.source, s) for s in removed]
     if any(n.imports for n in gone) or any(names[i].imports for i in changed):
         return None  # the environment of every statement changed
     seeds = set(changed)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .facts import Facts
 from .source import SourceFile
 from .torchapi import (
     CONTAINERS,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 Scope = FunctionNode | ast.Module | ast.Lambda
 
+_UNSEEN = object()  # a memo's miss (None is an answer)
 # Their classes are known by name (torchapi); never ask Jedi about them.
 _MODULE_FACTORY_METHODS = {"from_pretrained", "from_name", "from_config", "load_from_checkpoint"}
 
@@ -118,6 +120,7 @@ class SemanticModel:
         self._kind_cache: dict[int, KindInfo | None] = {}
         self._function_of: dict[ast.AST, FunctionNode | None] = {}  # enclosing_function, by node
         self._param_kinds: dict[tuple[int, str], KindInfo | None] = {}
+        self._qualnames: dict[ast.AST, str | None] = {}  # rules and flow ask about the same callees
         # summaries of this file's functions made for other files' analyses (Workspace.keep_summary)
         self.kept_summaries: dict[int, tuple] = {}
         self._index()
@@ -130,7 +133,7 @@ class SemanticModel:
         by_type = self._by_type = {}
         # ast.walk's breadth-first order, merged from each top-level statement's own levels
         # (cached per statement node: an edit re-indexes only the statements it re-parsed)
-        indexes = [statement_index(stmt) for stmt in self.tree.body]
+        indexes = [statement_index(self.source, stmt) for stmt in self.tree.body]
         for depth in range(max((len(levels) for levels, _ in indexes), default=0)):
             for levels, _ in indexes:
                 if depth < len(levels):
@@ -268,14 +271,17 @@ class SemanticModel:
     # -- names ---------------------------------------------------------------
     def qualname(self, expr: ast.AST) -> str | None:
         """The imported thing an expression names, canonicalised (`nn.CrossEntropyLoss` -> `torch.nn.CrossEntropyLoss`)."""
+        known = self._qualnames.get(expr, _UNSEEN)
+        if known is not _UNSEEN:
+            return known
+        q = None
         name = dotted(expr)
-        if name is None:
-            return None
-        head, _, rest = name.partition(".")
-        if head in self.imports:
-            q = self.imports[head] + ("." + rest if rest else "")
-            return canonical(q)
-        return None
+        if name is not None:
+            head, _, rest = name.partition(".")
+            if head in self.imports:
+                q = canonical(self.imports[head] + ("." + rest if rest else ""))
+        self._qualnames[expr] = q
+        return q
 
     def call_qualname(self, call: ast.Call) -> str | None:
         return self.qualname(call.func)
@@ -554,11 +560,8 @@ class SemanticModel:
         if _param_index(fn, name) == (None, False):
             return None  # *args / **kwargs
         is_method = isinstance(self.parents.get(fn), ast.ClassDef) and not _is_static(fn)
-        models = [self]
-        if self.workspace is not None and self.functions.get(fn.name) is fn:
-            models += self.workspace.importer_models(self, fn.name)
         kinds: list[KindInfo | None] = []
-        for m in models:
+        for m in self._callers_models(fn):
             for call in m.calls_named(fn.name):
                 ref = m.resolve_function(call)
                 if ref is None or ref.node is not fn:
@@ -579,6 +582,13 @@ class SemanticModel:
             for k in kinds
         )  # type: ignore[union-attr]
         return first if same else KindInfo(first.kind)  # type: ignore[union-attr]
+
+    def _callers_models(self, fn: FunctionNode) -> Iterator[SemanticModel]:
+        """This file, then the workspace files that import `fn`: those are read only when this
+        file's own calls leave the answer open (most parameters are settled by the first)."""
+        yield self
+        if self.workspace is not None and self.functions.get(fn.name) is fn:
+            yield from self.workspace.importer_models(self, fn.name)
 
     @staticmethod
     def _agree(kinds: list[KindInfo | None]) -> KindInfo | None:
@@ -990,12 +1000,12 @@ def _is_static(fn: FunctionNode) -> bool:
     return any(last_name(d) == "staticmethod" for d in fn.decorator_list)
 
 
-def statement_index(stmt: ast.stmt) -> tuple[list[list[ast.AST]], dict[ast.AST, ast.AST]]:
+def statement_index(source: SourceFile, stmt: ast.stmt) -> tuple[list[list[ast.AST]], dict[ast.AST, ast.AST]]:
     """A top-level statement's nodes by depth (breadth-first) and their parents, computed once
     per statement node (`reparse` keeps the nodes of statements an edit did not touch)."""
-    hit = getattr(stmt, "_tl_index", None)
-    if hit is not None:
-        return hit
+    facts = source.facts_of(stmt)
+    if facts.index is not None:
+        return facts.index
     levels: list[list[ast.AST]] = [[stmt]]
     parents: dict[ast.AST, ast.AST] = {}
     frontier = levels[0]
@@ -1017,7 +1027,7 @@ def statement_index(stmt: ast.stmt) -> tuple[list[list[ast.AST]], dict[ast.AST, 
             break
         levels.append(below)
         frontier = below
-    stmt._tl_index = (levels, parents)  # kept on the node: it lives (and goes) with it
+    facts.index = (levels, parents)
     return levels, parents
 
 
@@ -1036,13 +1046,8 @@ def child_nodes(node: ast.AST) -> list[ast.AST]:
     return out
 
 
-def _walk_scope(scope: ast.AST) -> list[ast.AST]:
-    """Nodes of a scope, not descending into nested functions, lambdas or classes.
-
-    Computed once per scope node (rules and resolution ask for the same scopes often)."""
-    hit = getattr(scope, "_tl_scope_nodes", None)
-    if hit is not None:
-        return hit
+def _scope_nodes(scope: ast.AST) -> list[ast.AST]:
+    """Nodes of a scope, not descending into nested functions, lambdas or classes."""
     out: list[ast.AST] = []
     stack = child_nodes(scope) if not isinstance(scope, ast.Module) else list(scope.body)
     while stack:
@@ -1053,8 +1058,11 @@ def _walk_scope(scope: ast.AST) -> list[ast.AST]:
         else:
             # a nested definition: its decorators and defaults run in this scope
             stack.extend(getattr(node, "decorator_list", []))
-    scope._tl_scope_nodes = out
     return out
+
+
+# once per scope node: rules and resolution ask for the same scopes often
+_walk_scope: Facts[ast.AST, list[ast.AST]] = Facts(_scope_nodes)
 
 
 def walk_scope(scope: ast.AST) -> Iterator[ast.AST]:

@@ -14,8 +14,12 @@ import re
 import tokenize
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .findings import Position, Span
+
+if TYPE_CHECKING:
+    from .incremental import StatementNames
 
 _MAX_RECOVERY_ATTEMPTS = 25
 # The name the parser sees for every text we parse. Never a real path: given a file name,
@@ -33,6 +37,17 @@ class SyntaxProblem:
     span: Span
 
 
+@dataclass(eq=False)
+class StatementFacts:
+    """What is computed once per top-level statement node (`reparse` keeps the nodes, and so
+    these facts, of the statements an edit leaves alone)."""
+
+    # its nodes by depth (breadth-first) and their parents (resolve.statement_index)
+    index: tuple[list[list[ast.AST]], dict[ast.AST, ast.AST]] | None = None
+    names: StatementNames | None = None  # what it defines and mentions (incremental.statement_names)
+    positioned: list[ast.AST] | None = None  # its nodes that carry lines (`_shift` moves them)
+
+
 @dataclass
 class SourceFile:
     path: str
@@ -43,6 +58,14 @@ class SourceFile:
     # 0-based lines [a, b) whose statements `reparse` recovered from a syntax error: their
     # nodes do not say what the text says, so the next `reparse` parses them again
     recovered: tuple[int, int] | None = None
+    # per top-level statement node; `reparse` hands those of the statements it keeps on
+    facts: dict[ast.AST, StatementFacts] = field(default_factory=dict, repr=False)
+
+    def facts_of(self, stmt: ast.AST) -> StatementFacts:
+        found = self.facts.get(stmt)
+        if found is None:
+            found = self.facts[stmt] = StatementFacts()
+        return found
 
     # -- positions -------------------------------------------------------
     def char_col(self, line0: int, byte_col: int) -> int:
@@ -191,7 +214,8 @@ def reparse(prev: SourceFile | None, path: str, text: str) -> SourceFile:
     if spliced is None:
         return parse(path, text)
     tree, problem, recovered = spliced
-    return SourceFile(path, text, tree, problem, lines, recovered)
+    kept = {stmt: prev.facts[stmt] for stmt in tree.body if stmt in prev.facts}
+    return SourceFile(path, text, tree, problem, lines, recovered, kept)
 
 
 def edited_lines(old: list[str], new: list[str]) -> tuple[int, int]:
@@ -257,16 +281,16 @@ def _splice(prev: SourceFile, lines: list[str], text: str):
     tail = body[last + 1 :]
     if delta:
         for st in tail:
-            _shift(st, delta)
+            _shift(prev.facts_of(st), st, delta)
     return ast.Module(body=[*body[:first], *region.body, *tail], type_ignores=[]), problem, recovered
 
 
-def _shift(stmt: ast.stmt, delta: int) -> None:
+def _shift(facts: StatementFacts, stmt: ast.stmt, delta: int) -> None:
     """`ast.increment_lineno` for a statement that moves on every edit above it: the nodes
     that carry lines are listed once per statement node."""
-    positioned = getattr(stmt, "_tl_positioned", None)
+    positioned = facts.positioned
     if positioned is None:
-        positioned = stmt._tl_positioned = [n for n in ast.walk(stmt) if "lineno" in n._attributes]
+        positioned = facts.positioned = [n for n in ast.walk(stmt) if "lineno" in n._attributes]
     for node in positioned:
         node.lineno += delta
         if node.end_lineno is not None:

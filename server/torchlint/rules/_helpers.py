@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..analysis.facts import Facts
 from ..analysis.resolve import SemanticModel, dotted, walk_scope
 from ..analysis.torchapi import (
     ACTIVATION_FUNCTIONS,
@@ -91,16 +92,19 @@ _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
 
 def _bindings(scope: ast.AST, name: str) -> list[tuple[ast.AST, ast.AST | None]]:
-    """(binding node, assigned value or None when opaque) for every binding of `name` in scope.
+    """(binding node, assigned value or None when opaque) for every binding of `name` in scope."""
+    return _bindings_by_name(scope).get(name, [])
 
-    One walk per scope, indexed by name (rules ask about many names in the same scope)."""
-    index = getattr(scope, "_tl_bindings", None)
-    if index is None:
-        index = {}
-        for node, bound, value in _scope_bindings(scope):
-            index.setdefault(bound, []).append((node, value))
-        scope._tl_bindings = index  # kept on the node: it lives (and goes) with it
-    return index.get(name, [])
+
+def _index_bindings(scope: ast.AST) -> dict[str, list[tuple[ast.AST, ast.AST | None]]]:
+    index: dict[str, list[tuple[ast.AST, ast.AST | None]]] = {}
+    for node, bound, value in _scope_bindings(scope):
+        index.setdefault(bound, []).append((node, value))
+    return index
+
+
+# one walk per scope node, indexed by name (rules ask about many names in the same scope)
+_bindings_by_name: Facts[ast.AST, dict[str, list[tuple[ast.AST, ast.AST | None]]]] = Facts(_index_bindings)
 
 
 def _names_in(target: ast.AST) -> list[str]:
@@ -295,13 +299,12 @@ def loss_call(model: SemanticModel, call: ast.Call) -> LossCall | None:
     return None
 
 
-def loss_calls(model: SemanticModel) -> list[LossCall]:
-    """Every call of a torch loss in the file; computed once and shared by the TL3xx rules."""
-    found = getattr(model, "_tl_loss_calls", None)
-    if found is None:
-        found = [lc for lc in (loss_call(model, c) for c in model.nodes_of(ast.Call)) if lc is not None]
-        model._tl_loss_calls = found  # type: ignore[attr-defined]
-    return found
+def _find_loss_calls(model: SemanticModel) -> list[LossCall]:
+    return [lc for lc in (loss_call(model, c) for c in model.nodes_of(ast.Call)) if lc is not None]
+
+
+# Every call of a torch loss in the file; computed once per model and shared by the TL3xx rules.
+loss_calls: Facts[SemanticModel, list[LossCall]] = Facts(_find_loss_calls)
 
 
 def activated_loss_inputs(model: SemanticModel, names: set[str]):

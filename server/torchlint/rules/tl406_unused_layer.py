@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import ast
 
+from ..analysis.facts import Facts
 from ..analysis.findings import Severity
+from ..analysis.resolve import SemanticModel
 from ..analysis.torchapi import ACTIVATION_MODULES, MODULE_METHOD_NAMES, Kind
 from . import register
 from .base import Rule
@@ -86,8 +88,10 @@ class UnusedLayer(Rule):
             built = self._built_layers(model, init)
             if not built or _reflective(cls):
                 continue
-            read = _names_read(cls, own=True) | _file_names_read(model)
-            unused = {name: v for name, v in built.items() if name not in read}
+            own = _names_read(cls, own=True)
+            unused = {name: v for name, v in built.items() if name not in own}
+            if unused:  # read elsewhere in the file (the whole file is read only when it matters)
+                unused = {name: v for name, v in unused.items() if name not in _file_names_read(model)}
             if not unused or _subclassed(ctx, cls):
                 continue
             unused = {n: v for n, v in unused.items() if not _named_elsewhere(ctx, cls, n)}
@@ -152,20 +156,14 @@ def _reflective(cls: ast.ClassDef) -> bool:
 def _names_read(tree: ast.AST, own: bool) -> frozenset[str]:
     """Attribute names read in `tree` (`own`: also `self.x`, which elsewhere is another
     class's attribute) and the words of its strings (`getattr(self, "fc")`, config keys).
-    Kept on the node: the editor's re-parse keeps the nodes of the statements an edit left
+    Kept per node: the editor's re-parse keeps the nodes of the statements an edit left
     alone, so after an edit only the edited statements are walked again."""
-    key = "_tl_reads_own" if own else "_tl_reads"
-    found = getattr(tree, key, None)
-    if found is None:
-        if isinstance(tree, ast.Module):  # the union of its statements'
-            found = frozenset().union(*(_names_read(s, own) for s in tree.body))
-        else:
-            found = frozenset(_walk_names_read(tree, own))
-            setattr(tree, key, found)
-    return found
+    if isinstance(tree, ast.Module):  # the union of its statements'
+        return frozenset().union(*(_names_read(s, own) for s in tree.body))
+    return _reads_own(tree) if own else _reads(tree)
 
 
-def _walk_names_read(tree: ast.AST, own: bool) -> set[str]:
+def _walk_names_read(tree: ast.AST, own: bool) -> frozenset[str]:
     out: set[str] = set()
     for n in ast.walk(tree):
         if isinstance(n, ast.Attribute) and not isinstance(n.ctx, ast.Store):
@@ -174,15 +172,13 @@ def _walk_names_read(tree: ast.AST, own: bool) -> set[str]:
         elif isinstance(n, ast.Constant) and isinstance(n.value, str):
             out.add(n.value)
             out.update(n.value.replace(".", " ").split())
-    return out
+    return frozenset(out)
 
 
-def _file_names_read(model) -> set[str]:
-    """`_names_read` of the whole file, computed once per file (many classes ask)."""
-    found = getattr(model, "_tl_names_read", None)
-    if found is None:
-        found = model._tl_names_read = _names_read(model.tree, own=False)
-    return found  # type: ignore[no-any-return]
+_reads_own: Facts[ast.AST, frozenset[str]] = Facts(lambda tree: _walk_names_read(tree, True))
+_reads: Facts[ast.AST, frozenset[str]] = Facts(lambda tree: _walk_names_read(tree, False))
+# `_names_read` of a whole file, once per model (many classes ask)
+_file_names_read: Facts[SemanticModel, frozenset[str]] = Facts(lambda model: _names_read(model.tree, own=False))
 
 
 def _named_elsewhere(ctx, cls: ast.ClassDef, name: str) -> bool:
