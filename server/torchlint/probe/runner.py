@@ -29,18 +29,23 @@ from . import notebook
 from .report import Finding, Report, write_svg
 from .verdict import Judgement, initial_loss_finding, judge, smoothing_floor
 
-INSTRUMENT = Path(__file__).with_name("instrument.py")
+INSTRUMENT = Path(__file__).with_name("instrument")  # the child's package (a directory)
 OUTPUT_TAIL_BYTES = 16384
 KILL_GRACE_SECONDS = 3.0  # SIGTERM lets the child report its findings; a long C++ op delays the handler
 
-# Loads instrument.py by path under a private name (so it is importable, never __main__, and
-# needs no torchlint install in the user's interpreter), then hands over the script's argv.
-BOOTSTRAP = (
-    "import importlib.util as u, sys\n"
-    "s = u.spec_from_file_location('_torchlint_probe_instrument', sys.argv[1])\n"
+# Loads the instrument package by path under a private name, then hands over the script's
+# argv. A package, not a directory put on sys.path: its modules import each other relatively,
+# so they come from that directory under the private name (importable, never __main__), need
+# no torchlint install in the user's interpreter, and cannot clash with the user's modules
+# (a `checks.py` next to the script) or change how the script's own imports resolve.
+LOAD_INSTRUMENT = (
+    "import importlib.util as u, os, sys\n"
+    "d = sys.argv[1]\n"
+    "s = u.spec_from_file_location('_torchlint_probe_instrument', os.path.join(d, '__init__.py'),"
+    " submodule_search_locations=[d])\n"
     "m = u.module_from_spec(s); sys.modules[s.name] = m; s.loader.exec_module(m)\n"
-    "m.main(sys.argv[2:])\n"
 )
+BOOTSTRAP = LOAD_INSTRUMENT + "m.main(sys.argv[2:])\n"
 
 
 @dataclass
@@ -317,8 +322,9 @@ def _fill(report: Report, run: _Run, returncode: int | None, stopped: str | None
     backward_site = end.get("backward_site")
     _fill_curves(report, run, end)
     _name_optimizers(report, end)
-    if (report.frozen_batch or {}).get("how") == "replay":
-        calls = "; ".join(report.frozen_batch.get("calls") or [])
+    frozen_batch = report.frozen_batch or {}
+    if frozen_batch.get("how") == "replay":
+        calls = "; ".join(frozen_batch.get("calls") or [])
         report.notes.append(
             f"no DataLoader: the batch was frozen by replaying the first data each training call received ({calls})"
         )
@@ -400,7 +406,7 @@ def _fill_curves(report: Report, run: _Run, end: dict[str, Any]) -> None:
     """One curve per optimizer that had a loss of its own; adversarial when one player's loss
     passes through another player's parameters (a GAN's generator loss through D)."""
     opts = {o["index"]: o for o in end.get("optimizers") or []}
-    curves = [(0, {"name": (opts.get(0) or {}).get("name"), "losses": run.losses})]
+    curves: list[tuple[int, dict[str, Any]]] = [(0, {"name": (opts.get(0) or {}).get("name"), "losses": run.losses})]
     curves += sorted(run.curves.items())
     curves = [(i, c) for i, c in curves if any(x is not None for x in c["losses"])]
     if len(curves) < 2:
@@ -431,7 +437,7 @@ def _name_optimizers(report: Report, end: dict[str, Any]) -> None:
                 f.message = f.message.replace(child, name)
 
 
-def _optimizer_name(site: list | None) -> str | None:
+def _optimizer_name(site: list[Any] | None) -> str | None:
     """`opt_d` from the line `opt_d = torch.optim.Adam(...)` that built the optimizer."""
     if not site:
         return None
