@@ -14,6 +14,7 @@ from pathlib import Path
 from ..analysis.findings import Position
 from ..analysis.notebook import NotebookError, Program, is_python, notebook_program, read_notebook
 from ..analysis.source import decode
+from .report import Report
 
 
 class NotebookNotRunnable(Exception):
@@ -75,7 +76,7 @@ def interactive_state_note(error: str | None, cell: int | None) -> str | None:
     )
 
 
-def map_report(report, nb: NotebookScript) -> None:
+def map_report(report: Report, nb: NotebookScript) -> None:
     """Point what the run reported at the notebook's cells instead of the generated script."""
     script = str(nb.script)
     notebook = str(nb.notebook)

@@ -219,6 +219,8 @@ def render_svg(report: Report, width: int = 640, height: int = 320) -> str:
     n = max(len(report.losses), 2)
     ys = [y for _, y in pts]
     log = bool(ys) and min(ys) > 0 and max(ys) / min(ys) > 100
+    lo: float  # decades (ints) on the log axis
+    hi: float
     if log:
         lo_e, hi_e = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
         hi_e = max(hi_e, lo_e + 1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 PASS_FRACTION = 0.05
 PASS_ABSOLUTE = 1e-3
@@ -131,7 +132,9 @@ def judge(losses: list[float | None], floor: float = 0.0, floor_reason: str = ""
     return Judgement("FAIL", initial, final, drop, f"{summary}: the loss barely moved on one repeated batch{slow}")
 
 
-def initial_loss_finding(initial: float | None, class_loss: dict | None, sources: list[str] | None) -> str | None:
+def initial_loss_finding(
+    initial: float | None, class_loss: dict[str, Any] | None, sources: list[str] | None
+) -> str | None:
     """TLR08 message when the initial classification loss is far from ln(C), else None."""
     if initial is None or not class_loss or not math.isfinite(initial):
         return None
