@@ -1,0 +1,80 @@
+"""The texts an analysis reads (ruff_db's `files` and `source_text`): the editor's unsaved
+buffers over the files on disk, and the last parse of each file (the base of the next one).
+
+Everything here is keyed by the normalised path (`norm_path`), so two spellings of one file
+share one entry.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from .source import SourceFile, UnreadableFile, decode, reparse
+
+MAX_MODULE_BYTES = 2_000_000  # a larger workspace module is never read (generated code, data)
+
+Stamp = tuple[int, int]  # (st_mtime_ns, st_size): a file on disk changed when this did
+
+
+@functools.lru_cache(maxsize=8192)
+def norm_path(path: str) -> str:
+    try:
+        return str(Path(path).resolve())
+    except OSError:
+        return path
+
+
+class DocumentStore:
+    def __init__(self) -> None:
+        self.overlays: dict[str, str] = {}  # path -> the editor's text (unsaved buffers)
+        self._texts: dict[str, tuple[Stamp, str]] = {}  # unopened files, by stamp
+        self._sources: dict[str, SourceFile] = {}  # path -> its last parse
+
+    def set_overlay(self, key: str, text: str | None) -> None:
+        if text is None:
+            self.overlays.pop(key, None)
+        else:
+            self.overlays[key] = text
+
+    def knows(self, key: str) -> bool:
+        """Was `key` ever read (an overlay or a text from disk)?"""
+        return key in self.overlays or key in self._texts
+
+    def read_disk(self, path: Path) -> tuple[Stamp, str] | None:
+        """The text of an unopened file and its stamp; None when it is missing, too large or
+        not text."""
+        key = str(path)
+        try:
+            st = os.stat(key)
+            stamp = (st.st_mtime_ns, st.st_size)
+            hit = self._texts.get(key)
+            if hit is not None and hit[0] == stamp:
+                return hit
+            if st.st_size > MAX_MODULE_BYTES:
+                return None
+            with open(key, "rb") as fh:
+                text = decode(fh.read())
+        except (OSError, UnreadableFile):
+            return None
+        self._texts[key] = (stamp, text)
+        return stamp, text
+
+    def text(self, key: str) -> str | None:
+        """The text the analysis sees for `key`: the editor's, else the disk's."""
+        if key in self.overlays:
+            return self.overlays[key]
+        hit = self.read_disk(Path(key))
+        return hit[1] if hit is not None else None
+
+    def parse(self, key: str, path: str, text: str) -> tuple[SourceFile, bool]:
+        """The parse of `text` (from the last parse of `key` when there is one, see `reparse`),
+        and whether that last parse was consumed: its nodes moved into the new tree."""
+        base = self._sources.get(key)
+        if base is not None and base.text == text:
+            return base, False
+        self._sources.pop(key, None)
+        source = reparse(base, path, text)
+        self._sources[key] = source
+        return source, base is not None

@@ -1,0 +1,83 @@
+"""Jedi is asked only what the AST and the environment's directories cannot answer, and each
+question once: the answers it would give are given without starting it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from torchlint.analysis import jedi_bridge
+from torchlint.analysis.workspace import Workspace
+
+
+@pytest.fixture
+def asked(monkeypatch) -> list[str]:
+    """The files Jedi is asked about (it answers nothing)."""
+    calls: list[str] = []
+    monkeypatch.setattr(
+        jedi_bridge.JediBridge, "_goto", lambda self, model, node: calls.append(model.source.path) or []
+    )
+    return calls
+
+
+def _model(ws: Workspace, path: Path, text: str):
+    path.write_text(text)
+    ws.begin(str(path))
+    return ws.model_for_text(str(path), text)
+
+
+def _base(model, cls: str = "Meter") -> ast.expr:
+    return model.classes[cls].bases[0]
+
+
+def test_object_is_builtins_object_unless_the_file_binds_it(tmp_path, asked):
+    ws = Workspace(tmp_path)
+    model = _model(ws, tmp_path / "a.py", "import torch\n\nclass Meter(object):\n    pass\n")
+    assert ws.jedi_base_qualnames(model, _base(model)) == {"builtins.object"}
+    assert asked == []
+    rebinds = _model(ws, tmp_path / "b.py", "object = dict\n\nclass Meter(object):\n    pass\n")
+    ws.jedi_base_qualnames(rebinds, _base(rebinds))
+    assert asked == [str(tmp_path / "b.py")]
+
+
+def test_without_jedi_object_stays_unknown(tmp_path, asked):
+    ws = Workspace(tmp_path, use_jedi=False)
+    model = _model(ws, tmp_path / "a.py", "class Meter(object):\n    pass\n")
+    assert ws.jedi_base_qualnames(model, _base(model)) == set()
+
+
+def test_other_builtins_are_asked_once_per_run(tmp_path, asked):
+    ws = Workspace(tmp_path)
+    for name in ("a.py", "b.py"):
+        model = _model(ws, tmp_path / name, "class Meter(Exception):\n    pass\n")
+        ws.jedi_base_qualnames(model, _base(model))
+    assert asked == [str(tmp_path / "a.py")]
+
+
+def test_a_package_found_nowhere_is_not_asked_about(tmp_path, asked):
+    ws = Workspace(tmp_path)
+    text = "from nosuchpkg_tl import Tokenizer\n\ntok = Tokenizer()\n"
+    model = _model(ws, tmp_path / "a.py", text)
+    call = model.tree.body[1].value
+    assert ws.jedi_class(model, call.func, "nosuchpkg_tl.Tokenizer") is None
+    assert asked == []
+
+
+@pytest.mark.parametrize(
+    "entry", ["nosuchpkg_tl.cpython-311-x86_64-linux-gnu.so", "nosuchpkg_tl-stubs", "nosuchpkg_tl"]
+)
+def test_anything_of_that_name_where_jedi_looks_is_asked_about(tmp_path, asked, entry):
+    (tmp_path / entry).mkdir()
+    ws = Workspace(tmp_path)
+    model = _model(ws, tmp_path / "a.py", "from nosuchpkg_tl import Tokenizer\n\ntok = Tokenizer()\n")
+    ws.jedi_class(model, model.tree.body[1].value.func, "nosuchpkg_tl.Tokenizer")
+    assert asked == [str(tmp_path / "a.py")]
+
+
+def test_another_interpreter_is_always_asked(tmp_path, asked):
+    ws = Workspace(tmp_path, interpreter="/nonexistent/python")
+    model = _model(ws, tmp_path / "a.py", "from nosuchpkg_tl import Tokenizer\n\ntok = Tokenizer()\n")
+    ws.jedi_class(model, model.tree.body[1].value.func, "nosuchpkg_tl.Tokenizer")
+    assert asked == [str(tmp_path / "a.py")]
