@@ -3,7 +3,7 @@ read, the configuration and the engine are unchanged."""
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import subprocess
 import sys
@@ -56,12 +56,17 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def entry_for(cache: Path, name: str) -> Path:
-    for p in cache.glob("*.json"):
-        if json.loads(p.read_text())["findings"] and any(
-            f["path"].endswith(name) for f in json.loads(p.read_text())["findings"]
-        ):
-            return p
+def mark_cached(cache: Path, name: str, message: str) -> None:
+    """Rewrite the message of the first cached finding of `name` in the cache file."""
+    (file,) = cache.glob("results-*.marshal")
+    entries = marshal.loads(file.read_bytes())
+    for path, entry in entries.items():
+        if path.endswith(name) and entry[4]:
+            finding = list(entry[4][0])
+            finding[1] = message
+            entries[path] = (*entry[:4], (tuple(finding), *entry[4][1:]))
+            file.write_bytes(marshal.dumps(entries))
+            return
     raise AssertionError(f"no cache entry with findings for {name}")
 
 
@@ -72,10 +77,7 @@ def test_second_run_reuses_results_and_no_cache_ignores_them(tmp_path):
     cache = root / ".torchlint_cache"
     assert (cache / ".gitignore").read_text().endswith("*\n")
     # a reused result is what the cache says: mark it, and see the mark come back
-    entry = entry_for(cache, "train.py")
-    data = json.loads(entry.read_text())
-    data["findings"][0]["message"] = "FROM THE CACHE"
-    entry.write_text(json.dumps(data))
+    mark_cached(cache, "train.py", "FROM THE CACHE")
     assert "FROM THE CACHE" in run(root, ".").stdout
     assert "FROM THE CACHE" not in run(root, ".", "--no-cache").stdout
     # a different configuration does not reuse it
