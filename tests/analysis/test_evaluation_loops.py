@@ -54,4 +54,4 @@ def test_thousands_of_evaluation_loops_complete_within_bounds(tmp_path):
     assert 0 < sum(f.code == "TL203" for f in findings) < 1500
     assert not ctx.flow.exhausted()
     cfg = next(c for s, c in ctx.flow._cfgs.items() if getattr(s, "name", None) == "evaluate")
-    assert cfg._taint_left < 0 and cfg.steps < flow.FUNCTION_BUDGET
+    assert cfg.taint_left < 0 and cfg.steps < flow.FUNCTION_BUDGET

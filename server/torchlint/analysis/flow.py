@@ -15,9 +15,11 @@ from __future__ import annotations
 import ast
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import cast
 
 from .findings import Finding, Position, Span, not_analysed
 from .resolve import FunctionNode, FunctionRef, SemanticModel, argument_for, dotted, last_name
@@ -87,11 +89,16 @@ class Event:
 @dataclass
 class Node:
     id: int
-    stmt: ast.AST | None
+    stmt: ast.stmt | None  # None for the entry and the exit
     events: list[Event] = field(default_factory=list)
     succ: set[int] = field(default_factory=set)
     pred: set[int] = field(default_factory=set)
     loops: tuple[ast.AST, ...] = ()  # enclosing loops, outermost first
+
+    @property
+    def statement(self) -> ast.stmt:
+        """The statement of a node that has one (every node but the entry and the exit)."""
+        return cast(ast.stmt, self.stmt)
 
     def has(self, kind: Ev, target: str | None = None, direct_only: bool = False) -> bool:
         return any(
@@ -201,10 +208,10 @@ class CFG:
         # before any of it. `dry`: only find out whether the graph fits.
         stmts = [n for n in self.nodes if n.stmt is not None]
         calls = flow.model.calls_in_statement
-        self.charge(sum(1 + len(calls(n.stmt)) for n in stmts))
+        self.charge(sum(1 + len(calls(n.statement)) for n in stmts))
         if not dry:
             for node in stmts:  # in the order the statements were met, as before
-                node.events = flow.events_of(node.stmt, self)
+                node.events = flow.events_of(node.statement, self)
 
     @classmethod
     def empty(cls, scope: FunctionNode | ast.Module, flow: FlowModel) -> CFG:
@@ -220,7 +227,7 @@ class CFG:
             raise BudgetExhausted(self.scope, self.budget)
 
     # -- construction ------------------------------------------------------
-    def _new(self, stmt: ast.AST | None, loops: tuple) -> Node:
+    def _new(self, stmt: ast.stmt | None, loops: tuple) -> Node:
         self.charge(1)
         node = Node(len(self.nodes), stmt, loops=loops)
         self.nodes.append(node)
@@ -262,7 +269,7 @@ class CFG:
             # an elif chain is one If nested in the orelse of the one before: follow it in a
             # loop (thousands of elifs would exhaust Python's recursion, and `a + b` of the
             # ends of each level would copy the ends of every later one)
-            ends: list[int] = []
+            ends = []
             while True:
                 ends += self._block(stmt.body, [node.id], loops, ctx)
                 orelse = stmt.orelse
@@ -279,7 +286,7 @@ class CFG:
                 return ends
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             return self._block(stmt.body, [node.id], loops, ctx)
-        if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+        if isinstance(stmt, (ast.Try, ast.TryStar)):
             start = len(self.nodes)
             body_ends = self._block(stmt.body, [node.id], loops, ctx)
             body_nodes = list(range(start, len(self.nodes))) or [node.id]
@@ -314,7 +321,7 @@ class CFG:
         starts: Iterable[int],
         within: set[int] | None = None,
         blocked: Callable[[Node], bool] = lambda n: False,
-        avoid_edges_to: set[int] = frozenset(),
+        avoid_edges_to: AbstractSet[int] = frozenset(),
     ) -> set[int]:
         """Nodes reachable from the successors of `starts`, staying `within`, not passing
         through `blocked` nodes (they are reached but not left), never entering `avoid_edges_to`."""
@@ -372,7 +379,7 @@ class CFG:
 
     def in_source_order(self, ids: Iterable[int]) -> list[int]:
         nodes = self.nodes
-        return sorted(ids, key=lambda i: (nodes[i].stmt.lineno, nodes[i].stmt.col_offset, i))
+        return sorted(ids, key=lambda i: (nodes[i].statement.lineno, nodes[i].statement.col_offset, i))
 
     def innermost_loop(self, node: Node) -> Loop | None:
         return self.loops.get(node.loops[-1]) if node.loops else None
@@ -412,7 +419,7 @@ class CFG:
         return {i for i in ids if self.nodes[i].has(kind, direct_only=direct_only)}
 
     def first_event(self, ids: Iterable[int], kind: Ev) -> tuple[Node, Event]:
-        node = min((self.nodes[i] for i in ids), key=lambda n: (n.stmt.lineno, n.stmt.col_offset))
+        node = min((self.nodes[i] for i in ids), key=lambda n: (n.statement.lineno, n.statement.col_offset))
         return node, next(e for e in node.events if e.kind == kind)
 
     def direct_events(self, kind: Ev) -> Iterator[tuple[Node, Event]]:
@@ -569,7 +576,7 @@ class FlowModel:
                 continue
             yield self.cfg(scope)
 
-    def _mentions(self, scope: ast.AST, words: tuple[str, ...]) -> bool:
+    def _mentions(self, scope: FunctionNode | ast.Module, words: tuple[str, ...]) -> bool:
         """Does the scope's text contain one of `words` (as a substring)?"""
         text = self._scope_text(scope)
         if len(words) <= 16:
@@ -587,7 +594,7 @@ class FlowModel:
             self._loop_scopes = {self.model.scope_of(n) for n in self.model.nodes_of(ast.For, ast.AsyncFor, ast.While)}
         return scope in self._loop_scopes
 
-    def _scope_text(self, scope: ast.AST) -> str:
+    def _scope_text(self, scope: FunctionNode | ast.Module) -> str:
         if isinstance(scope, ast.Module):
             return self.model.source.text
         text = self._texts.get(scope)
@@ -880,7 +887,7 @@ class FlowModel:
         return self._call_sites[fn]
 
     def _find_call_sites(self, fn: ast.AST) -> list[tuple[FlowModel, CFG, Node | None, ast.Call]]:
-        out = []
+        out: list[tuple[FlowModel, CFG, Node | None, ast.Call]] = []
         flows = [self]
         ws = self.model.workspace
         if ws is not None and isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -969,17 +976,21 @@ class FlowModel:
             for stmt, forwards in chosen.items():
                 firsts: dict[str | None, tuple[Node, Event]] = {}
                 for n, e in forwards:
-                    around = [l for l in n.loops if l in chosen and id(e.call) in calls[l]]
+                    around = [
+                        l
+                        for l in n.loops
+                        if isinstance(l, (ast.For, ast.AsyncFor)) and l in chosen and id(e.call) in calls[l]
+                    ]
                     owner = next((l for l in around if not iterates_counter(l.iter)), around[-1])
                     if owner is stmt:
                         firsts.setdefault(e.target, (n, e))
                 out.extend((cfg.loops[stmt], n, e) for n, e in firsts.values())
-        return sorted(out, key=lambda x: (x[0].node.lineno, x[1].stmt.lineno, x[1].stmt.col_offset))
+        return sorted(out, key=lambda x: (x[0].node.lineno, x[1].statement.lineno, x[1].statement.col_offset))
 
     def _scopes_with_model_calls_in_loops(self) -> set[ast.AST]:
         m = self.model
-        scopes = set()
-        for call in m.nodes_of(ast.Call):
+        scopes: set[ast.AST] = set()
+        for call in m.calls():
             func = call.func
             if not isinstance(func, (ast.Name, ast.Attribute)):
                 continue
@@ -1083,13 +1094,13 @@ class FlowModel:
             if not _spend_taint(cfg, len(loop.body)):
                 return True  # out of taint work for this graph: unsure
             for i in sorted(loop.body):
-                stmt = cfg.nodes[i].stmt
+                stmt = cfg.nodes[i].statement
                 if _derived(_stmt_exprs(stmt), tainted, sources):
                     tainted |= _written(stmt)
                 tainted |= _mutated(stmt, tainted, sources)
             if len(tainted) == before:
                 break
-        body_uses = any(_uses_values(cfg.nodes[i].stmt, tainted, sources) for i in loop.body)
+        body_uses = any(_uses_values(cfg.nodes[i].statement, tainted, sources) for i in loop.body)
         seeds: dict[int, frozenset[str]] = {}
         for i in region:
             for s in cfg.nodes[i].succ:
@@ -1097,13 +1108,14 @@ class FlowModel:
                     seeds[s] = seeds.get(s, frozenset()) | frozenset(tainted)
         # `return outputs` inside the loop body (after the loop it is found by the search)
         returns = any(
-            _returns(cfg.nodes[i].stmt) and _derived(_stmt_exprs(cfg.nodes[i].stmt), tainted, sources)
+            _returns(cfg.nodes[i].statement) and _derived(_stmt_exprs(cfg.nodes[i].statement), tainted, sources)
             for i in loop.body
         )
         trained, returned = self._taint_trains(cfg, seeds, sources)
         if trained:
             return True
-        if not (body_uses or returns or returned) and not self.iterates_loader(loop.node.iter):
+        iterated = cast(ast.For | ast.AsyncFor, loop.node).iter  # an evaluation loop is a `for`
+        if not (body_uses or returns or returned) and not self.iterates_loader(iterated):
             # the outputs are only looked at for their shapes (`print(out.size())`) or fed
             # back to the model: a demonstration of the network, not an evaluation
             return True
@@ -1117,7 +1129,7 @@ class FlowModel:
         (a backward reads them, a return or yield hands them out)."""
         nodes = cfg.nodes
         before: dict[int, frozenset[str]] = {}
-        queue = deque()
+        queue: deque[int] = deque()
         for n, s in seeds.items():
             before[n] = s
             queue.append(n)
@@ -1145,12 +1157,12 @@ class FlowModel:
             after = _transfer(stmt, state, derived, sources)
             if not after:
                 continue  # nothing held any more: only the seeds' own sources could taint again
-            for s in node.succ:
-                old = before.get(s)
+            for succ in node.succ:
+                old = before.get(succ)
                 new = after if old is None else old | after
                 if old is None or new != old:
-                    before[s] = new
-                    queue.append(s)
+                    before[succ] = new
+                    queue.append(succ)
         return False, returned
 
     def _callers_train_on_result(self, cfg: CFG, depth: int) -> bool:
@@ -1173,6 +1185,8 @@ class FlowModel:
         """The function is named other than in a call of it: passed, stored, decorated."""
         name = getattr(fn, "name", None)
         for n in self.model.nodes_of(ast.Name) + self.model.nodes_of(ast.Attribute):
+            if not isinstance(n, (ast.Name, ast.Attribute)):
+                continue  # (never: the two lists hold nothing else)
             if (n.id if isinstance(n, ast.Name) else n.attr) != name or not isinstance(n.ctx, ast.Load):
                 continue
             parent = self.model.parent(n)
@@ -1410,8 +1424,9 @@ def _uses_values(stmt: ast.AST, tainted: Iterable[str], sources: set[ast.AST]) -
                 continue
         if isinstance(n, ast.Attribute) and n.attr in _SHAPE_ATTRS:
             continue
-        if isinstance(n, (ast.Name, ast.Attribute)) and dotted(n) is not None:
-            reads.add(dotted(n))
+        d = dotted(n) if isinstance(n, (ast.Name, ast.Attribute)) else None
+        if d is not None:
+            reads.add(d)
             continue
         stack.extend(ast.iter_child_nodes(n))
     return hit or _is_tainted(reads, tainted)
@@ -1425,7 +1440,7 @@ def _is_tainted(reads: set[str], tainted: Iterable[str]) -> bool:
     return False
 
 
-def _derived(exprs: list[ast.AST], tainted: Iterable[str], sources: set[ast.AST]) -> bool:
+def _derived(exprs: Sequence[ast.AST], tainted: Iterable[str], sources: set[ast.AST]) -> bool:
     reads: set[str] = set()
     hit = False
     for e in exprs:
@@ -1735,7 +1750,7 @@ def _fresh_module_mode(model: SemanticModel, expr: ast.AST | None) -> str | None
     chain = _mode_chain(expr)
     if chain is not None:
         return "eval" if chain[1] == "eval" else None
-    base = expr
+    base: ast.AST = expr
     while (
         isinstance(base, ast.Call)
         and isinstance(base.func, ast.Attribute)

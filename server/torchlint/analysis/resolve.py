@@ -13,7 +13,7 @@ import sys
 from ast import AST
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .facts import Facts
 from .source import SourceFile
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 Scope = FunctionNode | ast.Module | ast.Lambda
 
-_UNSEEN = object()  # a memo's miss (None is an answer)
 # Their classes are known by name (torchapi); never ask Jedi about them.
 _MODULE_FACTORY_METHODS = {"from_pretrained", "from_name", "from_config", "load_from_checkpoint"}
 
@@ -127,10 +126,12 @@ class SemanticModel:
 
     # -- indexing ------------------------------------------------------------
     def _index(self) -> None:
-        self.scopes: list[Scope] = [self.tree]
+        self.scopes: list[FunctionNode | ast.Module] = [self.tree]
         self._nested: dict[int, dict[str, FunctionNode]] = {}
-        nodes = self.nodes = [self.tree]
-        by_type = self._by_type = {}
+        nodes: list[ast.AST] = [self.tree]
+        self.nodes = nodes
+        by_type: dict[type, list[ast.AST]] = {}
+        self._by_type = by_type
         # ast.walk's breadth-first order, merged from each top-level statement's own levels
         # (cached per statement node: an edit re-indexes only the statements it re-parsed)
         indexes = [statement_index(self.source, stmt) for stmt in self.tree.body]
@@ -148,10 +149,9 @@ class SemanticModel:
             if bucket is None:
                 bucket = by_type[t] = []
             bucket.append(node)
-            if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.scopes.append(node)
-        for node in nodes:
-            if isinstance(node, ast.Import):
+            elif isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
                         self.imports[alias.asname] = alias.name
@@ -166,8 +166,8 @@ class SemanticModel:
                         continue
                     self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
                     self.import_nodes[alias.asname or alias.name] = node
-        for node in self.tree.body:
-            self._index_toplevel(node)
+        for stmt in self.tree.body:
+            self._index_toplevel(stmt)
 
     def nodes_of(self, *types: type) -> list[ast.AST]:
         """Every node of these AST types in the file, in `ast.walk` order: one traversal shared by all rules."""
@@ -175,11 +175,15 @@ class SemanticModel:
             return self._by_type.get(types[0], [])
         return [n for n in self.nodes if isinstance(n, types)]
 
+    def calls(self) -> list[ast.Call]:
+        """Every call in the file, in `ast.walk` order."""
+        return cast(list[ast.Call], self._by_type.get(ast.Call, []))  # bucketed by type
+
     def calls_named(self, name: str | None) -> list[ast.Call]:
         """Calls whose callee's last name is `name` (`f(...)`, `obj.f(...)`): one index per file."""
         if self._calls_by_name is None:
             index: dict[str | None, list[ast.Call]] = {}
-            for call in self.nodes_of(ast.Call):
+            for call in self.calls():
                 index.setdefault(last_name(call.func), []).append(call)
             self._calls_by_name = index
         return self._calls_by_name.get(name, [])
@@ -188,7 +192,7 @@ class SemanticModel:
         """Calls a statement evaluates itself: not those of its nested blocks or of lambdas."""
         if self._stmt_calls is None:
             index: dict[ast.AST, list[ast.Call]] = {}
-            for call in self.nodes_of(ast.Call):
+            for call in self.calls():
                 node = self.parents.get(call)
                 while node is not None and not isinstance(node, (ast.stmt, ast.Lambda)):
                     node = self.parents.get(node)
@@ -230,10 +234,10 @@ class SemanticModel:
         return self.parents.get(node)
 
     def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
-        node = self.parents.get(node)
-        while node is not None:
-            yield node
-            node = self.parents.get(node)
+        a = self.parents.get(node)
+        while a is not None:
+            yield a
+            a = self.parents.get(a)
 
     def enclosing_function(self, node: ast.AST) -> FunctionNode | None:
         # remembered for every node passed on the way up: each branch of an elif chain is one
@@ -265,15 +269,14 @@ class SemanticModel:
             fn = self.enclosing_function(fn)
         return None
 
-    def scope_of(self, node: ast.AST) -> Scope:
+    def scope_of(self, node: ast.AST) -> FunctionNode | ast.Module:
         return self.enclosing_function(node) or self.tree
 
     # -- names ---------------------------------------------------------------
     def qualname(self, expr: ast.AST) -> str | None:
         """The imported thing an expression names, canonicalised (`nn.CrossEntropyLoss` -> `torch.nn.CrossEntropyLoss`)."""
-        known = self._qualnames.get(expr, _UNSEEN)
-        if known is not _UNSEEN:
-            return known
+        if expr in self._qualnames:
+            return self._qualnames[expr]
         q = None
         name = dotted(expr)
         if name is not None:
@@ -505,9 +508,10 @@ class SemanticModel:
                 return None
             if isinstance(node, ast.Return):
                 values.append(node.value)
-        if not values or any(v is None for v in values):
+        known = [v for v in values if v is not None]
+        if not known or len(known) != len(values):
             return None
-        return self._agree([self.kind(v, depth + 1) for v in values])
+        return self._agree([self.kind(v, depth + 1) for v in known])
 
     def _annotation_kind(self, ann: ast.AST) -> KindInfo | None:
         q = self.qualname(ann)
@@ -574,14 +578,15 @@ class SemanticModel:
                     return None
         if not kinds:
             return None
-        first = kinds[0]
-        if any(k.kind != first.kind for k in kinds):  # type: ignore[union-attr]
+        known = [k for k in kinds if k is not None]  # all of them (an unknown one returned above)
+        first = known[0]
+        if any(k.kind != first.kind for k in known):
             return None
         same = all(
             k.qualname == first.qualname and (k.cls.node if k.cls else None) is (first.cls.node if first.cls else None)
-            for k in kinds
-        )  # type: ignore[union-attr]
-        return first if same else KindInfo(first.kind)  # type: ignore[union-attr]
+            for k in known
+        )
+        return first if same else KindInfo(first.kind)
 
     def _callers_models(self, fn: FunctionNode) -> Iterator[SemanticModel]:
         """This file, then the workspace files that import `fn`: those are read only when this
@@ -1036,7 +1041,7 @@ _NESTED_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, a
 
 def child_nodes(node: ast.AST) -> list[ast.AST]:
     """`list(ast.iter_child_nodes(node))`, in the same order, without its generators."""
-    out = []
+    out: list[ast.AST] = []
     for name in node._fields:
         value = getattr(node, name, None)
         if value.__class__ is list:
@@ -1049,7 +1054,7 @@ def child_nodes(node: ast.AST) -> list[ast.AST]:
 def _scope_nodes(scope: ast.AST) -> list[ast.AST]:
     """Nodes of a scope, not descending into nested functions, lambdas or classes."""
     out: list[ast.AST] = []
-    stack = child_nodes(scope) if not isinstance(scope, ast.Module) else list(scope.body)
+    stack: list[ast.AST] = child_nodes(scope) if not isinstance(scope, ast.Module) else list(scope.body)
     while stack:
         node = stack.pop()
         out.append(node)
@@ -1065,7 +1070,7 @@ def _scope_nodes(scope: ast.AST) -> list[ast.AST]:
 _walk_scope: Facts[ast.AST, list[ast.AST]] = Facts(_scope_nodes)
 
 
-def walk_scope(scope: ast.AST) -> Iterator[ast.AST]:
+def walk_scope(scope: ast.AST) -> list[ast.AST]:
     return _walk_scope(scope)
 
 
@@ -1073,8 +1078,9 @@ def _assignments(scope: ast.AST) -> dict[str, list[ast.AST]]:
     out: dict[str, list[ast.AST]] = {}
 
     def bind(target: ast.AST, value: ast.AST | None, what: ast.AST | None = None) -> None:
-        if isinstance(target, ast.Name):
-            out.setdefault(target.id, []).append(what if what is not None else value)
+        bound = what if what is not None else value  # a value, or what binds it opaquely
+        if isinstance(target, ast.Name) and bound is not None:
+            out.setdefault(target.id, []).append(bound)
         elif isinstance(target, (ast.Tuple, ast.List)):
             if what is None and isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
                 for t, v in zip(target.elts, value.elts):

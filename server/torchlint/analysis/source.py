@@ -14,7 +14,7 @@ import re
 import tokenize
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .findings import Position, Span
 
@@ -77,11 +77,13 @@ class SourceFile:
         return len(line.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
 
     def span(self, node: ast.AST) -> Span:
-        line0 = node.lineno - 1
-        end_line0 = (node.end_lineno or node.lineno) - 1
-        end_col = node.end_col_offset if node.end_col_offset is not None else node.col_offset
+        # any node with a position (stmt, expr, arg, keyword, alias...): typeshed's AST has none
+        located: Any = node
+        line0 = located.lineno - 1
+        end_line0 = (located.end_lineno or located.lineno) - 1
+        end_col = located.end_col_offset if located.end_col_offset is not None else located.col_offset
         return Span(
-            Position(line0, self.char_col(line0, node.col_offset)),
+            Position(line0, self.char_col(line0, located.col_offset)),
             Position(end_line0, self.char_col(end_line0, end_col)),
         )
 
@@ -253,7 +255,7 @@ def _splice(prev: SourceFile, lines: list[str], text: str):
     first = max(sum(1 for st in starts if st < p) - 1, 0)
     last = next((i for i, st in enumerate(starts) if st >= changed_end), len(body) - 1)
     r0 = starts[first] if first else 0
-    r1 = body[last].end_lineno + delta if last < len(body) - 1 else len(lines)
+    r1 = (body[last].end_lineno or body[last].lineno) + delta if last < len(body) - 1 else len(lines)
     # blank lines up to the region: the parser numbers its lines as in the file (cheaper than
     # ast.increment_lineno, which walks every node again)
     padded = [""] * r0 + lines[r0:r1]
@@ -291,6 +293,7 @@ def _shift(facts: StatementFacts, stmt: ast.stmt, delta: int) -> None:
     positioned = facts.positioned
     if positioned is None:
         positioned = facts.positioned = [n for n in ast.walk(stmt) if "lineno" in n._attributes]
+    node: Any  # nodes whose `_attributes` name a position
     for node in positioned:
         node.lineno += delta
         if node.end_lineno is not None:
