@@ -1,29 +1,16 @@
-"""The one entry point the CLI and the language server share: text in, configured findings out."""
+"""The state the pipeline runs against: the configuration and the workspace (what other files
+say). The editor and the CLI both check files through a `Checker`."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .analysis.engine import analyze
-from .analysis.findings import Finding, Position, Span, not_analysed
-from .analysis.source import lone_surrogate
+from .analysis.findings import Finding
 from .analysis.workspace import Workspace
 from .config import Config
-from .rules import all_rules, get_rule
-from .suppression import Suppressions
+from .pipeline import FileReport, configure_unread, lint
 
-log = logging.getLogger("torchlint")
-
-MAX_ANALYSED_CHARS = 2_000_000  # about 50,000 lines: several seconds of analysis
-
-
-@dataclass
-class FileReport:
-    findings: list[Finding] = field(default_factory=list)
-    training_loops: list[Span] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # rules that crashed (logged, not fatal)
+__all__ = ["Checker", "FileReport"]
 
 
 class Checker:
@@ -65,30 +52,8 @@ class Checker:
         return self.check_file(path, text).findings
 
     def check_file(self, path: str, text: str) -> FileReport:
-        if len(text) > MAX_ANALYSED_CHARS:
-            # keeps an editor responsive on generated or data-like files: say so instead
-            note = not_analysed(
-                path, f"the file has {len(text):,} characters (torchlint analyses files up to {MAX_ANALYSED_CHARS:,})"
-            )
-            return FileReport([note] if self.config.is_enabled(note.code, path) else [])
-        surrogate = lone_surrogate(text)
-        if surrogate is not None:
-            # an editor's buffer may hold one (a file on disk cannot: decode() says it is not text);
-            # Python's parser refuses the whole text, and no encoding can save it
-            at = surrogate.at
-            note = not_analysed(
-                path, f"the text is not valid Unicode: {surrogate}", Span(at, Position(at.line, at.column + 1))
-            )
-            return FileReport([note] if self.config.is_enabled(note.code, path) else [])
-        codes = {r.code for r in all_rules() if self.config.is_enabled(r.code, path)}
-        result = analyze(path, text, self.workspace, codes, self.incremental)
-        noqa = Suppressions(text)
-        findings = []
-        for f in result.findings:
-            if not self.config.is_enabled(f.code, path) or noqa.suppressed(f):
-                continue
-            rule = get_rule(f.code)
-            default = rule.severity if rule else f.severity
-            sev = self.config.severity_for(f.code, default)
-            findings.append(replace(f, severity=sev) if sev != f.severity else f)
-        return FileReport(findings, result.training_loops, result.rule_errors)
+        return lint(path, text, self.workspace, self.config, self.incremental)
+
+    def unread(self, path: str, notes: list[Finding]) -> list[Finding]:
+        """The notes about a file that was never analysed (it could not be read), configured."""
+        return configure_unread(notes, self.config, path)

@@ -10,11 +10,13 @@ import fnmatch
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .analysis.findings import NOT_ANALYSED, SYNTAX_ERROR, Severity
+from .analysis.findings import Severity
+from .codes import NOT_ANALYSED, SYNTAX_ERROR
 
 DEFAULT_EXCLUDE = (
     ".git",
@@ -62,18 +64,26 @@ class Config:
 
     # -- questions -----------------------------------------------------------
     def is_enabled(self, code: str, path: str | None = None) -> bool:
-        if code == SYNTAX_ERROR:
-            return True
-        if code != NOT_ANALYSED and self.select is not None and not _matches(code, self.select):
-            return False
-        if _matches(code, self.ignore):
-            return False
+        return code in self.enabled_codes((code,), path)
+
+    def enabled_codes(self, codes: Iterable[str], path: str | None = None) -> frozenset[str]:
+        """Those of `codes` that are on for `path`: `syntax-error` always, TL001 whatever
+        `select` says (see codes.py), the others as select/ignore/per-file-ignores say."""
+        ignored = self.ignore
         if path is not None and self.per_file_ignores:
             rel = self._relative(path)
-            for pattern, codes in self.per_file_ignores.items():
-                if _glob_match(rel, pattern) and _matches(code, codes):
-                    return False
-        return True
+            for pattern, more in self.per_file_ignores.items():
+                if _glob_match(rel, pattern):
+                    ignored += more
+        return frozenset(
+            code
+            for code in codes
+            if code == SYNTAX_ERROR
+            or (
+                (code == NOT_ANALYSED or self.select is None or _matches(code, self.select))
+                and not _matches(code, ignored)
+            )
+        )
 
     def severity_for(self, code: str, default: Severity) -> Severity:
         return self.severity.get(code, default)
@@ -105,7 +115,7 @@ def _glob_match(rel: str, pattern: str) -> bool:
     return fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(rel, f"*/{pattern}")
 
 
-_CODE = re.compile(r"^(ALL|TLR?\d{0,3}|syntax-error)$")
+_CODE = re.compile(rf"^(ALL|TLR?\d{{0,3}}|{re.escape(SYNTAX_ERROR)})$")
 
 
 def _describe(value: Any) -> str:
@@ -121,7 +131,7 @@ def _codes(value: Any, key: str, origin: str, csv: bool = True) -> tuple[str, ..
         value = [v for v in value.replace(" ", "").split(",") if v]  # CLI and editor settings: "TL1,TL201"
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise _problem(origin, key, 'a list of rule codes such as ["TL101", "TL2"]', value)
-    codes = tuple("syntax-error" if v.strip().lower() == "syntax-error" else v.strip().upper() for v in value)
+    codes = tuple(SYNTAX_ERROR if v.strip().lower() == SYNTAX_ERROR else v.strip().upper() for v in value)
     bad = [c for c in codes if not _CODE.match(c)]
     if bad:
         raise ConfigError(

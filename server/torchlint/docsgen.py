@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .rules import all_rules
+from .codes import all_rules
 
 
 def render() -> dict[str, str]:

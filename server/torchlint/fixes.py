@@ -61,7 +61,12 @@ def select_fixes(findings: Iterable[Finding], unsafe: bool = False) -> list[Find
 
 
 def fix_all_edits(findings: Iterable[Finding], unsafe: bool = False) -> list[Edit]:
-    return [e for f in select_fixes(findings, unsafe) for e in f.fix.edits]  # type: ignore[union-attr]
+    return edits_of(select_fixes(findings, unsafe))
+
+
+def edits_of(findings: Iterable[Finding]) -> list[Edit]:
+    """The edits of the findings' fixes, in order."""
+    return [e for f in findings if f.fix is not None for e in f.fix.edits]
 
 
 def _overlaps(a: Span, b: Span) -> bool:

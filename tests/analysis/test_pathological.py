@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from torchlint.analysis import engine, flow
+from torchlint import pipeline
+from torchlint.analysis import flow
 from torchlint.analysis.context import FileContext
 from torchlint.analysis.flow import FUNCTION_BUDGET, _SubstringFinder
 from torchlint.analysis.workspace import Workspace
@@ -236,8 +237,8 @@ def test_a_function_over_budget_gets_one_note_and_the_rest_is_analysed(branches,
     already while its graph is built (left out on the spot): the same answer."""
     monkeypatch.setattr(flow, "FUNCTION_BUDGET", SMALL_BUDGET)
     runs = []
-    once = engine._run_rules_once
-    monkeypatch.setattr(engine, "_run_rules_once", lambda *a: runs.append(1) or once(*a))
+    once = pipeline._run_rules_once
+    monkeypatch.setattr(pipeline, "_run_rules_once", lambda *a: runs.append(1) or once(*a))
     text = _over_budget_file(branches)
     report = check(tmp_path, text)
     assert len(runs) == 1 + restarts
@@ -268,8 +269,8 @@ def test_a_function_over_budget_gets_one_note_and_the_rest_is_analysed(branches,
 @pytest.mark.timeout(240)
 def test_twenty_thousand_branches_are_left_out_with_the_real_budget(tmp_path, monkeypatch):
     runs = []
-    once = engine._run_rules_once
-    monkeypatch.setattr(engine, "_run_rules_once", lambda *a: runs.append(1) or once(*a))
+    once = pipeline._run_rules_once
+    monkeypatch.setattr(pipeline, "_run_rules_once", lambda *a: runs.append(1) or once(*a))
     text = HEAD + train_function("compact", 20_000, BIG) + SMALL_BUGGY
     report = check(tmp_path, text)
     assert len(runs) == 1  # given up while its graph was built: before any call was resolved
@@ -384,8 +385,8 @@ def test_the_note_survives_the_incremental_path(tmp_path, monkeypatch):
         "# a comment above everything: every line moves\n" + _over_budget_file(1000, edited_small),
     ]
     plans = []
-    make_plan = engine.incremental_plan
-    monkeypatch.setattr(engine, "incremental_plan", lambda *a: plans.append(make_plan(*a)) or plans[-1])
+    make_plan = pipeline.incremental_plan
+    monkeypatch.setattr(pipeline, "incremental_plan", lambda *a: plans.append(make_plan(*a)) or plans[-1])
     notes = []
     partial = []
     for text in texts:

@@ -11,6 +11,23 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal
 
+# the special codes live with every other code (codes.py); importable from here, where findings are made
+from ..codes import NOT_ANALYSED, SYNTAX_ERROR
+
+__all__ = [
+    "NOT_ANALYSED",
+    "SYNTAX_ERROR",
+    "Applicability",
+    "Edit",
+    "Finding",
+    "Fix",
+    "Position",
+    "Related",
+    "Severity",
+    "Span",
+    "not_analysed",
+]
+
 
 class Severity(str, Enum):
     ERROR = "error"
@@ -86,10 +103,6 @@ class Finding:
         """A note about the analysis itself (TL001), not a problem in the code: it never
         makes `torchlint check` fail."""
         return self.code == NOT_ANALYSED
-
-
-SYNTAX_ERROR = "syntax-error"
-NOT_ANALYSED = "TL001"  # a file, cell or function was skipped, and why (RULES.md)
 
 
 def not_analysed(path: str, reason: str, span: Span | None = None) -> Finding:

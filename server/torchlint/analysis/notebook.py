@@ -18,7 +18,8 @@ import re
 import warnings
 from dataclasses import dataclass, field, replace
 
-from .findings import SYNTAX_ERROR, Edit, Finding, Position, Severity, Span
+from ..codes import SYNTAX_ERROR
+from .findings import Edit, Finding, Position, Severity, Span
 from .source import SyntaxProblem, problem_of, split_lines
 
 # Cell magics whose body is Python (ruff lints the same ones); any other `%%` cell is
@@ -506,10 +507,10 @@ def to_cells(program: Program, finding: Finding) -> Finding:
     if finding.fix is not None:
         edits = []
         for e in finding.fix.edits:
-            where = program.cell_edit(e)
-            if where is None or where[0].number != number:
+            located = program.cell_edit(e)
+            if located is None or located[0].number != number:
                 break
-            edits.append(where[1])
+            edits.append(located[1])
         else:
             fix = replace(finding.fix, edits=tuple(edits))
     related = []

@@ -7,8 +7,9 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..analysis.findings import SYNTAX_ERROR, Edit, Finding, not_analysed
+from ..analysis.findings import Edit, Finding, not_analysed
 from ..analysis.notebook import (
+    Notebook,
     NotebookError,
     Program,
     cell_problems,
@@ -19,6 +20,7 @@ from ..analysis.notebook import (
     with_sources,
 )
 from ..checker import Checker
+from ..codes import SYNTAX_ERROR
 from ..fixes import apply_edits, select_fixes
 
 _MAX_FIX_PASSES = 5
@@ -40,10 +42,11 @@ def check_notebook(
     try:
         nb = read_notebook(raw)
     except NotebookError as exc:
-        out.findings.append(not_analysed(str(path), str(exc)))
+        out.findings = checker.unread(str(path), [not_analysed(str(path), str(exc))])
         return out
     if not is_python(nb.language):
-        out.findings.append(not_analysed(str(path), f"not a Python notebook (its kernel's language is {nb.language})"))
+        note = not_analysed(str(path), f"not a Python notebook (its kernel's language is {nb.language})")
+        out.findings = checker.unread(str(path), [note])
         return out
     program = notebook_program(nb)
     findings = _check(checker, path, program, out.errors)
@@ -93,9 +96,9 @@ def fixed_sources(program: Program, fixes: list[Finding]) -> tuple[dict[int, str
     return sources, applied
 
 
-def cell_diff(path: Path, old, new) -> str:
+def cell_diff(path: Path, old: Notebook, new: Notebook) -> str:
     """A unified diff per changed cell, headed `a/nb.ipynb:cell 3` as ruff prints it."""
-    out = []
+    out: list[str] = []
     for a, b in zip(old.cells, new.cells):
         if a.source != b.source:
             out.extend(

@@ -6,7 +6,7 @@ import json
 
 from .. import __version__
 from ..analysis.findings import Edit, Finding, Position
-from ..rules import all_rules, get_rule
+from ..codes import CodeInfo, catalogue, get_rule
 
 
 def render(findings: list[Finding], fmt: str, files_checked: int = 0, fixed: int = 0) -> str:
@@ -87,25 +87,7 @@ _SARIF_LEVEL = {"error": "error", "warning": "warning", "information": "note", "
 
 
 def to_sarif(findings: list[Finding]) -> dict:
-    rules = [
-        {
-            "id": r.code,
-            "name": r.name,
-            "shortDescription": {"text": r.summary()},
-            "fullDescription": {"text": r.doc()},
-            "helpUri": r.url(),
-            "defaultConfiguration": {"level": _SARIF_LEVEL[r.severity.value]},
-        }
-        for r in all_rules()
-    ]
-    rules.append(
-        {
-            "id": "syntax-error",
-            "name": "syntax-error",
-            "shortDescription": {"text": "The file cannot be parsed."},
-            "defaultConfiguration": {"level": "error"},
-        }
-    )
+    rules = [_sarif_rule(c) for c in catalogue()]
 
     def region(span, cell: int | None = None) -> dict:
         r = {
@@ -170,6 +152,16 @@ def to_sarif(findings: list[Finding]) -> dict:
             }
         ],
     }
+
+
+def _sarif_rule(c: CodeInfo) -> dict:
+    rule: dict = {"id": c.code, "name": c.name, "shortDescription": {"text": c.summary}}
+    if c.doc is not None:
+        rule["fullDescription"] = {"text": c.doc}
+    if c.url is not None:
+        rule["helpUri"] = c.url
+    rule["defaultConfiguration"] = {"level": _SARIF_LEVEL[c.severity.value]}
+    return rule
 
 
 def _uri(path: str) -> str:

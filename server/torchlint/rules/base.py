@@ -20,7 +20,7 @@ class Rule:
     name: ClassVar[str]
     severity: ClassVar[Severity]
     fix: ClassVar[Literal["safe", "unsafe"] | None] = None
-    engine_note: ClassVar[bool] = False  # a note the engine reports itself (TL001); check() finds nothing
+    engine_note: ClassVar[bool] = False  # a note the pipeline reports itself (TL001); check() finds nothing
     # findings that rest on facts of the whole file (every loss it computes, every name it
     # reads), not only on the statements linked to their own: the editor's partial
     # re-analysis runs such a rule over the whole file

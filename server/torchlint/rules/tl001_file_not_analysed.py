@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from ..analysis.findings import NOT_ANALYSED, Severity
+from ..analysis.findings import Severity
+from ..codes import NOT_ANALYSED
 from . import register
 from .base import Rule
 
@@ -48,7 +49,7 @@ class FileNotAnalysed(Rule):
     code = NOT_ANALYSED
     name = "file-not-analysed"
     severity = Severity.INFORMATION
-    engine_note = True  # reported by the engine (checker, CLI, flow budget), never run as a rule
+    engine_note = True  # reported by the pipeline (guards, CLI, flow budget), never run as a rule
 
     def check(self, ctx):
         return ()
