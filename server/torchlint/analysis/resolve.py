@@ -80,7 +80,7 @@ class KindInfo:
     )  # the file `node` is in (a factory may be elsewhere)
 
 
-def dotted(expr: ast.AST) -> str | None:
+def dotted(expr: ast.AST | None) -> str | None:
     """`a.b.c` for Name/Attribute chains, else None."""
     parts = []
     while isinstance(expr, ast.Attribute):

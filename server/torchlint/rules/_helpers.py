@@ -9,6 +9,7 @@ import ast
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, cast
 
 from ..analysis.facts import Facts
 from ..analysis.resolve import SemanticModel, dotted, walk_scope
@@ -42,18 +43,23 @@ def nn_alias(model: SemanticModel) -> str | None:
 
 
 def _pos(node: ast.AST) -> tuple[int, int]:
-    return (node.lineno, node.col_offset)
+    located: Any = node  # a statement or an expression: typeshed's AST has no position
+    return (located.lineno, located.col_offset)
 
 
 def _end(node: ast.AST) -> tuple[int, int]:
-    return (node.end_lineno or node.lineno, node.end_col_offset or 0)
+    located: Any = node
+    return (located.end_lineno or located.lineno, located.end_col_offset or 0)
 
 
 def statement_of(model: SemanticModel, node: ast.AST) -> ast.stmt | None:
-    cur: ast.AST | None = node
-    while cur is not None and not isinstance(cur, ast.stmt):
-        cur = model.parent(cur)
-    return cur  # type: ignore[return-value]
+    cur = node
+    while not isinstance(cur, ast.stmt):
+        parent = model.parent(cur)
+        if parent is None:
+            return None
+        cur = parent
+    return cur
 
 
 def _block_of(model: SemanticModel, stmt: ast.stmt) -> list[ast.stmt] | None:
@@ -300,7 +306,7 @@ def loss_call(model: SemanticModel, call: ast.Call) -> LossCall | None:
 
 
 def _find_loss_calls(model: SemanticModel) -> list[LossCall]:
-    return [lc for lc in (loss_call(model, c) for c in model.nodes_of(ast.Call)) if lc is not None]
+    return [lc for lc in (loss_call(model, c) for c in model.calls()) if lc is not None]
 
 
 # Every call of a torch loss in the file; computed once per model and shared by the TL3xx rules.
@@ -369,7 +375,7 @@ def _forward_returns_activation(info, pick, depth: int, seen: frozenset):
     picked = [pick(r.value) if r.value is not None else None for r in walk_scope(fwd.node) if isinstance(r, ast.Return)]
     if not picked or any(v is None for v in picked):
         return None
-    acts = [activation_of(fwd.model, v, depth + 1, seen | {key}) for v in picked]
+    acts = [activation_of(fwd.model, v, depth + 1, seen | {key}) for v in picked if v is not None]
     if any(a is None for a in acts) or len({a.kind for a in acts}) != 1:  # type: ignore[union-attr]
         return None
     return acts[0], fwd
@@ -484,7 +490,7 @@ def activation_of(
                     last,
                     owner,
                     "ctor",
-                    f"the output of `{name}`, whose `nn.Sequential` ends with `{ast.unparse(last.func)}`",
+                    f"the output of `{name}`, whose `nn.Sequential` ends with `{ast.unparse(cast(ast.Call, last).func)}`",
                     sequential=seq,
                 )
         return None
@@ -562,7 +568,9 @@ def mode_layers_text(layers: frozenset[str] | None) -> str:
 def only_running_stats_norm(layers: frozenset[str] | None) -> bool:
     """Every mode-dependent layer is an InstanceNorm with running statistics: `eval()` makes it
     use statistics gathered in training, known to break some generators (yunjey/stargan#102)."""
-    return bool(layers) and all(l.startswith(("InstanceNorm", "LazyInstanceNorm")) for l in layers)
+    if not layers:
+        return False
+    return all(l.startswith(("InstanceNorm", "LazyInstanceNorm")) for l in layers)
 
 
 def guards(model: SemanticModel, node: ast.AST) -> set[str]:
@@ -603,13 +611,14 @@ def frozen_models(model: SemanticModel) -> set[str]:
     `for p in m.parameters(): p.requires_grad = False` (not `m.features.parameters()`: the rest of
     `m` still builds a graph)."""
     out: set[str] = set()
-    for call in model.nodes_of(ast.Call):
+    for call in model.calls():
         f = call.func
         if isinstance(f, ast.Attribute) and f.attr == "requires_grad_" and call.args:
             a = call.args[0]
-            if isinstance(a, ast.Constant) and a.value is False and dotted(f.value):
-                out.add(dotted(f.value))
-    for loop in model.nodes_of(ast.For):
+            receiver = dotted(f.value)
+            if isinstance(a, ast.Constant) and a.value is False and receiver:
+                out.add(receiver)
+    for loop in cast(list[ast.For], model.nodes_of(ast.For)):
         it = loop.iter
         if not (
             isinstance(it, ast.Call)

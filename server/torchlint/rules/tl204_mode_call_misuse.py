@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import cast
 
 from ..analysis import edits
 from ..analysis.findings import Edit, Fix, Severity
@@ -126,7 +127,8 @@ def _not_a_mode(model: SemanticModel, arg: ast.AST, depth: int = 0) -> str | Non
         while isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id in LOADER_WRAPPERS and it.args:
             it = it.args[0]
         k = kind_of(model, it)
-        hint = name_hint(dotted(it).rsplit(".", 1)[-1]) if dotted(it) else None
+        name = dotted(it)
+        hint = name_hint(name.rsplit(".", 1)[-1]) if name else None
         if (k is not None and k.kind == Kind.DATALOADER) or (k is None and hint == Kind.DATALOADER):
             return f"a batch from `{dotted(it)}`"
         return None
@@ -234,10 +236,11 @@ class ModeCallMisuse(Rule):
         model = ctx.model
         if not call.args or any(isinstance(a, ast.Starred) for a in call.args) or call.keywords:
             return
-        recv = call.func.value
+        recv = cast(ast.Attribute, call.func).value  # `x.train(...)`
         ok, cls, cls_model = _is_module_receiver(model, recv, corroborate=True)
         if not ok or _overrides_train(model, cls, cls_model):
             return
+        why: str | None
         if len(call.args) >= 2:
             why = "several arguments"
         else:

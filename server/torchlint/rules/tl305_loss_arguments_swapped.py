@@ -86,7 +86,8 @@ def _loader_iter(model: SemanticModel, it: ast.AST) -> bool:
     info = kind_of(model, it)
     if info is not None:
         return info.kind == Kind.DATALOADER
-    return name_hint(dotted(it) and dotted(it).rsplit(".", 1)[-1]) == Kind.DATALOADER
+    name = dotted(it)
+    return name_hint(name and name.rsplit(".", 1)[-1]) == Kind.DATALOADER
 
 
 def label_side(model: SemanticModel, expr: ast.AST, depth: int = 0) -> tuple[str, ast.AST | None] | None:

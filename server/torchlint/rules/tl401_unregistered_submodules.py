@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import cast
 
 from ..analysis.findings import Edit, Fix, Severity
 from ..analysis.resolve import SemanticModel, walk_scope
@@ -9,6 +10,12 @@ from ..analysis.torchapi import Kind
 from . import register
 from ._helpers import nn_alias, reaching_binding
 from .base import Rule
+
+
+def _value(stmt: ast.stmt) -> ast.expr:
+    """What `self.x = value` assigns (the statements judged: an annotation alone is never judged)."""
+    return cast(ast.Assign, stmt).value
+
 
 # Modules without parameters, buffers or train/eval behaviour: harmless in a plain list.
 _STATELESS = re.compile(
@@ -238,13 +245,13 @@ class UnregisteredSubmodules(Rule):
             alias = nn_alias(model)
             fix = None
             if alias is not None:
-                es = []
+                es: list[Edit] = []
                 for s in stmts:
-                    e = self._wrap_edit(ctx, s.value, f"{alias}.{wrapper}")  # type: ignore[attr-defined]
-                    if e is None:
+                    edit = self._wrap_edit(ctx, _value(s), f"{alias}.{wrapper}")
+                    if edit is None:
                         es = []
                         break
-                    es.append(e)
+                    es.append(edit)
                 if es:
                     fix = Fix(f"Wrap `self.{attr}` in `{alias}.{wrapper}`", tuple(es), "safe")
             what = "parameters" if wrapper.startswith("Parameter") else "modules"
@@ -282,8 +289,8 @@ class UnregisteredSubmodules(Rule):
             container = (
                 "dict"
                 if "dict" in kinds
-                else ("tuple" if all(isinstance(s.value, ast.Tuple) for s in stmts) else "list")
-            )  # type: ignore[attr-defined]
+                else ("tuple" if all(isinstance(_value(s), ast.Tuple) for s in stmts) else "list")
+            )
             return container, ("ModuleDict" if "dict" in kinds else "ModuleList")
         if cats == {_Elem.PARAM}:
             container = "dict" if "dict" in kinds else "list"

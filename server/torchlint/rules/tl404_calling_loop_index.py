@@ -38,7 +38,7 @@ def _range_len_container(it: ast.AST) -> ast.AST | None:
 
 
 def _body_nodes(loop: ast.For):
-    stack = [*loop.body, *loop.orelse]
+    stack: list[ast.AST] = [*loop.body, *loop.orelse]
     while stack:
         n = stack.pop()
         yield n

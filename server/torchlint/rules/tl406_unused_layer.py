@@ -117,12 +117,13 @@ class UnusedLayer(Rule):
             ):
                 continue
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if len(targets) != 1 or _self_attr(targets[0]) is None:
+            attr = _self_attr(targets[0]) if len(targets) == 1 else None
+            if attr is None:
                 continue
             info = model.kind(node.value)
             if info is None or info.kind != Kind.MODULE or info.qualname in ACTIVATION_MODULES:
                 continue  # an unused Softmax/Sigmoid: the loss applies it (what TL301/TL303 ask for)
-            out.setdefault(_self_attr(targets[0]), (targets[0], node.value))
+            out.setdefault(attr, (targets[0], node.value))
         return out
 
 

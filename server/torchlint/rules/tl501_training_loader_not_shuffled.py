@@ -101,7 +101,7 @@ def _self_attr_dataset(model: SemanticModel, ds: ast.Attribute, depth: int) -> b
     cls = model.enclosing_class(ds)
     if cls is None:
         return None
-    verdicts = []
+    verdicts: list[bool | None] = []
     for n in ast.walk(cls):
         if not isinstance(n, (ast.Assign, ast.AnnAssign)) or n.value is None:
             continue
@@ -326,7 +326,7 @@ class TrainingLoaderNotShuffled(Rule):
         src = ctx.source
         if isinstance(shuffle, ast.AST):
             return Fix("Set `shuffle=True`", (Edit(src.span(shuffle), "True"),), "safe")
-        parts = [*call.args, *call.keywords]
+        parts: list[ast.expr | ast.keyword] = [*call.args, *call.keywords]
         if not parts:
             return None
         last = max(parts, key=lambda p: (p.end_lineno or 0, p.end_col_offset or 0))

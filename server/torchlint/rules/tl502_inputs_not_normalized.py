@@ -65,10 +65,10 @@ def _pipeline(model, expr: ast.AST | None) -> _Pipeline | None:
     steps: list[ast.Call] = []
     for e in seq.elts:
         sq = model.call_qualname(e) if isinstance(e, ast.Call) else None
-        if sq is None or not sq.startswith("torchvision.transforms."):
+        if sq is None or not sq.startswith("torchvision.transforms.") or not isinstance(e, ast.Call):
             return None  # a custom step (or a Starred list) may normalise
-        steps.append(e)  # type: ignore[arg-type]
-    names = [model.call_qualname(s).rsplit(".", 1)[-1] for s in steps]  # type: ignore[union-attr]
+        steps.append(e)
+    names = [(model.call_qualname(s) or "").rsplit(".", 1)[-1] for s in steps]
     if "ToTensor" not in names or {"Normalize", "Lambda"} & set(names):
         return None
     return _Pipeline(expr, steps[names.index("ToTensor")], steps)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
+from typing import cast
 
 from ..analysis.edits import add_keyword
 from ..analysis.findings import Fix, Severity
 from . import register
-from ._helpers import reaching_binding
+from ._helpers import Binding, reaching_binding
 from .base import Rule
 
 # Uses that show a loaded object is a whole module, which `weights_only=True` cannot unpickle.
@@ -117,7 +119,7 @@ def _allowlisted(model, call: ast.Call) -> bool:
     )
 
 
-def _uses_of_loaded(model, call: ast.Call):
+def _uses_of_loaded(model, call: ast.Call) -> Iterator[tuple[ast.Name, Binding | None]]:
     """(use, the binding reaching it, None when several may) of the name a `x = torch.load(...)`
     binds, for the loads of that name in the same scope."""
     stmt = model.parent(call)
@@ -129,7 +131,7 @@ def _uses_of_loaded(model, call: ast.Call):
     ):
         return
     name = stmt.targets[0].id
-    for node in model.nodes_of(ast.Name):
+    for node in cast(list[ast.Name], model.nodes_of(ast.Name)):
         if node.id == name and isinstance(node.ctx, ast.Load) and model.scope_of(node) is model.scope_of(stmt):
             b = reaching_binding(model, node)
             if b is None or b.stmt is stmt:
