@@ -62,7 +62,11 @@ def _parser() -> argparse.ArgumentParser:
         help="where results are cached (default: $TORCHLINT_CACHE_DIR, else .torchlint_cache/ at the project root)",
     )
     check.add_argument(
-        "--jobs", "-j", type=int, default=None, help="worker processes (default: one per core for 32+ files)"
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        help="at most this many worker processes (default: one per CPU); fewer when the CPUs are busy or there is little to check",
     )
     check.set_defaults(func=_run_check)
 
@@ -87,7 +91,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _run_rule(args: argparse.Namespace) -> int:
-    from .rules import all_rules, get_rule
+    from .codes import all_rules, get_rule
 
     if args.all or not args.code:
         for r in all_rules():

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import multiprocessing
-import os
+import multiprocessing.util
 import stat
 import sys
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..analysis.findings import Finding, not_analysed
 from ..analysis.source import UnreadableFile, decode
 from ..checker import Checker
+from ..codes import all_rules
 from ..config import Config, ConfigError, load_config, user_interpreter
-from ..fixes import apply_edits, select_fixes
+from ..fixes import apply_edits, edits_of, select_fixes
 from .cache import Cache, config_fingerprint, engine_fingerprint, file_list_digest
 from .discover import discover
+from .jobs import choose_jobs, file_sizes, plan_units, run_units
 from .notebooks import check_notebook
 from .output import render
 
@@ -44,13 +44,7 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     files = discover([Path(p) for p in args.paths], config)
     root = config.root or (Path(args.paths[0]).resolve() if Path(args.paths[0]).is_dir() else Path.cwd())
-    jobs = _jobs(args.jobs, len(files))
-    if jobs > 1:
-        chunks = [files[i::jobs] for i in range(jobs)]
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            results = list(pool.map(_check_files, chunks, [(config, root, args)] * jobs))
-    else:
-        results = [_check_files(files, (config, root, args))]
+    results = _check_all(files, config, root, args)
 
     findings: list[Finding] = []
     internal_errors = 0
@@ -80,96 +74,132 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 @dataclass
-class _ChunkResult:
+class _FileResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     fixed: int = 0
     diff: str = ""
 
 
-def _jobs(requested: int | None, n_files: int) -> int:
-    """Worker processes: as asked, else one per core for enough files (each worker keeps its
-    own workspace cache, so small runs stay in one process)."""
-    if requested is not None:
-        return max(1, requested)
-    return min(os.cpu_count() or 1, 8) if n_files >= 32 else 1
+class _Run:
+    """One process's share of the run: one checker (whose workspace the files share), one cache."""
 
-
-def _check_files(files: list[Path], setup: tuple) -> _ChunkResult:
-    config, root, args = setup
-    checker = Checker(config, root)
-    if args.no_jedi:
-        checker.workspace.use_jedi = False
-    cache = (
-        None
-        if args.no_cache
-        else Cache(
-            Path(args.cache_dir) if args.cache_dir else Cache.location(config.root or Path.cwd()),
-            engine_fingerprint() + config_fingerprint(config, not args.no_jedi),
+    def __init__(self, config: Config, root: Path, args: argparse.Namespace):
+        self.args = args
+        self.checker = Checker(config, root)
+        if args.no_jedi:
+            self.checker.workspace.use_jedi = False
+        self.cache = (
+            None
+            if args.no_cache
+            else Cache(
+                Path(args.cache_dir) if args.cache_dir else Cache.location(config.root or Path.cwd()),
+                engine_fingerprint() + config_fingerprint(config, not args.no_jedi),
+            )
         )
-    )
-    listing: list[str] = []
+        self._listing: str | None = None
 
-    def file_list() -> str:  # the workspace's Python files, listed once per run and only if asked
-        if not listing:
-            listing.append(file_list_digest(checker.workspace.python_files()))
-        return listing[0]
+    def file_list(self) -> str:
+        """The workspace's Python files, listed once per run and only if asked."""
+        if self._listing is None:
+            self._listing = file_list_digest(self.checker.workspace.python_files())
+        return self._listing
 
-    out = _ChunkResult()
-    for path in files:
-        text, problem = _read(path)
-        if problem is not None:
-            if config.is_enabled(problem.code, str(path)):
-                out.findings.append(problem)
-            continue
-        cached = cache.get(path, text, file_list) if cache is not None else None
+    def close(self) -> None:
+        """Write what this process added to the cache."""
+        if self.cache is not None:
+            self.cache.save()
+
+    def check(self, path: Path) -> _FileResult:
+        args, checker, cache = self.args, self.checker, self.cache
+        out = _FileResult()
+        # an unchanged file is answered from the cache without reading it
+        cached = cache.lookup(path, self.file_list) if cache is not None else None
+        if cached is None or (args.fix and select_fixes(cached, args.unsafe_fixes)):
+            text, problem = _read(path)
+            if problem is not None:
+                out.findings = checker.unread(str(path), [problem])
+                return out
+            cached = cache.get(path, text, self.file_list) if cache is not None else None
         if cached is not None and not (args.fix and select_fixes(cached, args.unsafe_fixes)):
-            out.findings.extend(cached)
-            continue
-        errors_before = len(out.errors)
+            out.findings = cached
+            return out
         if path.suffix == ".ipynb":
-            _check_notebook(checker, path, text, args, out)
-            if cache is not None and len(out.errors) == errors_before and not args.fix:
-                _store(cache, checker, path, text, [f for f in out.findings if f.path == str(path)], file_list)
-            continue
+            self._check_notebook(path, text, out)
+            if cache is not None and not out.errors and not args.fix:
+                self._store(path, text, out.findings)
+            return out
         report = checker.check_file(str(path), text)
-        out.errors.extend(f"torchlint: {path}: {err}" for err in report.errors)
-        file_findings = report.findings
+        out.errors = [f"torchlint: {path}: {err}" for err in report.errors]
+        out.findings = report.findings
         if cache is not None and not report.errors:
-            _store(cache, checker, path, text, file_findings, file_list)
+            self._store(path, text, report.findings)
         if args.fix:
-            new_text, file_findings, n = _fix(checker, path, text, file_findings, args.unsafe_fixes)
+            new_text, fixed_findings, n = _fix(checker, path, text, report.findings, args.unsafe_fixes)
             if n:
-                out.fixed += n
                 if args.diff:
-                    out.diff += "".join(
+                    out.diff = "".join(
                         difflib.unified_diff(
                             text.splitlines(keepends=True), new_text.splitlines(keepends=True), f"a/{path}", f"b/{path}"
                         )
                     )
                 elif not _write(path, new_text):  # its encoding cannot write the fixed text
-                    out.fixed -= n
-                    file_findings = report.findings
-        out.findings.extend(file_findings)
-    return out
+                    return out
+                out.fixed, out.findings = n, fixed_findings
+        return out
+
+    def _store(self, path: Path, text: str, findings: list[Finding]) -> None:
+        """Keep the file's findings with what they rest on (see cache.py)."""
+        assert self.cache is not None
+        workspace = self.checker.workspace
+        scanned = workspace.scanned_files() is not None
+        self.cache.put(path, text, findings, workspace.reads(str(path)), self.file_list() if scanned else None)
+
+    def _check_notebook(self, path: Path, text: str, out: _FileResult) -> None:
+        args = self.args
+        result = check_notebook(self.checker, path, text, args.fix, args.unsafe_fixes, args.diff)
+        out.errors, out.findings = result.errors, result.findings
+        if result.new_raw is not None:
+            out.fixed = result.fixed
+            if args.diff:
+                out.diff = result.diff
+            else:
+                path.write_bytes(result.new_raw.encode("utf-8"))
 
 
-def _store(cache: Cache, checker: Checker, path: Path, text: str, findings: list[Finding], file_list) -> None:
-    """Keep the file's findings with what they rest on (see cache.py)."""
-    scanned = checker.workspace.scanned_files() is not None
-    cache.put(path, text, findings, checker.workspace.reads(str(path)), file_list() if scanned else None)
+def _check_all(files: list[Path], config: Config, root: Path, args: argparse.Namespace) -> list[_FileResult]:
+    """Each file's result, in the order of `files`, from this process or from workers (see jobs.py)."""
+    sizes = file_sizes(files)
+    jobs = 1 if args.jobs == 1 else choose_jobs(args.jobs, sum(sizes), len(files))
+    units = plan_units(files, sizes, jobs) if jobs > 1 else []
+    if len(units) < 2:
+        run = _Run(config, root, args)
+        try:
+            return [run.check(path) for path in files]
+        finally:
+            run.close()
+    all_rules()  # imported once here, not once per worker
+    done = run_units(units, min(jobs, len(units)), _start_worker, (config, root, args, files), _check_unit)
+    by_index = {i: result for unit, unit_results in zip(units, done) for i, result in zip(unit, unit_results)}
+    return [by_index[i] for i in range(len(files))]
 
 
-def _check_notebook(checker: Checker, path: Path, text: str, args: argparse.Namespace, out: _ChunkResult) -> None:
-    result = check_notebook(checker, path, text, args.fix, args.unsafe_fixes, args.diff)
-    out.errors.extend(result.errors)
-    out.findings.extend(f for f in result.findings if checker.config.is_enabled(f.code, str(path)))
-    if result.new_raw is not None:
-        out.fixed += result.fixed
-        if args.diff:
-            out.diff += result.diff
-        else:
-            path.write_bytes(result.new_raw.encode("utf-8"))
+_worker: tuple[_Run, list[Path]] | None = None  # in a worker process: its run and the files
+
+
+def _start_worker(config: Config, root: Path, args: argparse.Namespace, files: list[Path]) -> None:
+    global _worker
+    run = _Run(config, root, args)
+    _worker = (run, files)
+    # a worker lives until the pool shuts down and then leaves with os._exit: write its cache
+    # entries on multiprocessing's own way out
+    multiprocessing.util.Finalize(run, run.close, exitpriority=10)
+
+
+def _check_unit(unit: list[int]) -> list[_FileResult]:
+    assert _worker is not None, "called outside a worker"
+    run, files = _worker
+    return [run.check(files[i]) for i in unit]
 
 
 def _apply_cli(config: Config, args: argparse.Namespace) -> Config:
@@ -223,7 +253,7 @@ def _fix(checker: Checker, path: Path, text: str, findings: list[Finding], unsaf
         chosen = select_fixes(findings, unsafe)
         if not chosen:
             break
-        text = apply_edits(text, [e for f in chosen for e in f.fix.edits])
+        text = apply_edits(text, edits_of(chosen))
         applied += len(chosen)
         findings = checker.check(str(path), text)
     return text, findings, applied
