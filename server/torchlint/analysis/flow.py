@@ -15,13 +15,32 @@ from __future__ import annotations
 import ast
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import cast
 
+from .events import Ev, Event
 from .findings import Finding, Position, Span, not_analysed
+from .gradmode import grad_mode
+from .modes import mode_entry_events, mode_exit_events, mode_states
+from .outputs import (
+    LOADS,
+    STATELESS_LAYERS,
+    TAINT_BUDGET,
+    bound_by_loops,
+    callee_reads,
+    is_derived,
+    iterates_counter,
+    mutated,
+    returns_value,
+    runs_once,
+    spend_taint,
+    stmt_exprs,
+    transfer,
+    uses_values,
+    written,
+)
 from .resolve import FunctionNode, FunctionRef, SemanticModel, argument_for, dotted, last_name
 from .torchapi import (
     LOADER_WRAPPERS,
@@ -54,36 +73,6 @@ class BudgetExhausted(BaseException):
         super().__init__(scope, budget)
         self.scope = scope
         self.budget = budget
-
-
-class Ev(str, Enum):
-    BACKWARD = "backward"
-    STEP = "step"  # optimizer step (or scaler.step(opt))
-    ZERO_GRAD = "zero_grad"
-    CLIP = "clip"
-    UNSCALE = "unscale"
-    SCHED_STEP = "scheduler_step"
-    TRAIN = "train"  # model.train()
-    EVAL = "eval"  # model.eval() / model.train(False)
-    MODE_UNKNOWN = "mode_unknown"  # model.train(flag), or an opaque call that receives the model
-    FORWARD = "forward"  # model(x), model.forward(x)
-    NEW_MODEL = "new_model"  # a module is (re)built here
-    ALIAS = "alias"  # `net = g`: `net` names the same module as `g` (in `g`'s mode); `call` is the statement
-
-
-@dataclass
-class Event:
-    kind: Ev
-    call: ast.AST  # the call in *this* function that performs it (for a callee: the call site)
-    target: str | None = None  # receiver text: the model, the optimizer
-    via: FunctionRef | None = None  # set when the event happens inside a called function
-    origin: ast.AST | None = None  # the node inside the callee
-    origin_model: SemanticModel | None = None
-    no_grad: bool = False  # performed under torch.no_grad()/inference_mode()
-
-    @property
-    def direct(self) -> bool:
-        return self.via is None
 
 
 @dataclass
@@ -495,7 +484,7 @@ class FlowModel:
                 found = hit
                 break
             path.append(a)
-            mode = _grad_mode(self.model, a)
+            mode = grad_mode(self.model, a)
             if mode is not None:
                 found = mode
                 break
@@ -869,8 +858,8 @@ class FlowModel:
                                 e.no_grad,
                             )
                         )
-            events[:0] = _mode_entry_events(cfg, ref.model)
-            events.extend(_mode_exit_events(cfg, ref.model))
+            events[:0] = mode_entry_events(cfg, ref.model)
+            events.extend(mode_exit_events(cfg, ref.model))
             s = Summary(events)
             self._summaries[key] = s
             return s
@@ -1017,9 +1006,9 @@ class FlowModel:
         forwards = [
             (n, e)
             for n, e in loop.events(Ev.FORWARD, direct_only=True)
-            if not _bound_by_loops(e, n, stmt) and not self._stateless_layer(e)
+            if not bound_by_loops(e, n, stmt) and not self._stateless_layer(e)
         ]
-        if not forwards or _runs_once(stmt):
+        if not forwards or runs_once(stmt):
             return []  # `for x, y in loader: print(model(x).shape); break` looks at one batch
         cfg = loop.cfg
         if not self.iterates_loader(stmt.iter):
@@ -1053,7 +1042,7 @@ class FlowModel:
         k = self.model.kind(func) if func is not None else None
         return (
             k is not None
-            and (k.qualname or "").rsplit(".", 1)[-1] in _STATELESS_LAYERS
+            and (k.qualname or "").rsplit(".", 1)[-1] in STATELESS_LAYERS
             and (k.qualname or "").startswith("torch.nn.")
         )
 
@@ -1069,7 +1058,7 @@ class FlowModel:
             return False  # `model = DataParallel(model)`, `model = model.eval()`: handed in
         if any(n.has(Ev.BACKWARD) or n.has(Ev.STEP) for n in cfg.nodes):
             return False
-        return not _LOADS.search(self._scope_text(cfg.scope))
+        return not LOADS.search(self._scope_text(cfg.scope))
 
     def _called_in_training_statement(self, cfg: CFG) -> bool:
         fn = cfg.scope
@@ -1091,16 +1080,16 @@ class FlowModel:
         tainted: set[str] = set()
         while True:
             before = len(tainted)
-            if not _spend_taint(cfg, len(loop.body)):
+            if not spend_taint(cfg, len(loop.body)):
                 return True  # out of taint work for this graph: unsure
             for i in sorted(loop.body):
                 stmt = cfg.nodes[i].statement
-                if _derived(_stmt_exprs(stmt), tainted, sources):
-                    tainted |= _written(stmt)
-                tainted |= _mutated(stmt, tainted, sources)
+                if is_derived(stmt_exprs(stmt), tainted, sources):
+                    tainted |= written(stmt)
+                tainted |= mutated(stmt, tainted, sources)
             if len(tainted) == before:
                 break
-        body_uses = any(_uses_values(cfg.nodes[i].statement, tainted, sources) for i in loop.body)
+        body_uses = any(uses_values(cfg.nodes[i].statement, tainted, sources) for i in loop.body)
         seeds: dict[int, frozenset[str]] = {}
         for i in region:
             for s in cfg.nodes[i].succ:
@@ -1108,7 +1097,7 @@ class FlowModel:
                     seeds[s] = seeds.get(s, frozenset()) | frozenset(tainted)
         # `return outputs` inside the loop body (after the loop it is found by the search)
         returns = any(
-            _returns(cfg.nodes[i].statement) and _derived(_stmt_exprs(cfg.nodes[i].statement), tainted, sources)
+            returns_value(cfg.nodes[i].statement) and is_derived(stmt_exprs(cfg.nodes[i].statement), tainted, sources)
             for i in loop.body
         )
         trained, returned = self._taint_trains(cfg, seeds, sources)
@@ -1137,24 +1126,24 @@ class FlowModel:
         returned = False
         while queue:
             n = queue.popleft()
-            if not _spend_taint(cfg, 1):
+            if not spend_taint(cfg, 1):
                 return True, returned  # unsure: as if trained
             node = nodes[n]
             state = before[n]
             stmt = node.stmt
             if stmt is None:
                 continue
-            derived = _derived(_stmt_exprs(stmt), state, sources)
+            derived = is_derived(stmt_exprs(stmt), state, sources)
             if derived and (node.has(Ev.BACKWARD) or node.has(Ev.STEP)):
                 return True, returned
             if state and any(
-                e.kind == Ev.BACKWARD and e.via is not None and _callee_reads(e.via.node, state, module_level)
+                e.kind == Ev.BACKWARD and e.via is not None and callee_reads(e.via.node, state, module_level)
                 for e in node.events
             ):
                 return True, returned  # a helper that trains reads them (a global, an attribute)
-            if derived and _returns(stmt):
+            if derived and returns_value(stmt):
                 returned = True
-            after = _transfer(stmt, state, derived, sources)
+            after = transfer(stmt, state, derived, sources)
             if not after:
                 continue  # nothing held any more: only the seeds' own sources could taint again
             for succ in node.succ:
@@ -1210,319 +1199,6 @@ class FlowModel:
         return name_hint(last_name(expr)) == Kind.DATALOADER
 
 
-# -- what evaluation loops compute (helpers of FlowModel._outputs_trained) ---------------
-
-_COUNTERS = {"range", "trange", "xrange", "count"}
-# torch.nn layers without parameters: calling one applies a function, it does not run a model.
-_STATELESS_LAYERS = {
-    "ReLU",
-    "ReLU6",
-    "LeakyReLU",
-    "ELU",
-    "SELU",
-    "CELU",
-    "GELU",
-    "SiLU",
-    "Mish",
-    "Sigmoid",
-    "Tanh",
-    "Softmax",
-    "LogSoftmax",
-    "Softmin",
-    "Softplus",
-    "Softsign",
-    "Hardtanh",
-    "Hardsigmoid",
-    "Hardswish",
-    "Hardshrink",
-    "Softshrink",
-    "Tanhshrink",
-    "LogSigmoid",
-    "Threshold",
-    "GLU",
-    "Identity",
-    "Flatten",
-    "Unflatten",
-    "MaxPool1d",
-    "MaxPool2d",
-    "MaxPool3d",
-    "AvgPool1d",
-    "AvgPool2d",
-    "AvgPool3d",
-    "AdaptiveAvgPool1d",
-    "AdaptiveAvgPool2d",
-    "AdaptiveAvgPool3d",
-    "AdaptiveMaxPool1d",
-    "AdaptiveMaxPool2d",
-    "AdaptiveMaxPool3d",
-    "Upsample",
-    "PixelShuffle",
-    "PixelUnshuffle",
-    "Dropout",
-    "Dropout1d",
-    "Dropout2d",
-    "Dropout3d",
-}
-_LOADS = re.compile(r"load|restore|checkpoint|pretrained|weights|ckpt", re.IGNORECASE)
-# Reading these says nothing about the values: `out.size()`, `out.shape`.
-_SHAPE_METHODS = {"size", "dim", "numel"}
-_SHAPE_ATTRS = {"shape", "dtype", "device", "ndim"}
-# Values that carry no autograd graph, whatever they are computed from.
-_DETACHING_METHODS = {"item", "tolist", "detach", "numpy", "argmax", "argmin", "size", "dim", "numel", "eq", "ne"}
-_DETACHING_ATTRS = {"data", "shape", "dtype", "device", "ndim"}
-# `outs.append(out)`: the receiver now holds model outputs (not `F.cross_entropy(out, y)`).
-_MUTATING_METHODS = {
-    "append",
-    "extend",
-    "insert",
-    "add",
-    "update",
-    "setdefault",
-    "appendleft",
-    "put",
-    "__setitem__",
-    "add_",
-}
-_DETACHING_FUNCS = {"float", "int", "len", "bool", "str", "round", "print", "isinstance", "repr"}
-
-
-# Node visits the output-taint searches of evaluation loops may make per graph. Not charged to
-# FUNCTION_BUDGET (running out here must not cost the function its other checks): beyond it,
-# loops are not judged (unsure, so silent). Real functions use a few hundred; a function with
-# thousands of evaluation loops would otherwise be quadratic.
-TAINT_BUDGET = 50_000
-
-
-def _spend_taint(cfg: CFG, steps: int) -> bool:
-    cfg.taint_left -= steps
-    return cfg.taint_left >= 0
-
-
-def iterates_counter(expr: ast.AST) -> bool:
-    """`range(n)`, `trange(n)`, `itertools.count()` (also inside enumerate/tqdm)."""
-    while isinstance(expr, ast.Call) and last_name(expr.func) in LOADER_WRAPPERS and expr.args:
-        expr = expr.args[0]
-    return isinstance(expr, ast.Call) and last_name(expr.func) in _COUNTERS
-
-
-def _bound_by_loops(e: Event, node: Node, loop: ast.AST) -> bool:
-    """`for layer in layers: x = layer(x)` inside `loop` iterates modules, not data."""
-    if not e.target:
-        return False
-    head = e.target.split(".")[0]
-    inner = node.loops[node.loops.index(loop) :] if loop in node.loops else ()
-    return any(isinstance(l, (ast.For, ast.AsyncFor)) and head in _names(l.target) for l in inner)
-
-
-def _runs_once(stmt: ast.For | ast.AsyncFor) -> bool:
-    """The body leaves the loop unconditionally: one batch, looked at."""
-    return any(isinstance(s, (ast.Break, ast.Return)) for s in stmt.body)
-
-
-def _names(target: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
-
-
-def _returns(stmt: ast.AST) -> bool:
-    if isinstance(stmt, ast.Return):
-        return stmt.value is not None
-    return any(isinstance(n, (ast.Yield, ast.YieldFrom)) for e in _stmt_exprs(stmt) for n in ast.walk(e))
-
-
-def _stmt_exprs(stmt: ast.AST) -> list[ast.AST]:
-    """The expressions a CFG node evaluates itself (a compound statement: its header)."""
-    if isinstance(stmt, (ast.For, ast.AsyncFor)):
-        return [stmt.iter]
-    if isinstance(stmt, (ast.If, ast.While)):
-        return [stmt.test]
-    if isinstance(stmt, (ast.With, ast.AsyncWith)):
-        return [i.context_expr for i in stmt.items]
-    if isinstance(stmt, ast.Match):
-        return [stmt.subject]
-    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Return, ast.Expr)):
-        return [stmt.value] if stmt.value is not None else []
-    if isinstance(stmt, ast.AugAssign):
-        return [stmt.value, stmt.target]
-    if isinstance(stmt, (ast.Raise, ast.Assert)):
-        return [x for x in (getattr(stmt, "exc", None), getattr(stmt, "test", None)) if x is not None]
-    return []
-
-
-def _reads(expr: ast.AST, out: set[str], sources: set[ast.AST]) -> bool:
-    """Collect the names and attribute paths `expr` reads into `out`, not looking inside
-    values that carry no graph (`loss.item()`, `out.data`, comparisons); True when it
-    contains one of the `sources` calls."""
-    found = False
-    stack = [expr]
-    while stack:
-        n = stack.pop()
-        if n in sources:
-            found = True
-            continue
-        if isinstance(n, (ast.Compare, ast.Lambda)):
-            continue
-        if isinstance(n, ast.Call):
-            f = n.func
-            if isinstance(f, ast.Attribute) and f.attr in _DETACHING_METHODS:
-                continue
-            if isinstance(f, ast.Name) and f.id in _DETACHING_FUNCS:
-                continue
-        if isinstance(n, ast.Attribute) and n.attr in _DETACHING_ATTRS:
-            continue
-        if isinstance(n, (ast.Name, ast.Attribute)):
-            d = dotted(n)
-            if d is not None:
-                if not _DETACHING_ATTRS.intersection(d.split(".")[1:]):  # `output.data.max(1)`
-                    out.add(d)
-                continue
-        stack.extend(ast.iter_child_nodes(n))
-    return found
-
-
-def graph_reads(expr: ast.AST) -> set[str]:
-    """The names and attribute paths whose autograd graph `expr` may carry on: what it reads,
-    not looking inside values that carry none (`loss.item()`, `float(loss)`, `loss.detach()`,
-    `out.data`, comparisons)."""
-    out: set[str] = set()
-    _reads(expr, out, set())
-    return out
-
-
-def _uses_values(stmt: ast.AST, tainted: Iterable[str], sources: set[ast.AST]) -> bool:
-    """Does the statement use model outputs for their values (a metric, a prediction, a
-    loss), not only their shapes? Binding a forward's result (`out, h = rnn(x, h)`) and
-    feeding outputs back to the model are not uses."""
-    # `out, h = rnn(x, h)` binds; `outs[i] = model(x)` stores a prediction
-    if (
-        isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Expr))
-        and stmt.value in sources
-        and all(
-            isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.Starred))
-            for t in _targets(stmt)
-            for n in ast.walk(t)
-            if not isinstance(n, ast.expr_context)
-        )
-    ):
-        return False
-    if isinstance(stmt, ast.Assert):
-        return False  # checking outputs is testing the network, not evaluating it
-    reads: set[str] = set()
-    hit = False
-    stack = list(_stmt_exprs(stmt))
-    while stack:
-        n = stack.pop()
-        if n in sources:
-            hit = True  # `criterion(model(x), y)`, `print(model(x))`
-            continue
-        if isinstance(n, ast.Call):
-            f = n.func
-            if isinstance(f, ast.Attribute) and f.attr in _SHAPE_METHODS:
-                continue
-            if (last_name(f) or "").startswith(("assert", "assert_")):
-                continue  # `torch.testing.assert_close(lowered(x), mem(x))`
-            if isinstance(f, ast.Name) and f.id in ("len", "type", "isinstance"):
-                continue
-        if isinstance(n, ast.Attribute) and n.attr in _SHAPE_ATTRS:
-            continue
-        d = dotted(n) if isinstance(n, (ast.Name, ast.Attribute)) else None
-        if d is not None:
-            reads.add(d)
-            continue
-        stack.extend(ast.iter_child_nodes(n))
-    return hit or _is_tainted(reads, tainted)
-
-
-def _is_tainted(reads: set[str], tainted: Iterable[str]) -> bool:
-    for t in tainted:
-        for d in reads:
-            if d == t or d.startswith(t + ".") or t.startswith(d + "."):
-                return True
-    return False
-
-
-def _derived(exprs: Sequence[ast.AST], tainted: Iterable[str], sources: set[ast.AST]) -> bool:
-    reads: set[str] = set()
-    hit = False
-    for e in exprs:
-        hit = _reads(e, reads, sources) or hit
-    return hit or _is_tainted(reads, tainted)
-
-
-def _target_paths(target: ast.AST) -> Iterator[tuple[str, bool]]:
-    """(path written, replaced as a whole?) for an assignment target."""
-    if isinstance(target, (ast.Tuple, ast.List)):
-        for e in target.elts:
-            yield from _target_paths(e)
-    elif isinstance(target, ast.Starred):
-        yield from _target_paths(target.value)
-    elif isinstance(target, (ast.Name, ast.Attribute)):
-        d = dotted(target)
-        if d:
-            yield d, True
-    elif isinstance(target, ast.Subscript):
-        d = dotted(target.value)
-        if d:
-            yield d, False  # `outs[i] = out`: the container now holds it
-
-
-def _targets(stmt: ast.AST) -> list[ast.AST]:
-    if isinstance(stmt, ast.Assign):
-        return list(stmt.targets)
-    if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) and getattr(stmt, "value", None) is not None:
-        return [stmt.target]
-    if isinstance(stmt, (ast.For, ast.AsyncFor)):
-        return [stmt.target]
-    if isinstance(stmt, (ast.With, ast.AsyncWith)):
-        return [i.optional_vars for i in stmt.items if i.optional_vars is not None]
-    return []
-
-
-def _written(stmt: ast.AST) -> set[str]:
-    return {p for t in _targets(stmt) for p, _ in _target_paths(t)}
-
-
-def _mutated(stmt: ast.AST, tainted: Iterable[str], sources: set[ast.AST]) -> set[str]:
-    """Receivers that take model outputs in: `outs.append(out)`, `hist['val'].extend(...)`."""
-    out = set()
-    for e in _stmt_exprs(stmt):
-        for n in ast.walk(e):
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _MUTATING_METHODS:
-                args = [*n.args, *(k.value for k in n.keywords)]
-                if args and _derived(args, tainted, sources):
-                    base = n.func.value
-                    while isinstance(base, ast.Subscript):
-                        base = base.value
-                    d = dotted(base)
-                    if d:
-                        out.add(d)
-    return out
-
-
-def _transfer(stmt: ast.AST, state: frozenset[str], derived: bool, sources: set[ast.AST]) -> frozenset[str]:
-    new = set(state)
-    weak = isinstance(stmt, ast.AugAssign)
-    for t in _targets(stmt):
-        for path, whole in _target_paths(t):
-            if whole and not weak:
-                new = {x for x in new if x != path and not x.startswith(path + ".")}
-            if derived:
-                new.add(path)
-    new |= _mutated(stmt, state, sources)
-    return frozenset(new)
-
-
-def _callee_reads(fn: ast.AST, tainted: Iterable[str], module_level: bool) -> bool:
-    """Does a helper's body name something tainted that it can see without being passed it:
-    an attribute path (`policy.saved_log_probs`), or a global of module-level code?"""
-    wanted = {t.rsplit(".", 1)[-1] for t in tainted if "." in t or module_level}
-    if not wanted:
-        return False
-    for n in ast.walk(fn):
-        if (isinstance(n, ast.Name) and n.id in wanted) or (isinstance(n, ast.Attribute) and n.attr in wanted):
-            return True
-    return False
-
-
 _WORD = re.compile(r"\w+")
 
 
@@ -1559,161 +1235,6 @@ class _SubstringFinder:
                 if run[i : i + size] in idents:
                     return True
         return False
-
-
-_ENTRY, _TRAIN, _EVAL, _UNKNOWN = 1, 2, 4, 8
-_MODE_BITS = {Ev.TRAIN: _TRAIN, Ev.EVAL: _EVAL, Ev.MODE_UNKNOWN: _UNKNOWN}
-_MODE_SETS = [
-    frozenset(
-        name
-        for bit, name in ((_ENTRY, "entry"), (_TRAIN, "train"), (_EVAL, "eval"), (_UNKNOWN, "unknown"))
-        if mask & bit
-    )
-    for mask in range(16)
-]
-
-
-def _alias_mode(cfg: CFG, node: Node, e: Event, target: str) -> int:
-    """`target = source`: the mode `source` is in when the assignment runs. Its "entry" (the
-    caller's mode of *another* name) and alias cycles are unknown."""
-    source = dotted(e.origin) if e.origin is not None else None
-    if not source or source in cfg.aliasing:
-        return _UNKNOWN
-    cfg.aliasing.add(target)
-    try:
-        states = mode_states(cfg, source).get(node.id, frozenset({"entry"}))
-    finally:
-        cfg.aliasing.discard(target)
-    if states == {"entry"}:
-        return _ENTRY  # `source` is never switched here: as if `target` were untouched
-    mask = sum(bit for bit, name in ((_TRAIN, "train"), (_EVAL, "eval"), (_UNKNOWN, "unknown")) if name in states)
-    return mask | (_UNKNOWN if "entry" in states else 0) or _UNKNOWN
-
-
-def mode_states(cfg: CFG, target: str) -> dict[int, frozenset[str]]:
-    """For each node, the modes `target` may be in *before* it runs:
-    "entry" (untouched since the function started), "train", "eval", "unknown".
-
-    Loops are assumed to run at least once (as `for epoch in range(n)` does): what
-    follows a loop sees the state its body left, not the state from before it.
-    Computed once per (graph, target): summaries and rules ask the same questions.
-    """
-    cached = cfg.mode_cache.get(target)
-    if cached is None:
-        cached = cfg.mode_cache[target] = {n: _MODE_SETS[m] for n, m in _mode_masks(cfg, target).items()}
-    return cached
-
-
-def _mode_masks(cfg: CFG, target: str) -> dict[int, int]:
-    """The least fixpoint of the mode equations, as bit masks (a worklist over the graph)."""
-    nodes = cfg.nodes
-    cfg.charge(len(nodes))
-    effect: dict[int, int] = {}  # a node that switches `target` sets its mode, whatever came before
-    for node in nodes:
-        for e in node.events:
-            if e.target == target and e.kind in _MODE_BITS:
-                effect[node.id] = _MODE_BITS[e.kind]
-            elif e.target == target and e.kind == Ev.ALIAS:
-                effect[node.id] = _alias_mode(cfg, node, e, target)
-    bodies = {loop.header: loop.body for loop in cfg.loops.values()}
-    back_preds = {h: [p for p in nodes[h].pred if p in body] for h, body in bodies.items()}
-    headers_of: dict[int, list[int]] = {}  # node -> the headers whose exit state it feeds
-    for h, preds in back_preds.items():
-        for p in preds:
-            headers_of.setdefault(p, []).append(h)
-    entry = cfg.entry.id
-    before: dict[int, int] = {entry: _ENTRY}
-    after: dict[int, int] = {}
-    # header -> the modes its back edges bring: kept up to date as they grow (`after` only
-    # grows), not re-collected from every back edge each time the header is visited
-    back_of: dict[int, int] = {}
-    queue, queued = deque([entry]), {entry}
-    while queue:
-        n = queue.popleft()
-        queued.discard(n)
-        cfg.charge(1 + len(nodes[n].succ))
-        out = effect.get(n, before.get(n, 0))
-        changed = after.get(n) != out
-        after[n] = out
-        body = bodies.get(n)
-        for s in nodes[n].succ:
-            if body is not None and s not in body:
-                # leaving the loop: the state the last iteration left, seen through the header
-                back = back_of.get(n, 0)
-                if not back:
-                    continue
-                flow = effect.get(n, back)
-            else:
-                flow = out
-            prev = before.get(s)
-            merged = (prev or 0) | flow
-            if prev is None or merged != prev or s not in after:
-                before[s] = merged
-                if s not in queued:
-                    queue.append(s)
-                    queued.add(s)
-        if changed:
-            for h in headers_of.get(n, ()):
-                back_of[h] = back_of.get(h, 0) | out
-                if h not in queued:
-                    queue.append(h)
-                    queued.add(h)
-    return before
-
-
-def _mode_entry_events(cfg: CFG, model: SemanticModel) -> list[Event]:
-    """A function that puts a model in a mode before each of its own training steps
-    (`model.train()` at the top of `train_one_epoch`, or `model.eval()` in a linear probe
-    that trains a frozen backbone in eval mode on purpose) chooses the mode its training runs
-    in, whatever mode it was called in: say so before its step events."""
-    steps = [n for n in cfg.nodes if n.has(Ev.BACKWARD) or n.has(Ev.STEP)]
-    if not steps:
-        return []
-    out = []
-    for kind, mode in ((Ev.TRAIN, "train"), (Ev.EVAL, "eval")):
-        for target in sorted({e.target for n in cfg.nodes for e in n.events if e.kind == kind and e.target}):
-            states = mode_states(cfg, target)
-            if all(_mode_before_step(n, target, states.get(n.id, frozenset())) == {mode} for n in steps):
-                first = next(e for n in cfg.nodes for e in n.events if e.kind == kind and e.target == target)
-                out.append(Event(kind, first.call, target, None, first.origin or first.call, model))
-    return out
-
-
-def _mode_before_step(node: Node, target: str, state: frozenset[str]) -> frozenset[str]:
-    for e in node.events:
-        if e.kind in (Ev.BACKWARD, Ev.STEP):
-            return state
-        if e.target == target:
-            state = (
-                frozenset({{Ev.TRAIN: "train", Ev.EVAL: "eval"}.get(e.kind, "unknown")})
-                if e.kind in (Ev.TRAIN, Ev.EVAL, Ev.MODE_UNKNOWN)
-                else state
-            )
-    return state
-
-
-def _mode_exit_events(cfg: CFG, model: SemanticModel) -> list[Event]:
-    """How a function leaves each model it touches: eval on every path that changed it
-    (EVAL), train on some path (TRAIN: a helper that may restore counts as restoring),
-    or undecidable (MODE_UNKNOWN)."""
-    targets: dict[str, ast.AST] = {}
-    for node in cfg.nodes:
-        for e in node.events:
-            if e.kind in (Ev.TRAIN, Ev.EVAL, Ev.MODE_UNKNOWN) and e.target and e.target not in targets:
-                targets[e.target] = e.origin or e.call
-    out = []
-    for target, first in targets.items():
-        states = mode_states(cfg, target).get(cfg.exit.id, frozenset())
-        eval_node = next(
-            (e.origin or e.call for n in cfg.nodes for e in n.events if e.target == target and e.kind == Ev.EVAL), first
-        )
-        if "unknown" in states:
-            out.append(Event(Ev.MODE_UNKNOWN, first, target, None, first, model))
-        elif "train" in states:
-            out.append(Event(Ev.TRAIN, first, target, None, first, model))
-        elif "eval" in states:
-            out.append(Event(Ev.EVAL, eval_node, target, None, eval_node, model))
-    return out
 
 
 def _argument_mapping(call: ast.Call, ref: FunctionRef) -> dict[str, str | None]:
@@ -1860,47 +1381,3 @@ def _is_pure_builtin(q: str, func: ast.AST) -> bool:
     return q.startswith(
         ("torch.save", "torch.nn.utils", "torch.optim", "logging.", "copy.", "torchinfo", "torchsummary")
     )
-
-
-def in_no_grad(model: SemanticModel, node: ast.AST) -> bool:
-    """Is `node` inside `with torch.no_grad()` / `inference_mode()` / `set_grad_enabled(False)`,
-    or a function decorated with one of them? The innermost one decides: a `with
-    torch.enable_grad():` inside `no_grad` turns gradients back on."""
-    for a in model.ancestors(node):
-        mode = _grad_mode(model, a)
-        if mode is not None:
-            return mode
-    return False
-
-
-def _grad_mode(model: SemanticModel, a: ast.AST) -> bool | None:
-    """True when `a` (a `with` or a decorated function) turns gradients off for what it holds,
-    False when it turns them on, None when it does neither."""
-    if isinstance(a, (ast.With, ast.AsyncWith)):
-        items = [i.context_expr for i in a.items]
-    elif isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        items = a.decorator_list
-    else:
-        return None
-    modes = [m for m in (_grad_switch(model, e) for e in items) if m is not None]
-    return modes[-1] if modes else None
-
-
-def _grad_switch(model: SemanticModel, expr: ast.AST) -> bool | None:
-    """True: `no_grad()`, `inference_mode()`, `set_grad_enabled(False)`; False: `enable_grad()`,
-    `set_grad_enabled(True)`; None: anything else, unknown, or `inference_mode(False)` (which
-    leaves the grad mode as it was)."""
-    target = expr.func if isinstance(expr, ast.Call) else expr
-    q = model.qualname(target) or ""
-    name = q or (dotted(target) or "")
-    args = [*expr.args, *(k.value for k in expr.keywords if k.arg == "mode")] if isinstance(expr, ast.Call) else []
-    flag = args[0].value if args and isinstance(args[0], ast.Constant) and isinstance(args[0].value, bool) else None
-    if name.endswith("no_grad"):
-        return True
-    if name.endswith("inference_mode"):
-        return True if not args or flag is True else None
-    if name.endswith("enable_grad"):
-        return False
-    if name.endswith("set_grad_enabled"):
-        return None if flag is None else not flag
-    return None

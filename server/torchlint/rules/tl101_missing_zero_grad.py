@@ -3,8 +3,9 @@ from __future__ import annotations
 import ast
 
 from ..analysis import edits
+from ..analysis.events import Ev
 from ..analysis.findings import Fix, Severity
-from ..analysis.flow import Ev, Loop
+from ..analysis.flow import Loop
 from . import register
 from ._helpers import repaired
 from .base import Rule

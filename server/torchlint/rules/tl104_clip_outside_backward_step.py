@@ -3,8 +3,8 @@ from __future__ import annotations
 import ast
 
 from ..analysis import edits
+from ..analysis.events import Ev
 from ..analysis.findings import Fix, Severity
-from ..analysis.flow import Ev
 from . import register
 from .base import Rule
 

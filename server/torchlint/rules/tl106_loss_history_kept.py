@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import ast
 
+from ..analysis.events import Ev
 from ..analysis.findings import Edit, Fix, Severity
-from ..analysis.flow import Ev, graph_reads
+from ..analysis.outputs import graph_reads
 from ..analysis.resolve import dotted, walk_scope
 from . import register
 from ._helpers import reaching_binding

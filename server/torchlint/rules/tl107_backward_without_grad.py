@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import ast
 
+from ..analysis.events import Ev
 from ..analysis.findings import Severity
-from ..analysis.flow import Ev
 from . import register
 from ._helpers import reaching_binding
 from .base import Rule

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from ..analysis import edits
+from ..analysis.events import Ev
 from ..analysis.findings import Fix, Severity
-from ..analysis.flow import Ev
 from . import register
 from ._helpers import event_target_expr, mode_layers, mode_layers_text
 from .base import Rule

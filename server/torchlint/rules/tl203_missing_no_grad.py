@@ -3,8 +3,8 @@ from __future__ import annotations
 import ast
 import re
 
+from ..analysis.events import Ev
 from ..analysis.findings import Edit, Fix, Position, Severity, Span
-from ..analysis.flow import Ev
 from . import register
 from ._helpers import frozen_models, repaired
 from .base import Rule
