@@ -316,7 +316,8 @@ class SemanticModel:
                 return self.class_info(node) if isinstance(node, ast.ClassDef) else None
             return self.class_info(name)
         q = self.qualname(expr)
-        if q and self.workspace is not None:
+        # torch is never looked for in the workspace, nor asked of Jedi (a named library)
+        if q and self.workspace is not None and not q.startswith("torch."):
             found = self.workspace.find_class(q, self)
             last = q.rsplit(".", 1)[-1]
             top = q.split(".")[0]
@@ -872,7 +873,7 @@ class SemanticModel:
             if func.id in self.functions:
                 return FunctionRef(self.functions[func.id], self)
             q = self.qualname(func)
-            if q and self.workspace is not None:
+            if q and self.workspace is not None and not q.startswith("torch."):  # never in the workspace
                 return self.workspace.find_function(q, self)
             return None
         if isinstance(func, ast.Attribute):
