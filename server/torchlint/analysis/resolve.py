@@ -387,7 +387,7 @@ class SemanticModel:
         index = self._attr_index.get(id(cls))
         if index is None:
             index = self._attr_index[id(cls)] = {}
-            for node in ast.walk(cls):
+            for node in subtree(cls):
                 if isinstance(node, ast.Assign):
                     pairs = [(t, node.value) for t in node.targets]
                 elif isinstance(node, ast.AnnAssign) and node.value is not None:
@@ -657,7 +657,7 @@ class SemanticModel:
             if _false_arg(call, "track_running_stats") is not True:
                 found.add(last)
         elif last in CONTAINERS:
-            return self._nodes_layers(list(ast.walk(call))[1:], None, found, seen)
+            return self._nodes_layers(_below(call), None, found, seen)
         elif not last[:1].isupper():
             return True
         return False
@@ -674,7 +674,7 @@ class SemanticModel:
                 unknown |= sub.model._class_layers(sub, found, seen)
             elif self.qualname(base) not in MODULE_BASES:
                 unknown = True  # a library base class (timm, torchvision...): its layers are unknown
-        return self._nodes_layers(list(ast.walk(info.node)), info.node, found, seen) or unknown
+        return self._nodes_layers(subtree(info.node), info.node, found, seen) or unknown
 
     def _nodes_layers(self, nodes: list[ast.AST], cls: ast.ClassDef | None, found: set[str], seen: frozenset) -> bool:
         unknown = False
@@ -828,10 +828,10 @@ class SemanticModel:
             return frozenset()
         found: set[str] = set()
         if info.cls is not None and not info.qualname:
-            info.cls.model._built_in(list(ast.walk(info.cls.node)), wanted, found, frozenset(), info.cls)
+            info.cls.model._built_in(subtree(info.cls.node), wanted, found, frozenset(), info.cls)
         elif info.qualname and isinstance(info.node, ast.Call):
             owner = info.model or self
-            owner._built_in(list(ast.walk(info.node)), wanted, found, frozenset(), None)
+            owner._built_in(subtree(info.node), wanted, found, frozenset(), None)
         return frozenset(found)
 
     def _built_in(
@@ -845,7 +845,7 @@ class SemanticModel:
             for base in cls.node.bases:
                 sub = self.resolve_class(base)
                 if sub is not None:
-                    sub.model._built_in(list(ast.walk(sub.node)), wanted, found, seen, sub)
+                    sub.model._built_in(subtree(sub.node), wanted, found, seen, sub)
         for node in nodes:
             if not isinstance(node, ast.Call):
                 continue
@@ -857,7 +857,7 @@ class SemanticModel:
                 continue
             sub = self.resolve_class(node.func)
             if sub is not None and self.class_kind(sub) == Kind.MODULE:
-                sub.model._built_in(list(ast.walk(sub.node)), wanted, found, seen, sub)
+                sub.model._built_in(subtree(sub.node), wanted, found, seen, sub)
 
     # -- callees ---------------------------------------------------------------
     def resolve_function(self, call: ast.Call) -> FunctionRef | None:
@@ -1050,6 +1050,24 @@ def child_nodes(node: ast.AST) -> list[ast.AST]:
         elif isinstance(value, AST):
             out.append(value)
     return out
+
+
+def _descendants(node: ast.AST) -> list[ast.AST]:
+    out = child_nodes(node)
+    i = 0
+    while i < len(out):  # breadth-first, as `ast.walk`
+        out.extend(child_nodes(out[i]))
+        i += 1
+    return out
+
+
+# a node's descendants in `ast.walk` order (not the node: a fact must not hold its key)
+_below: Facts[ast.AST, list[ast.AST]] = Facts(_descendants)
+
+
+def subtree(node: ast.AST) -> list[ast.AST]:
+    """`list(ast.walk(node))`, walked once per node (classes are read by many questions)."""
+    return [node, *_below(node)]
 
 
 def _scope_nodes(scope: ast.AST) -> list[ast.AST]:

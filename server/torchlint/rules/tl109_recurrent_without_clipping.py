@@ -5,7 +5,7 @@ import ast
 from ..analysis import edits
 from ..analysis.events import Ev
 from ..analysis.findings import Fix, Position, Severity
-from ..analysis.resolve import dotted
+from ..analysis.resolve import dotted, subtree
 from . import register
 from .base import Rule
 
@@ -144,7 +144,7 @@ def _recurrent_layers(ctx, e) -> frozenset[str]:
 
 def _clips_by_hand(scope: ast.AST) -> bool:
     """`p.grad.data.clamp_(-5, 5)` and the like, or a helper named for clipping."""
-    for n in ast.walk(scope):
+    for n in subtree(scope):
         if isinstance(n, ast.Call):
             name = (n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")) or ""
             if "clip" in name.lower() or (name in ("clamp_", "clamp", "clip_") and "grad" in ast.unparse(n.func)):

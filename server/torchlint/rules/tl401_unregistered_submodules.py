@@ -5,7 +5,7 @@ import re
 from typing import cast
 
 from ..analysis.findings import Edit, Fix, Severity
-from ..analysis.resolve import SemanticModel, walk_scope
+from ..analysis.resolve import SemanticModel, subtree, walk_scope
 from ..analysis.torchapi import Kind
 from . import register
 from ._helpers import nn_alias, reaching_binding
@@ -200,7 +200,7 @@ class UnregisteredSubmodules(Rule):
         assigns: dict[str, list[ast.stmt]] = {}
         added: dict[str, list[ast.AST]] = {}
         escaped: set[str] = set()
-        for n in ast.walk(cls):
+        for n in subtree(cls):
             if isinstance(n, (ast.Assign, ast.AnnAssign)):
                 targets = n.targets if isinstance(n, ast.Assign) else [n.target]
                 for t in targets:

@@ -4,7 +4,7 @@ import ast
 
 from ..analysis.facts import Facts
 from ..analysis.findings import Severity
-from ..analysis.resolve import SemanticModel
+from ..analysis.resolve import SemanticModel, subtree
 from ..analysis.torchapi import ACTIVATION_MODULES, MODULE_METHOD_NAMES, Kind
 from . import register
 from .base import Rule
@@ -109,7 +109,7 @@ class UnusedLayer(Rule):
     def _built_layers(model, init: ast.FunctionDef) -> dict[str, tuple[ast.AST, ast.AST]]:
         """`self.x = <module constructor>` statements of `__init__` (first of each name)."""
         out: dict[str, tuple[ast.AST, ast.AST]] = {}
-        for node in ast.walk(init):
+        for node in subtree(init):
             if (
                 not isinstance(node, (ast.Assign, ast.AnnAssign))
                 or node.value is None
@@ -133,7 +133,7 @@ def _forward(cls: ast.ClassDef) -> ast.AST:
 
 def _reflective(cls: ast.ClassDef) -> bool:
     """The class reaches its layers without naming them."""
-    for n in ast.walk(cls):
+    for n in subtree(cls):
         if isinstance(n, ast.Name) and n.id in _REFLECTION:
             return True
         if (
