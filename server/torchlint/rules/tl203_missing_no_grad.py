@@ -4,6 +4,7 @@ import ast
 import re
 
 from ..analysis.events import Ev
+from ..analysis.facts import Facts
 from ..analysis.findings import Edit, Fix, Position, Severity, Span
 from . import register
 from ._helpers import frozen_models, repaired
@@ -106,7 +107,7 @@ class MissingNoGrad(Rule):
         return Fix("Wrap the loop in `with torch.no_grad():`", (edit,), "safe")
 
 
-def _volatile(scope: ast.AST) -> bool:
+def _counts_on_volatile(scope: ast.AST) -> bool:
     """The code counts on `Variable(x, volatile=True)`, the pre-0.4 way to turn gradients off."""
     return any(
         isinstance(n, ast.keyword)
@@ -115,3 +116,7 @@ def _volatile(scope: ast.AST) -> bool:
         and n.value.value is True
         for n in ast.walk(scope)
     )
+
+
+# once per scope (asked for each of its evaluation loops: a function may hold thousands)
+_volatile: Facts[ast.AST, bool] = Facts(_counts_on_volatile)
