@@ -105,7 +105,7 @@ class AnalysisDatabase:
             return hit[2], hit[1]
         if st.st_size > MAX_MODULE_BYTES:
             return None, None
-        read = self._documents.read_disk(Path(key))
+        read = self._documents.read_disk(key)
         if read is None:
             return None, None
         revision, model = self._model_for_text(key, read[1])

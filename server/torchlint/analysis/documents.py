@@ -42,10 +42,9 @@ class DocumentStore:
         """Was `key` ever read (an overlay or a text from disk)?"""
         return key in self.overlays or key in self._texts
 
-    def read_disk(self, path: Path) -> tuple[Stamp, str] | None:
+    def read_disk(self, key: str) -> tuple[Stamp, str] | None:
         """The text of an unopened file and its stamp; None when it is missing, too large or
         not text."""
-        key = str(path)
         try:
             st = os.stat(key)
             stamp = (st.st_mtime_ns, st.st_size)
@@ -65,7 +64,7 @@ class DocumentStore:
         """The text the analysis sees for `key`: the editor's, else the disk's."""
         if key in self.overlays:
             return self.overlays[key]
-        hit = self.read_disk(Path(key))
+        hit = self.read_disk(key)
         return hit[1] if hit is not None else None
 
     def parse(self, key: str, path: str, text: str) -> tuple[SourceFile, bool]:

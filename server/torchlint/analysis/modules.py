@@ -23,6 +23,7 @@ class ModuleResolver:
         self._documents = documents
         self._files: tuple[float, list[str]] | None = None
         self._module_paths: dict[tuple[str, str], Path | None] = {}  # (importer, dotted) -> file
+        self._roots: dict[str, list[Path]] = {}  # importer -> search_roots
         self.scanned = False  # the current analysis listed the workspace's files (importers)
 
     def forget_misses(self) -> None:
@@ -45,12 +46,14 @@ class ModuleResolver:
 
     def search_roots(self, importer_path: str) -> list[Path]:
         """Where `import x` from `importer_path` is looked for, in order (as sys.path would)."""
-        here = Path(importer_path).resolve().parent
-        roots = [here, *[p for p in here.parents if self.root and is_relative(p, self.root)]]
-        if self.root:
-            roots += [self.root, self.root / "src"]
-        roots += self.extra_paths
-        return list(dict.fromkeys(roots))
+        if importer_path not in self._roots:
+            here = Path(importer_path).resolve().parent
+            roots = [here, *[p for p in here.parents if self.root and is_relative(p, self.root)]]
+            if self.root:
+                roots += [self.root, self.root / "src"]
+            roots += self.extra_paths
+            self._roots[importer_path] = list(dict.fromkeys(roots))
+        return self._roots[importer_path]
 
     def find_module(self, dotted: str, importer_path: str) -> Path | None:
         """A workspace file for module `dotted`, searched like sys.path would from the importer."""
@@ -61,9 +64,10 @@ class ModuleResolver:
             return self._module_paths[key]
         found = None
         rel = Path(*dotted.split("."))
+        overlays = self._documents.overlays
         for r in self.search_roots(importer_path):
             for candidate in (r / rel.with_suffix(".py"), r / rel / "__init__.py"):
-                if candidate.is_file() or norm_path(str(candidate)) in self._documents.overlays:
+                if candidate.is_file() or (overlays and norm_path(str(candidate)) in overlays):
                     found = candidate
                     break
             if found:
