@@ -75,4 +75,4 @@ def register(server: LanguageServer, state: State) -> None:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(params: None) -> None:
-        state.scheduler.worker.stop()
+        state.scheduler.stop()

@@ -49,8 +49,8 @@ class Scheduler:
         self._configuration = configuration
         self._deliver = deliver
         self._encoding = encoding
-        self.worker = Worker(on_error=on_error)
-        self.engines = Engines(documents, self.worker.on_thread)
+        self._worker = Worker(on_error=on_error)
+        self.engines = Engines(documents, self._worker.on_thread)
         self.loop: asyncio.AbstractEventLoop | None = None  # set by `initialize`
         # uri -> its latest keyed job and that job's (force, refresh), kept when a request expedites it
         self._pending: dict[str, tuple[concurrent.futures.Future[Analysis | None], bool, bool]] = {}
@@ -65,7 +65,7 @@ class Scheduler:
         """Analyse `uri` after `delay` seconds, replacing its analysis still waiting. `force`:
         even if its text is unchanged (a file it depends on changed); `refresh`: a pulling client
         is asked to pull again."""
-        fut = self.worker.submit(
+        fut = self._worker.submit(
             lambda: self._analyze(uri, force=force, refresh=refresh), key=("analyze", uri), delay=delay, urgent=urgent
         )
         self._pending[uri] = (fut, force, refresh)
@@ -73,12 +73,16 @@ class Scheduler:
 
     def cancel(self, uri: str) -> None:
         """The document closed: its waiting analysis will not run."""
-        self.worker.cancel(("analyze", uri))
+        self._worker.cancel(("analyze", uri))
         self._pending.pop(uri, None)
 
     def run(self, fn: Callable[[], Any]) -> None:
         """Run `fn` on the worker, after the jobs already due."""
-        self.worker.submit(fn)
+        self._worker.submit(fn)
+
+    def stop(self) -> None:
+        """No job runs any more (`shutdown`)."""
+        self._worker.stop()
 
     async def current_analysis(self, uri: str) -> Analysis | None:
         """The analysis of the document's current version, computing it if needed.
@@ -105,7 +109,7 @@ class Scheduler:
                     pending = self.schedule(uri, delay=0.0, force=force, refresh=refresh, urgent=True)
                 await _settled(pending)
             else:  # unkeyed: a later debounced job must not cancel this one
-                await _settled(self.worker.submit(lambda: self._analyze(uri)))
+                await _settled(self._worker.submit(lambda: self._analyze(uri)))
         # The document kept changing under us: no answer rather than one for an older version.
         a = documents.analyses.get(uri)
         return a if a is not None and documents.matches(a) else None
@@ -198,9 +202,9 @@ class Scheduler:
         now = time.monotonic()
         if now - self._last_collection >= max(_COLLECT_EVERY, self._collection_cost / _COLLECT_SHARE):
             self._last_collection = now
-            self.worker.submit(self._collect, delay=0.05)  # after this result has gone out
+            self._worker.submit(self._collect, delay=0.05)  # after this result has gone out
         else:
-            self.worker.submit(self._collect, key="collect", delay=_COLLECT_WHEN_IDLE)
+            self._worker.submit(self._collect, key="collect", delay=_COLLECT_WHEN_IDLE)
 
     def _collect(self) -> None:
         start = time.monotonic()
