@@ -81,3 +81,37 @@ def test_another_interpreter_is_always_asked(tmp_path, asked):
     model = _model(ws, tmp_path / "a.py", "from nosuchpkg_tl import Tokenizer\n\ntok = Tokenizer()\n")
     ws.jedi_class(model, model.tree.body[1].value.func, "nosuchpkg_tl.Tokenizer")
     assert asked == [str(tmp_path / "a.py")]
+
+
+class _Name:
+    """What Jedi's goto answers: a definition's kind, file and name."""
+
+    def __init__(self, type_: str, path: Path, name: str):
+        self.type, self.module_path, self.name, self.full_name = type_, path, name, None
+
+
+def test_an_answer_given_once_is_read_again_by_every_file_that_asks(tmp_path, monkeypatch):
+    (tmp_path / "weird").mkdir()  # where Jedi may look: it is asked
+    helpers = tmp_path / "lib" / "helpers_x.py"
+    helpers.parent.mkdir()
+    helpers.write_text("def fit(model):\n    model.train()\n")
+    calls: list[str] = []
+
+    def goto(self, model, node):
+        calls.append(model.source.path)
+        return [_Name("function", helpers, "fit")]
+
+    monkeypatch.setattr(jedi_bridge.JediBridge, "_goto", goto)
+    ws = Workspace(tmp_path)
+    refs = []
+    for name in ("a.py", "b.py"):
+        model = _model(ws, tmp_path / name, "from weird.path import fit\n\nfit(net)\n")
+        refs.append(ws.find_function("weird.path.fit", model))
+        assert str(helpers) in ws.reads(str(tmp_path / name))
+    assert calls == [str(tmp_path / "a.py")]
+    assert refs[0] is not None and refs[1] is not None and refs[0].node is refs[1].node
+
+    helpers.write_text("import torch\n\n\ndef fit(model):\n    model.eval()\n")
+    model = _model(ws, tmp_path / "c.py", "from weird.path import fit\n\nfit(net)\n")
+    ref = ws.find_function("weird.path.fit", model)
+    assert ref is not None and ref.node is not refs[0].node  # the file's model now

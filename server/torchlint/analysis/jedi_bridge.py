@@ -74,9 +74,11 @@ class JediBridge:
         self.use_jedi = use_jedi
         self.project: jedi.Project | None = None
         self._scripts: dict[int, _ScriptEntry] = {}
-        self._bases: dict[tuple[Any, ...], set[str]] = {}
-        self._classes: dict[tuple[str, str], ClassInfo | None] = {}
-        self._functions: dict[tuple[str, str], FunctionRef | None] = {}
+        # answers, by question: the qualified names of a base (and the files they rest on), and
+        # where a class or function is defined (file, name)
+        self._bases: dict[tuple[Any, ...], tuple[set[str], list[Path]]] = {}
+        self._classes: dict[tuple[str, str], tuple[Path, str] | None] = {}
+        self._functions: dict[tuple[str, str], tuple[Path, str] | None] = {}
         self._bound: dict[int, tuple[SemanticModel, frozenset[str] | None]] = {}  # names a file binds
         self._listings: dict[str, frozenset[str] | None] = {}
         self._env_dirs: list[str] | None = None
@@ -98,20 +100,26 @@ class JediBridge:
                 hash(model.source.text),
             )
         if key in self._bases:
-            return self._bases[key]
-        self._bases[key] = set()
-        out: set[str] = set()
+            out, read = self._bases[key]
+            for path in read:
+                self._load_model(path)  # what the answer rests on, read by this analysis too
+            return out
+        self._bases[key] = (set(), [])
+        out = set()
+        read = []
         for name in self._goto(model, base):
             if name.type != "class" or name.module_path is None:
                 continue
             if name.full_name:
                 out.add(name.full_name)
             other = self._load_model(Path(name.module_path)) if _small(name.module_path) else None
+            if other is not None:
+                read.append(Path(name.module_path))
             if other is not None and name.name in other.classes:
                 info = other.class_info(name.name)
                 if info is not None:
                     out |= other.class_bases_closure(info)
-        self._bases[key] = out
+        self._bases[key] = (out, read)
         return out
 
     def find_class(self, model: SemanticModel, expr: ast.AST, qualname: str) -> ClassInfo | None:
@@ -120,7 +128,7 @@ class JediBridge:
 
         key = (os.path.dirname(model.source.path), qualname)  # Jedi's sys.path is per directory
         if key in self._classes:
-            return self._classes[key]
+            return self._defined(self._classes[key], "classes")
         found = None
         head = (dotted(expr) or "").split(".")[0]
         if self._may_find(qualname, model.source.path, model.import_nodes.get(head)):
@@ -128,15 +136,13 @@ class JediBridge:
                 if name.type == "class" and name.module_path is not None and _small(name.module_path):
                     other = self._load_model(Path(name.module_path))
                     if other is not None and name.name in other.classes:
-                        found = other.class_info(name.name)
+                        found = (Path(name.module_path), name.name)
                         break
         self._classes[key] = found
-        return found
+        return self._defined(found, "classes")
 
     def find_function(self, qualname: str, importer: SemanticModel) -> FunctionRef | None:
         """A workspace function imported through a path the module lookup does not know."""
-        from .resolve import FunctionRef
-
         head, last = qualname.split(".")[0], qualname.split(".")[-1]
         if head in OPAQUE_TOPS or head in _THIRD_PARTY or head in sys.stdlib_module_names:
             return None
@@ -145,8 +151,8 @@ class JediBridge:
             return None
         key = (os.path.dirname(importer.source.path), qualname)
         if key in self._functions:
-            return self._functions[key]
-        result: FunctionRef | None = None
+            return self._defined(self._functions[key], "functions")
+        result: tuple[Path, str] | None = None
         aliases = node.names if self._may_find(qualname, importer.source.path, node) else []
         for alias in aliases:
             if (alias.asname or alias.name) != last:
@@ -165,9 +171,23 @@ class JediBridge:
                 if name.type == "function" and name.module_path and self._modules.inside_root(Path(name.module_path)):
                     other = self._load_model(Path(name.module_path))
                     if other and name.name in other.functions:
-                        result = FunctionRef(other.functions[name.name], other)
+                        result = (Path(name.module_path), name.name)
         self._functions[key] = result
-        return result
+        return self._defined(result, "functions")
+
+    def _defined(self, where: tuple[Path, str] | None, kind: str) -> Any:
+        """The class or function `where` names, from the model of its file now (a cached answer
+        is read again: the file is recorded as read by this analysis, and may have changed)."""
+        if where is None:
+            return None
+        from .resolve import FunctionRef
+
+        other = self._load_model(where[0])
+        if other is None or where[1] not in getattr(other, kind):
+            return None
+        if kind == "classes":
+            return other.class_info(where[1])
+        return FunctionRef(other.functions[where[1]], other)
 
     # -- what is known without Jedi -----------------------------------------------------------
     def _unbound_builtin(self, model: SemanticModel, base: ast.AST) -> str | None:
