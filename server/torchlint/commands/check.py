@@ -110,20 +110,29 @@ class _Run:
         if self.cache is not None:
             self.cache.save()
 
+    def cached(self, path: Path, text: str | None = None) -> _FileResult | None:
+        """The result the cache keeps for `path` (without reading it when `text` is None),
+        unless --fix has something to change."""
+        if self.cache is None:
+            return None
+        if text is None:
+            found = self.cache.lookup(path, self.file_list)
+        else:
+            found = self.cache.get(path, text, self.file_list)
+        if found is None or (self.args.fix and select_fixes(found, self.args.unsafe_fixes)):
+            return None
+        return _FileResult(found)
+
     def check(self, path: Path) -> _FileResult:
         args, checker, cache = self.args, self.checker, self.cache
         out = _FileResult()
-        # an unchanged file is answered from the cache without reading it
-        cached = cache.lookup(path, self.file_list) if cache is not None else None
-        if cached is None or (args.fix and select_fixes(cached, args.unsafe_fixes)):
-            text, problem = _read(path)
-            if problem is not None:
-                out.findings = checker.unread(str(path), [problem])
-                return out
-            cached = cache.get(path, text, self.file_list) if cache is not None else None
-        if cached is not None and not (args.fix and select_fixes(cached, args.unsafe_fixes)):
-            out.findings = cached
+        text, problem = _read(path)
+        if problem is not None:
+            out.findings = checker.unread(str(path), [problem])
             return out
+        cached = self.cached(path, text)  # moved or touched, but the same text
+        if cached is not None:
+            return cached
         if path.suffix == ".ipynb":
             self._check_notebook(path, text, out)
             if cache is not None and not out.errors and not args.fix:
@@ -168,20 +177,29 @@ class _Run:
 
 
 def _check_all(files: list[Path], config: Config, root: Path, args: argparse.Namespace) -> list[_FileResult]:
-    """Each file's result, in the order of `files`, from this process or from workers (see jobs.py)."""
-    sizes = file_sizes(files)
-    jobs = 1 if args.jobs == 1 else choose_jobs(args.jobs, sum(sizes), len(files))
-    units = plan_units(files, sizes, jobs) if jobs > 1 else []
+    """Each file's result, in the order of `files`: from the cache when the file is unchanged
+    (without reading it), else analysed in this process or in workers (see jobs.py)."""
+    run = _Run(config, root, args)
+    results: dict[int, _FileResult] = {}
+    for i, path in enumerate(files):
+        hit = run.cached(path)
+        if hit is not None:
+            results[i] = hit
+    todo = [i for i in range(len(files)) if i not in results]
+    sizes = file_sizes(files[i] for i in todo)
+    jobs = 1 if args.jobs == 1 else choose_jobs(args.jobs, sum(sizes), len(todo))
+    units = plan_units([files[i] for i in todo], sizes, jobs) if jobs > 1 else []
     if len(units) < 2:
-        run = _Run(config, root, args)
         try:
-            return [run.check(path) for path in files]
+            results.update((i, run.check(files[i])) for i in todo)
         finally:
             run.close()
-    all_rules()  # imported once here, not once per worker
-    done = run_units(units, min(jobs, len(units)), _start_worker, (config, root, args, files), _check_unit)
-    by_index = {i: result for unit, unit_results in zip(units, done) for i, result in zip(unit, unit_results)}
-    return [by_index[i] for i in range(len(files))]
+    else:
+        all_rules()  # imported once here, not once per worker
+        units = [[todo[k] for k in unit] for unit in units]
+        done = run_units(units, min(jobs, len(units)), _start_worker, (config, root, args, files), _check_unit)
+        results.update((i, result) for unit, found in zip(units, done) for i, result in zip(unit, found))
+    return [results[i] for i in range(len(files))]
 
 
 _worker: tuple[_Run, list[Path]] | None = None  # in a worker process: its run and the files
