@@ -8,8 +8,9 @@ Variants (all `--no-cache`, JSON output compared across variants: it must be ide
 - `-j 2`: what the CLI chooses when asked for two (fewer when the CPUs are busy or the work is small);
 - `-j 2 forced`: two workers whatever the load and size (directories kept together, largest first);
 - `-j 2 round-robin`: two workers, files dealt alternately (the partition before issue 15).
-`--spinners N` starts N busy loops for a round set (other programs on the machine); wall time is
-the median per variant, CPU time is the run's user + system including its workers.
+`--spinners N` starts N busy loops in their own session for a round set (other programs on the
+machine); wall time is the median per variant, CPU time is the run's user + system including
+its workers.
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{os.cpu_count()} CPUs; load average at start {os.getloadavg()[0]:.1f}")
     for n in (int(x) for x in args.spinners.split(",")):
-        spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+        # in their own session, as another program would be: Linux's autogroup scheduling
+        # shares the CPUs between sessions first, then between the processes of a session
+        spinners = [
+            subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True) for _ in range(n)
+        ]
         try:
             times: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
             loads = []
