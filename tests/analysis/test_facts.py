@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import gc
+from pathlib import Path
 
 from torchlint.analysis.facts import Facts
 from torchlint.analysis.incremental import statement_names
@@ -42,3 +43,16 @@ def test_facts_go_with_their_node():
     del node, calls[:]
     gc.collect()
     assert len(count._known) == 0
+
+
+def test_the_index_merged_from_statements_is_ast_walk_order():
+    root = Path(__file__).parents[1] / "fixtures" / "rules"
+    for path in sorted(root.rglob("*.py"))[:80]:
+        source = parse(str(path), path.read_text())
+        model = SemanticModel(source)
+        walked = list(ast.walk(source.tree))
+        assert model.nodes == walked, path
+        for t in {type(n) for n in walked}:
+            assert model.nodes_of(t) == [n for n in walked if type(n) is t], (path, t)
+        defs = [n for n in walked if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        assert model.scopes == [source.tree, *defs], path

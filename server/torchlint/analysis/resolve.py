@@ -128,46 +128,66 @@ class SemanticModel:
     def _index(self) -> None:
         self.scopes: list[FunctionNode | ast.Module] = [self.tree]
         self._nested: dict[int, dict[str, FunctionNode]] = {}
-        nodes: list[ast.AST] = [self.tree]
-        self.nodes = nodes
-        by_type: dict[type, list[ast.AST]] = {}
+        self._nodes: list[ast.AST] | None = None
+        by_type: dict[type, list[ast.AST]] = {ast.Module: [self.tree]}
         self._by_type = by_type
-        # ast.walk's breadth-first order, merged from each top-level statement's own levels
-        # (cached per statement node: an edit re-indexes only the statements it re-parsed)
-        indexes = [statement_index(self.source, stmt) for stmt in self.tree.body]
-        for depth in range(max((len(levels) for levels, _ in indexes), default=0)):
-            for levels, _ in indexes:
-                if depth < len(levels):
-                    nodes.extend(levels[depth])
-        parents = self.parents
-        for stmt, (_, stmt_parents) in zip(self.tree.body, indexes):
-            parents.update(stmt_parents)
-            parents[stmt] = self.tree
-        for node in nodes:
-            t = type(node)
-            bucket = by_type.get(t)
-            if bucket is None:
-                bucket = by_type[t] = []
-            bucket.append(node)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                self.scopes.append(node)
-            elif isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.asname:
-                        self.imports[alias.asname] = alias.name
+        # ast.walk's breadth-first order, merged from each top-level statement's own levels,
+        # type by type (both cached per statement node: an edit re-indexes only the statements
+        # it re-parsed, and the merge is a few list extensions per statement and depth)
+        body = self.tree.body
+        self._levels = [statement_index(self.source, stmt)[0] for stmt in body]
+        tables = [statement_types(self.source, stmt) for stmt in body]
+        for depth in range(max((len(levels) for levels in self._levels), default=0)):
+            for levels, table in zip(self._levels, tables):
+                if depth >= len(levels):
+                    continue
+                buckets = table[depth]
+                for t, found in buckets.items():
+                    bucket = by_type.get(t)
+                    if bucket is None:
+                        by_type[t] = list(found)  # a copy: the statement's own lists are kept
                     else:
-                        top = alias.name.split(".")[0]
-                        self.imports[top] = top
-                    self.import_nodes[alias.asname or alias.name.split(".")[0]] = node
-            elif isinstance(node, ast.ImportFrom):
-                base = self._absolute_module(node)
-                for alias in node.names:
-                    if alias.name == "*":
-                        continue
-                    self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
-                    self.import_nodes[alias.asname or alias.name] = node
-        for stmt in self.tree.body:
+                        bucket.extend(found)
+                for node in _in_order(levels[depth], buckets, _SCOPE_TYPES):
+                    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):  # (all of them)
+                        self.scopes.append(node)
+                for node in _in_order(levels[depth], buckets, _IMPORT_TYPES):
+                    self._index_import(node)
+        parents = self.parents
+        for stmt in body:
+            parents.update(statement_index(self.source, stmt)[1])
+            parents[stmt] = self.tree
+        for stmt in body:
             self._index_toplevel(stmt)
+
+    @property
+    def nodes(self) -> list[ast.AST]:
+        """Every node of the file in `ast.walk` order (made when first asked)."""
+        if self._nodes is None:
+            nodes: list[ast.AST] = [self.tree]
+            for depth in range(max((len(levels) for levels in self._levels), default=0)):
+                for levels in self._levels:
+                    if depth < len(levels):
+                        nodes.extend(levels[depth])
+            self._nodes = nodes
+        return self._nodes
+
+    def _index_import(self, node: ast.AST) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    self.imports[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    self.imports[top] = top
+                self.import_nodes[alias.asname or alias.name.split(".")[0]] = node
+        elif isinstance(node, ast.ImportFrom):
+            base = self._absolute_module(node)
+            for alias in node.names:
+                if alias.name == "*":
+                    continue
+                self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+                self.import_nodes[alias.asname or alias.name] = node
 
     def nodes_of(self, *types: type) -> list[ast.AST]:
         """Every node of these AST types in the file, in `ast.walk` order: one traversal shared by all rules."""
@@ -1035,6 +1055,36 @@ def statement_index(source: SourceFile, stmt: ast.stmt) -> tuple[list[list[ast.A
         frontier = below
     facts.index = (levels, parents)
     return levels, parents
+
+
+def statement_types(source: SourceFile, stmt: ast.stmt) -> list[dict[type, list[ast.AST]]]:
+    """`statement_index`'s levels, each split by node type (in order), once per statement node."""
+    facts = source.facts_of(stmt)
+    if facts.types is None:
+        tables: list[dict[type, list[ast.AST]]] = []
+        for level in statement_index(source, stmt)[0]:
+            buckets: dict[type, list[ast.AST]] = {}
+            for node in level:
+                t = type(node)
+                bucket = buckets.get(t)
+                if bucket is None:
+                    bucket = buckets[t] = []
+                bucket.append(node)
+            tables.append(buckets)
+        facts.types = tables
+    return facts.types
+
+
+_SCOPE_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
+_IMPORT_TYPES = (ast.Import, ast.ImportFrom)
+
+
+def _in_order(level: list[ast.AST], buckets: dict[type, list[ast.AST]], types: tuple[type, type]) -> list[ast.AST]:
+    """The nodes of `level` of either type, in their order in the level."""
+    a, b = buckets.get(types[0]), buckets.get(types[1])
+    if a and b:
+        return [n for n in level if type(n) in types]
+    return a or b or []
 
 
 _NESTED_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef})

@@ -44,6 +44,8 @@ class StatementFacts:
 
     # its nodes by depth (breadth-first) and their parents (resolve.statement_index)
     index: tuple[list[list[ast.AST]], dict[ast.AST, ast.AST]] | None = None
+    # each level's nodes by type, in order (resolve.statement_types)
+    types: list[dict[type, list[ast.AST]]] | None = None
     names: StatementNames | None = None  # what it defines and mentions (incremental.statement_names)
     positioned: list[ast.AST] | None = None  # its nodes that carry lines (`_shift` moves them)
 
