@@ -131,7 +131,7 @@ def _forward(cls: ast.ClassDef) -> ast.AST:
     return next(s for s in cls.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == "forward")
 
 
-def _reflective(cls: ast.ClassDef) -> bool:
+def _reaches_layers_unnamed(cls: ast.AST) -> bool:
     """The class reaches its layers without naming them."""
     for n in subtree(cls):
         if isinstance(n, ast.Name) and n.id in _REFLECTION:
@@ -152,6 +152,10 @@ def _reflective(cls: ast.ClassDef) -> bool:
         ):
             return True
     return False
+
+
+# once per class node (a whole-file rule: asked again on every edit of the file)
+_reflective: Facts[ast.AST, bool] = Facts(_reaches_layers_unnamed)
 
 
 def _names_read(tree: ast.AST, own: bool) -> frozenset[str]:
