@@ -10,18 +10,22 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..analysis.findings import Finding, not_analysed
 from ..analysis.source import UnreadableFile, decode
-from ..checker import Checker
-from ..codes import all_rules
 from ..config import Config, ConfigError, load_config, user_interpreter
 from ..fixes import apply_edits, edits_of, select_fixes
 from .cache import Cache, config_fingerprint, engine_fingerprint, file_list_digest
 from .discover import discover
 from .jobs import choose_jobs, file_sizes, plan_units, run_units
-from .notebooks import check_notebook
 from .output import render
+
+if TYPE_CHECKING:
+    from ..checker import Checker
+
+# The checker (the analysis and every rule) is imported only when a file misses the cache: an
+# unchanged re-run reads the cache and prints, and importing the analysis was most of its time.
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 _MAX_FIX_PASSES = 5
@@ -86,9 +90,8 @@ class _Run:
 
     def __init__(self, config: Config, root: Path, args: argparse.Namespace):
         self.args = args
-        self.checker = Checker(config, root)
-        if args.no_jedi:
-            self.checker.workspace.use_jedi = False
+        self.config, self.root = config, root
+        self._checker: Checker | None = None
         self.cache = (
             None
             if args.no_cache
@@ -99,10 +102,29 @@ class _Run:
         )
         self._listing: str | None = None
 
+    @property
+    def checker(self) -> Checker:
+        if self._checker is None:
+            from ..checker import Checker
+
+            self._checker = Checker(self.config, self.root)
+            if self.args.no_jedi:
+                self._checker.workspace.use_jedi = False
+        return self._checker
+
     def file_list(self) -> str:
-        """The workspace's Python files, listed once per run and only if asked."""
+        """The workspace's Python files, listed once per run and only if asked (by the
+        checker's workspace once there is one, else as that workspace would list them)."""
         if self._listing is None:
-            self._listing = file_list_digest(self.checker.workspace.python_files())
+            if self._checker is not None:
+                files = self._checker.workspace.python_files()
+            else:
+                from ..analysis.documents import DocumentStore
+                from ..analysis.modules import ModuleResolver
+
+                root = self.root or self.config.root
+                files = ModuleResolver(Path(root).resolve() if root else None, [], DocumentStore()).python_files()
+            self._listing = file_list_digest(files)
         return self._listing
 
     def close(self) -> None:
@@ -165,6 +187,8 @@ class _Run:
         self.cache.put(path, text, findings, workspace.reads(str(path)), self.file_list() if scanned else None)
 
     def _check_notebook(self, path: Path, text: str, out: _FileResult) -> None:
+        from .notebooks import check_notebook
+
         args = self.args
         result = check_notebook(self.checker, path, text, args.fix, args.unsafe_fixes, args.diff)
         out.errors, out.findings = result.errors, result.findings
@@ -195,6 +219,8 @@ def _check_all(files: list[Path], config: Config, root: Path, args: argparse.Nam
         finally:
             run.close()
     else:
+        from ..codes import all_rules
+
         all_rules()  # imported once here, not once per worker
         units = [[todo[k] for k in unit] for unit in units]
         done = run_units(units, min(jobs, len(units)), _start_worker, (config, root, args, files), _check_unit)
