@@ -5,7 +5,7 @@ Two codes come from the pipeline itself, not from a rule's check:
   cannot hide it, and it counts for the exit code like any finding.
 - `TL001 file-not-analysed`: a file, notebook cell or function was skipped, and why (too
   large, not text, not a regular file, analysis budget). Shown whatever `select` says,
-  hidden by `ignore`; a note, never a reason for `torchlint check` to fail.
+  hidden only by `ignore` (not by `noqa`); a note, never a reason for `torchlint check` to fail.
 
 The rule codes are a registry: each module under `rules/` registers its class with
 `register`, and the registry loads them all on first use (TL001 is registered there too,
@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 
 SYNTAX_ERROR = "syntax-error"
 NOT_ANALYSED = "TL001"
+# No noqa comment hides these: they say the code was not read, not that it is wrong.
+NOT_SUPPRESSIBLE = frozenset({SYNTAX_ERROR, NOT_ANALYSED})
+
+# Runtime findings of the overfit check that confirm a static rule's finding on the same line
+# (one bug, one diagnostic): a plain list of layers (TL401), gradients never cleared (TL101).
+RUNTIME_TWINS = {"TLR04": "TL401", "TLR07": "TL101"}
 
 _SYNTAX_ERROR_SUMMARY = "The file cannot be parsed."
 

@@ -7,7 +7,7 @@ import re
 import tokenize
 
 from .analysis.findings import Finding
-from .codes import SYNTAX_ERROR
+from .codes import NOT_SUPPRESSIBLE
 
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z0-9-]+(?:[,\s]+[A-Za-z0-9-]+)*))?", re.IGNORECASE)
 # at the start of a line: after \n, \r\n or a lone \r (re.M's `^` knows only \n)
@@ -36,7 +36,7 @@ class Suppressions:
         return self._lines
 
     def suppressed(self, finding: Finding) -> bool:
-        if finding.code == SYNTAX_ERROR:  # no comment hides code that does not parse
+        if finding.code in NOT_SUPPRESSIBLE:  # code that does not parse or was not read
             return False
         if self.file_level:
             return True

@@ -266,6 +266,17 @@ def test_a_function_over_budget_gets_one_note_and_the_rest_is_analysed(branches,
     assert [f for f in full.findings if f.code == "TL201" and f.span.start.line in big_lines]
 
 
+def test_a_noqa_comment_does_not_hide_the_note(tmp_path, monkeypatch):
+    """TL001 says the function went unread, not that its line is wrong: only `ignore` hides it."""
+    monkeypatch.setattr(flow, "FUNCTION_BUDGET", SMALL_BUDGET)
+    lines = _over_budget_file(3000).split("\n")
+    lines[_def_line("\n".join(lines), BIG)] += "  # noqa: TL001"
+    report = check(tmp_path, "\n".join(lines))
+    assert [f.code for f in report.findings if f.code == "TL001"] == ["TL001"]
+    ignored = check(tmp_path, "\n".join(lines), config=Config(ignore=("TL001",)))
+    assert "TL001" not in {f.code for f in ignored.findings}
+
+
 @pytest.mark.timeout(240)
 def test_twenty_thousand_branches_are_left_out_with_the_real_budget(tmp_path, monkeypatch):
     runs = []

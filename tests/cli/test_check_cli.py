@@ -255,6 +255,11 @@ def test_huge_file_is_reported_not_analysed(tmp_path):
     # shown whatever `select` says, hidden only by ignoring it
     assert json.loads(run("check", "--format", "json", "--select", "TL101", str(tmp_path / "huge.py")).stdout)
     assert run("check", "--ignore", "TL001", str(tmp_path / "huge.py")).stdout == ""
+    # a noqa comment does not hide it: it says the file went unread, not that a line is wrong
+    for comment in ("# torchlint: noqa\n", "import torch  # noqa: TL001\n"):
+        (tmp_path / "huge.py").write_text(comment + body)
+        r = run("check", "--format", "json", str(tmp_path / "huge.py"))
+        assert [f["code"] for f in json.loads(r.stdout)] == ["TL001"], comment
 
 
 @pytest.mark.parametrize("kind", ["fifo", "socket", "device"])

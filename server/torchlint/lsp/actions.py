@@ -14,7 +14,8 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 
-from ..analysis.findings import SYNTAX_ERROR, Edit, Span
+from ..analysis.findings import Edit, Span
+from ..codes import NOT_SUPPRESSIBLE
 from ..fixes import fix_all_edits, noqa_edit
 from .diagnostics import SOURCE, Analysis
 
@@ -78,8 +79,8 @@ def code_actions(
         for i in _findings_in_request(analysis, rng, context):
             f = analysis.findings[i]
             key = (f.code, f.span.start.line)
-            if f.code == SYNTAX_ERROR or key in seen:
-                continue  # a syntax error cannot be silenced
+            if f.code in NOT_SUPPRESSIBLE or key in seen:
+                continue  # a syntax error or a note that code went unread cannot be silenced
             seen.add(key)
             diag = analysis.diagnostics[i] if i < len(analysis.diagnostics) else None
             actions.append(

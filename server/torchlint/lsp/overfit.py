@@ -60,6 +60,7 @@ from torchlint.probe.runner import Progress, run_overfit
 from torchlint.probe.verdict import final_loss
 
 from ..analysis.findings import Position, Span
+from ..codes import RUNTIME_TWINS
 from .convert import LineIndex
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,6 @@ def runtime_diagnostics(server: Any, uri: str) -> list[types.Diagnostic]:
     return list(st.diagnostics.get(uri, [])) if st else []
 
 
-# Runtime findings that confirm a static rule's finding on the same line: one bug, one diagnostic.
-TWINS = {"TLR04": "TL401", "TLR07": "TL101"}
-
-
 def merged_diagnostics(server: Any, uri: str, static: list[types.Diagnostic]) -> list[types.Diagnostic]:
     """`static` with the last run's runtime diagnostics of `uri`: a runtime finding whose static
     twin is on its line becomes related information of that diagnostic. A runtime finding that
@@ -123,7 +120,7 @@ def merged_diagnostics(server: Any, uri: str, static: list[types.Diagnostic]) ->
     rest: list[types.Diagnostic] = []
     stale = False
     for d in runtime:
-        twin = TWINS.get(str(d.code))
+        twin = RUNTIME_TWINS.get(str(d.code))
         i = next(
             (
                 i
@@ -150,7 +147,8 @@ def merged_diagnostics(server: Any, uri: str, static: list[types.Diagnostic]) ->
             for d in runtime
             if not (isinstance(d.data, dict) and d.data.get("paired"))
             or any(
-                s.code == TWINS.get(str(d.code)) and s.range.start.line <= d.range.start.line <= s.range.end.line
+                s.code == RUNTIME_TWINS.get(str(d.code))
+                and s.range.start.line <= d.range.start.line <= s.range.end.line
                 for s in static
             )
         ]
