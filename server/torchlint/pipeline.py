@@ -129,7 +129,7 @@ def _analyze(path: str, text: str, workspace: Workspace, codes: frozenset[str], 
             deps: dict[str, object] = {}
             files: list[str] | None = None
         else:
-            subset = SourceFile(path, text, part.subset, None, source.lines)
+            subset = SourceFile(path, text, part.subset, None, source.lines, facts=source.facts)
             # the whole file's model is built only if another file asks for it
             sub = SemanticModel(subset, workspace, workspace.module_name(Path(path).resolve()))
             whole = {r.code for r in all_rules() if r.whole_file and r.code in codes}
