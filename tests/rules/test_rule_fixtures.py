@@ -37,3 +37,18 @@ def test_messages_name_no_line_numbers():
         for f in findings:
             texts = [f.message, *(r.message for r in f.related), *([f.fix.message] if f.fix else [])]
             assert not any(pattern.search(t) for t in texts), (path.name, texts)
+
+
+def test_related_locations_lie_in_the_files_they_name():
+    """A related location names the file it points into: a loss built by a caller in another
+    file is shown there, not at the same position in the file of the finding."""
+    from pathlib import Path
+
+    for path in rule_fixtures():
+        findings, _ = actual(path)
+        for f in findings:
+            for r in f.related:
+                lines = Path(r.path).read_text(encoding="utf-8").split("\n")
+                assert r.span.end.line < len(lines), (path.name, f.code, r.message, r.path)
+                segment = lines[r.span.start.line][r.span.start.column :]
+                assert segment.strip(), (path.name, f.code, r.message, r.path)

@@ -283,6 +283,7 @@ class LossCall:
     call: ast.Call
     defined: ast.AST | None  # where the loss object was built (class form)
     label: str  # how to name it in messages: "`criterion` is `nn.CrossEntropyLoss`"
+    defined_in: SemanticModel | None = None  # the file `defined` is in (a caller may build it)
 
     @property
     def functional(self) -> bool:
@@ -301,7 +302,7 @@ def loss_call(model: SemanticModel, call: ast.Call) -> LossCall | None:
         if name:
             shown = dotted(call.func)
             label = f"`{shown}` (`nn.{name}`)" if shown else f"`nn.{name}`"
-            return LossCall(name, call, info.node, label)
+            return LossCall(name, call, info.node, label, info.model or model)
     return None
 
 

@@ -105,5 +105,7 @@ class ProbabilitiesIntoCrossEntropy(Rule):
             msg = f"{lc.label} applies `log_softmax` itself and expects raw logits; {subject} is {what}: {act.where}{tail}"
             related = [ctx.related(act.model, act.node, f"`{act.kind}` applied here")]
             if lc.defined is not None:
-                related.append(ctx.related(ctx.model, lc.defined, "the cross-entropy loss is built here"))
+                related.append(
+                    ctx.related(lc.defined_in or ctx.model, lc.defined, "the cross-entropy loss is built here")
+                )
             yield ctx.finding(self, arg, msg, remove_activation_fix(ctx, act), related)

@@ -81,5 +81,5 @@ class SoftmaxIntoNllLoss(Rule):
             msg = f"{lc.label} expects log-probabilities; {subject} is probabilities: {act.where}; use `log_softmax`"
             related = [ctx.related(act.model, act.node, "`softmax` applied here")]
             if lc.defined is not None:
-                related.append(ctx.related(ctx.model, lc.defined, "the NLL loss is built here"))
+                related.append(ctx.related(lc.defined_in or ctx.model, lc.defined, "the NLL loss is built here"))
             yield ctx.finding(self, arg, msg, log_softmax_fix(ctx, act), related)

@@ -65,5 +65,5 @@ class SigmoidIntoBceWithLogits(Rule):
             msg = f"{lc.label} applies `sigmoid` itself and expects raw logits; {subject} is `sigmoid` output: {act.where}"
             related = [ctx.related(act.model, act.node, "`sigmoid` applied here")]
             if lc.defined is not None:
-                related.append(ctx.related(ctx.model, lc.defined, "the loss is built here"))
+                related.append(ctx.related(lc.defined_in or ctx.model, lc.defined, "the loss is built here"))
             yield ctx.finding(self, arg, msg, remove_activation_fix(ctx, act), related)

@@ -79,7 +79,7 @@ class SigmoidThenBce(Rule):
                 msg += " and apply `torch.sigmoid` only where probabilities are needed"
             related = [ctx.related(act.model, act.node, "`sigmoid` applied here")]
             if lc.defined is not None:
-                related.append(ctx.related(ctx.model, lc.defined, "the loss is built here"))
+                related.append(ctx.related(lc.defined_in or ctx.model, lc.defined, "the loss is built here"))
             related += [
                 ctx.related(ctx.model, other.call, "also given this `sigmoid` output") for other, _, _ in items[1:]
             ]
@@ -123,6 +123,8 @@ def _switch_loss(ctx, lc) -> Edit | None:
     if lc.functional:
         func = lc.call.func
     else:
+        if lc.defined_in is not model:
+            return None  # built in another file: an edit there is not this file's fix
         if not isinstance(lc.defined, ast.Call) or sum(1 for o in loss_calls(model) if o.defined is lc.defined) != 1:
             return None
         if not _bound_once(model, lc):

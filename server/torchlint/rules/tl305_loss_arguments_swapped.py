@@ -197,5 +197,5 @@ class LossArgumentsSwapped(Rule):
                 else []
             )
             if lc.defined is not None:
-                related.append(ctx.related(ctx.model, lc.defined, "the loss is built here"))
+                related.append(ctx.related(lc.defined_in or ctx.model, lc.defined, "the loss is built here"))
             yield ctx.finding(self, call, msg, fix, related)
