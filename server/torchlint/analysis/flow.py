@@ -66,8 +66,8 @@ FUNCTION_BUDGET = 250_000
 
 class BudgetExhausted(BaseException):
     """A function's analysis ran out of its budget. A BaseException, so that a rule's
-    `except Exception` cannot swallow it: the engine must see it to analyse the file again
-    with that function left out (see `engine._run_rules`)."""
+    `except Exception` cannot swallow it: the pipeline must see it to analyse the file again
+    with that function left out (see `pipeline._run_rules`)."""
 
     def __init__(self, scope: ast.AST, budget: int):
         super().__init__(scope, budget)
