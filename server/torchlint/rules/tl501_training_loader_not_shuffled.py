@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import TypeGuard
 
 from ..analysis import edits
 from ..analysis.findings import Edit, Fix, Severity
@@ -403,22 +404,15 @@ def _loader_uses(ctx, call: ast.Call, name: str) -> list[ast.AST] | None:
 def _use_kind(model: SemanticModel, use: ast.AST) -> str:
     """ "peek", "neutral" (`len(loader)`, `loader.dataset`) or "use"."""
     parent = model.parent(use)
-    if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.args and parent.args[0] is use:
-        if parent.func.id == "len":
-            return "neutral"
-        if parent.func.id == "iter":
-            outer = model.parent(parent)
-            if (
-                isinstance(outer, ast.Call)
-                and isinstance(outer.func, ast.Name)
-                and outer.func.id == "next"
-                and outer.args
-                and outer.args[0] is parent
-            ):
-                return "peek"
-            if isinstance(outer, ast.Assign) and len(outer.targets) == 1 and isinstance(outer.targets[0], ast.Name):
-                return "peek" if _iterator_only_stepped(model, outer.targets[0].id, model.scope_of(outer)) else "use"
-            return "use"
+    if _called_on(parent, "len", use):
+        return "neutral"
+    if _called_on(parent, "iter", use):
+        outer = model.parent(parent)
+        if _called_on(outer, "next", parent):
+            return "peek"
+        if isinstance(outer, ast.Assign) and len(outer.targets) == 1 and isinstance(outer.targets[0], ast.Name):
+            return "peek" if _iterator_only_stepped(model, outer.targets[0].id, model.scope_of(outer)) else "use"
+        return "use"
     if isinstance(parent, ast.Attribute) and parent.value is use:
         called = model.parent(parent)
         if not (isinstance(called, ast.Call) and called.func is parent):
@@ -441,13 +435,7 @@ def _iterator_only_stepped(model: SemanticModel, it: str, scope: ast.AST) -> boo
     uses = [n for n in ast.walk(scope) if isinstance(n, ast.Name) and n.id == it and isinstance(n.ctx, ast.Load)]
     for n in uses:
         parent = model.parent(n)
-        if (
-            isinstance(parent, ast.Call)
-            and isinstance(parent.func, ast.Name)
-            and parent.func.id == "next"
-            and parent.args
-            and parent.args[0] is n
-        ):
+        if _called_on(parent, "next", n):
             continue
         if (
             isinstance(parent, ast.Attribute)
@@ -457,3 +445,14 @@ def _iterator_only_stepped(model: SemanticModel, it: str, scope: ast.AST) -> boo
             continue
         return False
     return bool(uses)
+
+
+def _called_on(node: ast.AST | None, builtin: str, arg: ast.AST) -> TypeGuard[ast.Call]:
+    """`node` is `builtin(arg, ...)`: `len(loader)`, `iter(loader)`, `next(it)`."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == builtin
+        and bool(node.args)
+        and node.args[0] is arg
+    )
