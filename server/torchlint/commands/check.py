@@ -17,6 +17,7 @@ from ..analysis.source import UnreadableFile, decode
 from ..config import Config, ConfigError, load_config, user_interpreter
 from ..fixes import apply_edits, edits_of, select_fixes
 from .cache import Cache, config_fingerprint, engine_fingerprint, file_list_digest
+from .collector import PerFileCollection
 from .discover import discover
 from .jobs import choose_jobs, file_sizes, plan_units, run_units
 from .output import render
@@ -215,7 +216,10 @@ def _check_all(files: list[Path], config: Config, root: Path, args: argparse.Nam
     units = plan_units([files[i] for i in todo], sizes, jobs) if jobs > 1 else []
     if len(units) < 2:
         try:
-            results.update((i, run.check(files[i])) for i in todo)
+            with PerFileCollection() as collector:
+                for i in todo:
+                    results[i] = run.check(files[i])
+                    collector.after_file()
         finally:
             run.close()
     else:
@@ -228,13 +232,13 @@ def _check_all(files: list[Path], config: Config, root: Path, args: argparse.Nam
     return [results[i] for i in range(len(files))]
 
 
-_worker: tuple[_Run, list[Path]] | None = None  # in a worker process: its run and the files
+_worker: tuple[_Run, list[Path], PerFileCollection] | None = None  # in a worker: its run, the files, gc
 
 
 def _start_worker(config: Config, root: Path, args: argparse.Namespace, files: list[Path]) -> None:
     global _worker
     run = _Run(config, root, args)
-    _worker = (run, files)
+    _worker = (run, files, PerFileCollection().__enter__())  # for the worker's life
     # a worker lives until the pool shuts down and then leaves with os._exit: write its cache
     # entries on multiprocessing's own way out
     multiprocessing.util.Finalize(run, run.close, exitpriority=10)
@@ -242,8 +246,12 @@ def _start_worker(config: Config, root: Path, args: argparse.Namespace, files: l
 
 def _check_unit(unit: list[int]) -> list[_FileResult]:
     assert _worker is not None, "called outside a worker"
-    run, files = _worker
-    return [run.check(files[i]) for i in unit]
+    run, files, collector = _worker
+    out = []
+    for i in unit:
+        out.append(run.check(files[i]))
+        collector.after_file()
+    return out
 
 
 def _apply_cli(config: Config, args: argparse.Namespace) -> Config:
