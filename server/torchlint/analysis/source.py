@@ -267,11 +267,15 @@ def _splice(prev: SourceFile, lines: list[str], text: str):
         region = _parse(region_text)
     except (SyntaxError, ValueError):
         try:  # an edit that swallows what follows (an open bracket or string) fails as a whole
-            _parse(text)
+            _parse(text if _changes_grammar(body[:first]) else "\n".join([""] * r0 + lines[r0:]))
             return None  # it parses as a whole after all: the boundaries did not hold
         except (SyntaxError, ValueError) as whole:
             # the first error of the whole text, as a full parse reports it (the region's may
-            # differ: "unterminated string literal (detected at line N)" names its last line)
+            # differ: "unterminated string literal (detected at line N)" names its last line).
+            # The statements above the region parse and end at the top level: the parser
+            # reaches the region in the same state without them, so the text from the region
+            # on (their lines left blank: same positions) fails as the whole text does, in
+            # the time of the rest of the file only
             problem = problem_of(whole, lines)
         except (RecursionError, MemoryError):
             return None
@@ -287,6 +291,12 @@ def _splice(prev: SourceFile, lines: list[str], text: str):
         for st in tail:
             _shift(prev.facts_of(st), st, delta)
     return ast.Module(body=[*body[:first], *region.body, *tail], type_ignores=[]), problem, recovered
+
+
+def _changes_grammar(stmts: list[ast.stmt]) -> bool:
+    """Do these statements change how the parser reads what follows? (`from __future__ import
+    barry_as_FLUFL` makes `<>` an operator.)"""
+    return any(isinstance(st, ast.ImportFrom) and st.module == "__future__" for st in stmts)
 
 
 def _shift(facts: StatementFacts, stmt: ast.stmt, delta: int) -> None:
