@@ -124,7 +124,7 @@ def _analyze(path: str, text: str, workspace: Workspace, codes: frozenset[str], 
         if prev is not None and workspace.unchanged_since(prev.deps, prev_files):
             part = incremental_plan(prev, source, codes)
         if prev is None or part is None:
-            model = workspace.model_for_text(path, text, fresh=True)
+            model = workspace.model_for_text(path, text, fresh=incremental)
             findings, loops, result.errors, too_deep = _run_rules(path, model.source, model, workspace, codes)
             deps: dict[str, object] = {}
             files: list[str] | None = None
