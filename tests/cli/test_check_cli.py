@@ -55,6 +55,24 @@ def test_text_output_and_exit_code(project):
     assert line.startswith(f"{project / 'train.py'}:11:5: TL101 ")
 
 
+@pytest.mark.parametrize("files", [1, 300], ids=["buffered", "larger-than-the-buffer"])
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path, files):
+    # `torchlint check | head -1`: the program leaves without tearing the interpreter down
+    # (cli.run), after flushing what it printed; a closed pipe is not an internal error
+    for i in range(files):
+        (tmp_path / f"train_{i}.py").write_text(BUGGY)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torchlint", "check", "--no-cache", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before anything is printed
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) in (1, 2)
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
 def test_clean_file_exits_zero(project):
     r = run("check", str(project / "clean.py"))
     assert r.returncode == 0, r.stdout + r.stderr
