@@ -53,6 +53,7 @@ class AnalysisDatabase:
 
     def forget(self, key: str) -> bool:
         """Drop what was built from `key` (it changed on disk); False if nothing was."""
+        self.changed(key)
         self._snapshots.pop(key, None)
         known = key in self._disk or key in self._models
         self._models.pop(key, None)
@@ -85,8 +86,16 @@ class AnalysisDatabase:
         self._models[key] = (revision, model)
         return revision, model
 
+    def changed(self, key: str) -> None:
+        """`key`'s text changed (the editor's, or on disk) since the analysis looked at it."""
+        self._checked.pop(key, None)
+
     def model_for_path(self, path: Path) -> SemanticModel | None:
-        return self._read(path)[0]
+        """The model of a workspace file as this analysis sees it (looked up on disk once per
+        analysis: other files' questions ask for the same few files again and again)."""
+        key = norm_path(str(path))
+        self._used(key)
+        return self._now(key)[0]
 
     def _read(self, path: Path) -> tuple[SemanticModel | None, Revision]:
         key = norm_path(str(path))

@@ -31,8 +31,18 @@ class DocumentStore:
         self.overlays: dict[str, str] = {}  # path -> the editor's text (unsaved buffers)
         self._texts: dict[str, tuple[Stamp, str]] = {}  # unopened files, by stamp
         self._sources: dict[str, SourceFile] = {}  # path -> its last parse
+        self._seen: dict[str, str | None] = {}  # what `text` gave in this analysis
+
+    def begin(self) -> None:
+        """A new analysis: it sees each file as it was when it first asked for it."""
+        self._seen.clear()
+
+    def changed(self, key: str) -> None:
+        """`key`'s text changed since this analysis asked for it."""
+        self._seen.pop(key, None)
 
     def set_overlay(self, key: str, text: str | None) -> None:
+        self.changed(key)
         if text is None:
             self.overlays.pop(key, None)
         else:
@@ -64,8 +74,11 @@ class DocumentStore:
         """The text the analysis sees for `key`: the editor's, else the disk's."""
         if key in self.overlays:
             return self.overlays[key]
+        if key in self._seen:
+            return self._seen[key]
         hit = self.read_disk(key)
-        return hit[1] if hit is not None else None
+        text = self._seen[key] = hit[1] if hit is not None else None
+        return text
 
     def parse(self, key: str, path: str, text: str) -> tuple[SourceFile, bool]:
         """The parse of `text` (from the last parse of `key` when there is one, see `reparse`),

@@ -70,10 +70,12 @@ class Workspace:
         if text is not None and key not in self.documents.overlays and not Path(key).is_file():
             self.modules.forget_misses()  # an unsaved new module: imports of it may resolve now
         self.documents.set_overlay(key, text)
+        self.db.changed(key)
 
     def invalidate(self, path: str) -> None:
         key = norm_path(path)
         known = self.documents.knows(key)
+        self.documents.changed(key)
         if not self.db.forget(key) and not known:
             self.modules.forget_misses()  # a file never read before may be new
 
@@ -83,6 +85,7 @@ class Workspace:
     def begin(self, path: str) -> None:
         """Start recording which workspace files the analysis of `path` reads."""
         self.db.begin(norm_path(path))
+        self.documents.begin()
         self.modules.scanned = False
 
     # -- what an incremental analysis may keep ------------------------------------------
