@@ -9,7 +9,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -277,6 +276,8 @@ def find_pyproject(start: Path) -> Path | None:
             continue
         if "torchlint" not in text:
             continue
+        import tomllib  # only for a file that names torchlint (its import is ~15 ms of a run)
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError:
@@ -294,6 +295,8 @@ def load_config(start: Path | str | None = None, explicit: Path | str | None = N
     path = Path(explicit) if explicit else find_pyproject(Path(start or "."))
     if path is None:
         return Config(root=Path(start).resolve() if start and Path(start).is_dir() else None)
+    import tomllib
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
