@@ -63,6 +63,21 @@ def test_the_default_is_one_process_per_idle_cpu(monkeypatch):
     assert jobs.choose_jobs(2, big, 50) == 1
 
 
+@pytest.mark.parametrize(
+    ("loadavg", "busy"),
+    [
+        ("1.90 0.90 0.68 1/82 11976", 0.0),  # the last minute was busy (this program's last run): idle now
+        ("1.90 0.90 0.68 3/82 11976", 1.9),  # two others running now: the average says how much
+        ("0.30 0.90 0.68 4/82 11976", 0.3),  # a burst of short-lived processes: the average
+        ("2.50 2.40 2.30 3/82 11976", 2.0),
+    ],
+)
+def test_other_programs_load_is_the_average_capped_by_what_runs_now(tmp_path, loadavg, busy):
+    f = tmp_path / "loadavg"
+    f.write_text(loadavg + "\n")
+    assert jobs._load(str(f)) == busy
+
+
 def test_little_work_stays_in_one_process(monkeypatch):
     monkeypatch.setattr(jobs, "_usable_cpus", lambda: 4)
     monkeypatch.setattr(jobs, "_load", lambda: 0.0)

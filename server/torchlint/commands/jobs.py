@@ -92,7 +92,19 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _load() -> float:
+def _load(loadavg: str = "/proc/loadavg") -> float:
+    """CPUs other programs keep busy: the 1-minute load average, but no more than the
+    processes running right now besides this one. The average alone remembers the last
+    minute, this program's own earlier runs included (`torchlint check` twice in a row saw a
+    busy machine and stayed in one process); a program that keeps a CPU busy is running at
+    any moment, so it still counts."""
+    try:
+        with open(loadavg, encoding="ascii") as fh:
+            fields = fh.read().split()
+        running = int(fields[3].split("/")[0]) - 1  # this process is running too
+        return max(0.0, min(float(fields[0]), float(running)))
+    except (OSError, IndexError, ValueError):
+        pass
     try:
         return os.getloadavg()[0]
     except OSError:
