@@ -13,6 +13,7 @@ import sys
 from ast import AST
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
 from .facts import Facts
@@ -449,6 +450,8 @@ class SemanticModel:
         """What kind of PyTorch object `expr` evaluates to, or None when unknown."""
         if _depth > 8:
             return None
+        if expr.__class__ is ast.Name and expr.id not in self.bound_names:
+            return None  # a builtin, a def, a class or an import: nothing of ours gives it a kind
         key = id(expr)
         if key in self._kind_cache:
             return self._kind_cache[key]
@@ -456,6 +459,15 @@ class SemanticModel:
         result = self._kind_uncached(expr, _depth)
         self._kind_cache[key] = result
         return result
+
+    @cached_property
+    def bound_names(self) -> frozenset[str]:
+        """Names an assignment, a loop, a `with` or a parameter of this file binds. `kind` of
+        any other name is unknown (its values are the assignments and its callers' arguments),
+        and asking costs a walk up its scopes: most calls of a file are builtins and defs."""
+        names = {n.id for n in self._by_type.get(ast.Name, ()) if n.ctx.__class__ is ast.Store}  # type: ignore[attr-defined]
+        names.update(a.arg for a in self._by_type.get(ast.arg, ()))  # type: ignore[attr-defined]
+        return frozenset(names)
 
     def _kind_uncached(self, expr: ast.AST, _depth: int) -> KindInfo | None:
         if isinstance(expr, ast.Call):
