@@ -199,6 +199,9 @@ class TrainingLoaderNotShuffled(Rule):
         for call in model.nodes_of(ast.Call):
             if not isinstance(call, ast.Call):
                 continue
+            callee = dotted(call.func)
+            if callee is None or (callee not in model.classes and model.qualname(call.func) is None):
+                continue  # not a class, ours or imported: it does not build a loader here (a factory's loader is built in it)
             info = model.kind(call)
             if info is None or info.kind != Kind.DATALOADER or info.node is not call:
                 continue
