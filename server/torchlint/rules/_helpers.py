@@ -261,7 +261,7 @@ def _kind_loose(model: SemanticModel, expr: ast.AST, depth: int = 0):
     if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in MOVE_METHODS:
         inner = _kind_loose(model, expr.func.value, depth + 1)
         return inner if inner is not None and inner.kind == Kind.LOSS else None
-    if isinstance(expr, ast.Name):
+    if isinstance(expr, ast.Name) and expr.id in model.bound_names:  # else no binding has a value
         b = reaching_binding(model, expr)
         if b is not None and isinstance(b.value, ast.Call):
             return _kind_loose(model, b.value, depth + 1)
