@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
+from .analysis.cfg import BudgetExhausted
 from .analysis.context import FileContext
 from .analysis.findings import SYNTAX_ERROR, Finding, Position, Severity, Span, not_analysed
-from .analysis.flow import BudgetExhausted
 from .analysis.incremental import merge, snapshot
 from .analysis.incremental import plan as incremental_plan
 from .analysis.resolve import SemanticModel

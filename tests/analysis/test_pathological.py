@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from torchlint import pipeline
-from torchlint.analysis import flow
+from torchlint.analysis import cfg
+from torchlint.analysis.cfg import FUNCTION_BUDGET
 from torchlint.analysis.context import FileContext
-from torchlint.analysis.flow import FUNCTION_BUDGET, _SubstringFinder
+from torchlint.analysis.flow import _SubstringFinder
 from torchlint.analysis.workspace import Workspace
 from torchlint.checker import Checker
 from torchlint.config import Config
@@ -145,7 +146,7 @@ def _key(report):
 
 @pytest.fixture
 def unlimited(monkeypatch):
-    monkeypatch.setattr(flow, "FUNCTION_BUDGET", 10**9)
+    monkeypatch.setattr(cfg, "FUNCTION_BUDGET", 10**9)
 
 
 # -- the work grows linearly ---------------------------------------------------------
@@ -235,7 +236,7 @@ def _def_line(text: str, name: str) -> int:
 def test_a_function_over_budget_gets_one_note_and_the_rest_is_analysed(branches, restarts, tmp_path, monkeypatch):
     """Out of budget while a rule asks about it (the analysis starts again without it), or
     already while its graph is built (left out on the spot): the same answer."""
-    monkeypatch.setattr(flow, "FUNCTION_BUDGET", SMALL_BUDGET)
+    monkeypatch.setattr(cfg, "FUNCTION_BUDGET", SMALL_BUDGET)
     runs = []
     once = pipeline._run_rules_once
     monkeypatch.setattr(pipeline, "_run_rules_once", lambda *a: runs.append(1) or once(*a))
@@ -260,7 +261,7 @@ def test_a_function_over_budget_gets_one_note_and_the_rest_is_analysed(branches,
     assert not [f for f in report.findings if f.code in flow_codes and f.span.start.line in big_lines]
     assert not report.errors
     # with the budget it needs, the same function has flow findings (they were skipped above)
-    monkeypatch.setattr(flow, "FUNCTION_BUDGET", 10**9)
+    monkeypatch.setattr(cfg, "FUNCTION_BUDGET", 10**9)
     full = check(tmp_path, text)
     assert "TL001" not in {f.code for f in full.findings}
     assert [f for f in full.findings if f.code == "TL201" and f.span.start.line in big_lines]
@@ -268,7 +269,7 @@ def test_a_function_over_budget_gets_one_note_and_the_rest_is_analysed(branches,
 
 def test_a_noqa_comment_does_not_hide_the_note(tmp_path, monkeypatch):
     """TL001 says the function went unread, not that its line is wrong: only `ignore` hides it."""
-    monkeypatch.setattr(flow, "FUNCTION_BUDGET", SMALL_BUDGET)
+    monkeypatch.setattr(cfg, "FUNCTION_BUDGET", SMALL_BUDGET)
     lines = _over_budget_file(3000).split("\n")
     lines[_def_line("\n".join(lines), BIG)] += "  # noqa: TL001"
     report = check(tmp_path, "\n".join(lines))
@@ -292,7 +293,7 @@ def test_twenty_thousand_branches_are_left_out_with_the_real_budget(tmp_path, mo
 
 
 def test_module_level_code_over_budget_gets_one_note_at_its_first_statement(tmp_path, monkeypatch):
-    monkeypatch.setattr(flow, "FUNCTION_BUDGET", SMALL_BUDGET)
+    monkeypatch.setattr(cfg, "FUNCTION_BUDGET", SMALL_BUDGET)
     text = (
         HEAD
         + "from torch.utils.data import DataLoader\n\n"
@@ -310,7 +311,7 @@ def test_module_level_code_over_budget_gets_one_note_at_its_first_statement(tmp_
 
 
 def test_the_note_is_shown_whatever_select_says(tmp_path, monkeypatch):
-    monkeypatch.setattr(flow, "FUNCTION_BUDGET", SMALL_BUDGET)
+    monkeypatch.setattr(cfg, "FUNCTION_BUDGET", SMALL_BUDGET)
     # over budget already while its graph is built (with fewer branches, whether the rules
     # selected ask for more than the budget depends on which they are)
     text = _over_budget_file(3000)
@@ -384,7 +385,7 @@ def _realistic_main(lines: int) -> str:
 def test_the_note_survives_the_incremental_path(tmp_path, monkeypatch):
     """Edits elsewhere keep the note (moved with its function), an edit that shrinks the
     function drops it: each time what a fresh analysis says."""
-    monkeypatch.setattr(flow, "FUNCTION_BUDGET", SMALL_BUDGET)
+    monkeypatch.setattr(cfg, "FUNCTION_BUDGET", SMALL_BUDGET)
     path = tmp_path / "t.py"
     editor = Checker(Config(), tmp_path, incremental=True)
     edited_small = SMALL_BUGGY.replace("loss.backward()", "(loss * 2).backward()")

@@ -11,7 +11,7 @@ from .events import Ev, Event
 from .resolve import SemanticModel, dotted
 
 if TYPE_CHECKING:
-    from .flow import CFG, Node
+    from .cfg import CFG, Node
 
 _ENTRY, _TRAIN, _EVAL, _UNKNOWN = 1, 2, 4, 8
 _MODE_BITS = {Ev.TRAIN: _TRAIN, Ev.EVAL: _EVAL, Ev.MODE_UNKNOWN: _UNKNOWN}

@@ -14,7 +14,7 @@ from .resolve import dotted, last_name
 from .torchapi import LOADER_WRAPPERS
 
 if TYPE_CHECKING:
-    from .flow import CFG, Node
+    from .cfg import CFG, Node
 
 _COUNTERS = {"range", "trange", "xrange", "count"}
 # torch.nn layers without parameters: calling one applies a function, it does not run a model.
