@@ -24,7 +24,7 @@ class FileContext:
     model: SemanticModel
     workspace: Workspace
     findings: list[Finding] = field(default_factory=list)
-    # functions whose analysis budget ran out in an earlier attempt (flow.BudgetExhausted)
+    # functions whose analysis budget ran out in an earlier attempt (cfg.BudgetExhausted)
     exhausted: dict[ast.AST, int] = field(default_factory=dict)
 
     @cached_property
