@@ -6,6 +6,7 @@ import ast
 import gc
 from pathlib import Path
 
+from torchlint.analysis import resolve
 from torchlint.analysis.facts import Facts
 from torchlint.analysis.incremental import statement_names
 from torchlint.analysis.resolve import SemanticModel, statement_index, subtree
@@ -32,6 +33,21 @@ def test_subtree_is_ast_walk_order():
     tree = ast.parse(TEXT)
     for node in ast.walk(tree):
         assert subtree(node) == list(ast.walk(node))
+
+
+def test_walks_through_the_index_are_the_walks_that_read_the_fields():
+    # SemanticModel.walk_scope / subtree list children from each statement's index (kept
+    # across re-parses): the same nodes, in the same order, as reading every node's fields
+    root = Path(__file__).resolve().parents[2]
+    texts = [p.read_text() for p in sorted((root / "examples").glob("*.py"))]
+    source = parse("t.py", texts[0])
+    for text in [*texts, texts[0].replace("model.train()", "model.train()\n    x = [lambda y: y + 1]")]:
+        source = reparse(source, "t.py", text)  # a kept statement's index is the earlier parse's
+        model = SemanticModel(source)
+        for node in model.nodes:
+            assert model.subtree(node) == list(ast.walk(node))
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                assert model.walk_scope(node) == resolve._scope_nodes(node)
 
 
 def test_facts_go_with_their_node():

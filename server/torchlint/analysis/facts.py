@@ -29,3 +29,11 @@ class Facts(Generic[K, V]):
         if known is None:
             known = self._known[key] = self._compute(key)
         return known
+
+    def known_or(self, key: K, compute: Callable[[], V]) -> V:
+        """The fact, or `compute()` when nothing knows it yet: another way to the same value
+        (one that can use what the caller holds)."""
+        known = self._known.get(key)
+        if known is None:
+            known = self._known[key] = compute()
+        return known

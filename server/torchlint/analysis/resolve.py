@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import sys
 from ast import AST
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, cast
@@ -251,6 +251,35 @@ class SemanticModel:
         return prefix
 
     # -- structure -----------------------------------------------------------
+    def walk_scope(self, scope: ast.AST) -> list[ast.AST]:
+        """`walk_scope(scope)` of a scope of this file, walked with the children its index
+        recorded (a dict lookup per node instead of reading every field)."""
+        return _walk_scope.known_or(scope, lambda: _scope_nodes(scope, self._children(scope)))
+
+    def subtree(self, node: ast.AST) -> list[ast.AST]:
+        """`subtree(node)` of a node of this file, walked as `walk_scope` is."""
+        return [node, *_below.known_or(node, lambda: _descendants(node, self._children(node)))]
+
+    def _children(self, node: ast.AST) -> Children:
+        """How to list the children of `node` and of the nodes below it: from the index of
+        its top-level statement, when it is in this file's tree."""
+        if node is self.tree:  # the module: every statement's index, merged
+            merged: dict[ast.AST, list[ast.AST]] = {self.tree: child_nodes(self.tree)}
+            for stmt in self.tree.body:
+                facts = self.source.facts.get(stmt)
+                if facts is None or facts.children is None:
+                    return child_nodes
+                merged.update(facts.children)
+            return lambda n: merged.get(n, ())
+        top, up = node, self.parents.get(node)
+        while up is not None and up is not self.tree:
+            top, up = up, self.parents.get(up)
+        facts = self.source.facts.get(top) if up is self.tree else None
+        children = facts.children if facts is not None else None
+        if children is None:
+            return child_nodes
+        return lambda n: children.get(n, ())
+
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.parents.get(node)
 
@@ -400,7 +429,7 @@ class SemanticModel:
         """Values assigned to plain `name` in `scope` (not nested functions), in source order."""
         index = self._scope_assignments.get(id(scope))
         if index is None:
-            index = self._scope_assignments[id(scope)] = _assignments(scope)
+            index = self._scope_assignments[id(scope)] = _assignments(scope, self.walk_scope(scope))
         return index.get(name, [])
 
     def attr_values(self, cls: ast.ClassDef, attr: str) -> list[ast.AST]:
@@ -408,7 +437,7 @@ class SemanticModel:
         index = self._attr_index.get(id(cls))
         if index is None:
             index = self._attr_index[id(cls)] = {}
-            for node in subtree(cls):
+            for node in self.subtree(cls):
                 if isinstance(node, ast.Assign):
                     pairs = [(t, node.value) for t in node.targets]
                 elif isinstance(node, ast.AnnAssign) and node.value is not None:
@@ -536,7 +565,7 @@ class SemanticModel:
         if fn.returns is not None:
             return self._annotation_kind(fn.returns)
         values: list[ast.AST | None] = []
-        for node in _walk_scope(fn):
+        for node in self.walk_scope(fn):
             if isinstance(node, (ast.Yield, ast.YieldFrom)):
                 return None
             if isinstance(node, ast.Return):
@@ -706,7 +735,7 @@ class SemanticModel:
                 unknown |= sub.model._class_layers(sub, found, seen)
             elif self.qualname(base) not in MODULE_BASES:
                 unknown = True  # a library base class (timm, torchvision...): its layers are unknown
-        return self._nodes_layers(subtree(info.node), info.node, found, seen) or unknown
+        return self._nodes_layers(info.model.subtree(info.node), info.node, found, seen) or unknown
 
     def _nodes_layers(self, nodes: list[ast.AST], cls: ast.ClassDef | None, found: set[str], seen: frozenset) -> bool:
         unknown = False
@@ -860,10 +889,10 @@ class SemanticModel:
             return frozenset()
         found: set[str] = set()
         if info.cls is not None and not info.qualname:
-            info.cls.model._built_in(subtree(info.cls.node), wanted, found, frozenset(), info.cls)
+            info.cls.model._built_in(info.cls.model.subtree(info.cls.node), wanted, found, frozenset(), info.cls)
         elif info.qualname and isinstance(info.node, ast.Call):
             owner = info.model or self
-            owner._built_in(subtree(info.node), wanted, found, frozenset(), None)
+            owner._built_in(owner.subtree(info.node), wanted, found, frozenset(), None)
         return frozenset(found)
 
     def _built_in(
@@ -877,7 +906,7 @@ class SemanticModel:
             for base in cls.node.bases:
                 sub = self.resolve_class(base)
                 if sub is not None:
-                    sub.model._built_in(subtree(sub.node), wanted, found, seen, sub)
+                    sub.model._built_in(sub.model.subtree(sub.node), wanted, found, seen, sub)
         for node in nodes:
             if not isinstance(node, ast.Call):
                 continue
@@ -889,7 +918,7 @@ class SemanticModel:
                 continue
             sub = self.resolve_class(node.func)
             if sub is not None and self.class_kind(sub) == Kind.MODULE:
-                sub.model._built_in(subtree(sub.node), wanted, found, seen, sub)
+                sub.model._built_in(sub.model.subtree(sub.node), wanted, found, seen, sub)
 
     # -- callees ---------------------------------------------------------------
     def resolve_function(self, call: ast.Call) -> FunctionRef | None:
@@ -929,7 +958,7 @@ class SemanticModel:
             defs = self._nested.get(id(scope))
             if defs is None:
                 defs = self._nested[id(scope)] = {
-                    n.name: n for n in _walk_scope(scope) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    n.name: n for n in self.walk_scope(scope) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
                 }
             if name in defs:
                 return defs[name]
@@ -1046,10 +1075,12 @@ def statement_index(source: SourceFile, stmt: ast.stmt) -> tuple[list[list[ast.A
         return facts.index
     levels: list[list[ast.AST]] = [[stmt]]
     parents: dict[ast.AST, ast.AST] = {}
+    children: dict[ast.AST, list[ast.AST]] = {}
     frontier = levels[0]
     while True:
         below: list[ast.AST] = []
         for node in frontier:
+            start = len(below)
             # `ast.iter_child_nodes`, inlined (the file's one full walk: a third faster)
             for name in node._fields:
                 value = getattr(node, name, None)
@@ -1061,11 +1092,14 @@ def statement_index(source: SourceFile, stmt: ast.stmt) -> tuple[list[list[ast.A
                 elif isinstance(value, AST):
                     parents[value] = node
                     below.append(value)
+            if len(below) > start:
+                children[node] = below[start:]
         if not below:
             break
         levels.append(below)
         frontier = below
     facts.index = (levels, parents)
+    facts.children = children
     return levels, parents
 
 
@@ -1114,11 +1148,14 @@ def child_nodes(node: ast.AST) -> list[ast.AST]:
     return out
 
 
-def _descendants(node: ast.AST) -> list[ast.AST]:
-    out = child_nodes(node)
+Children = Callable[[ast.AST], Sequence[ast.AST]]  # a node's children, in iter_child_nodes order
+
+
+def _descendants(node: ast.AST, kids: Children = child_nodes) -> list[ast.AST]:
+    out = list(kids(node))
     i = 0
     while i < len(out):  # breadth-first, as `ast.walk`
-        out.extend(child_nodes(out[i]))
+        out.extend(kids(out[i]))
         i += 1
     return out
 
@@ -1132,15 +1169,15 @@ def subtree(node: ast.AST) -> list[ast.AST]:
     return [node, *_below(node)]
 
 
-def _scope_nodes(scope: ast.AST) -> list[ast.AST]:
+def _scope_nodes(scope: ast.AST, kids: Children = child_nodes) -> list[ast.AST]:
     """Nodes of a scope, not descending into nested functions, lambdas or classes."""
     out: list[ast.AST] = []
-    stack: list[ast.AST] = child_nodes(scope) if not isinstance(scope, ast.Module) else list(scope.body)
+    stack: list[ast.AST] = list(kids(scope)) if not isinstance(scope, ast.Module) else list(scope.body)
     while stack:
         node = stack.pop()
         out.append(node)
         if node.__class__ not in _NESTED_SCOPES or node is scope:
-            stack.extend(child_nodes(node))
+            stack.extend(kids(node))
         else:
             # a nested definition: its decorators and defaults run in this scope
             stack.extend(getattr(node, "decorator_list", []))
@@ -1155,7 +1192,8 @@ def walk_scope(scope: ast.AST) -> list[ast.AST]:
     return _walk_scope(scope)
 
 
-def _assignments(scope: ast.AST) -> dict[str, list[ast.AST]]:
+def _assignments(scope: ast.AST, walked: list[ast.AST]) -> dict[str, list[ast.AST]]:
+    """Values bound to plain names in `scope` (`walked`: its nodes, `walk_scope`)."""
     out: dict[str, list[ast.AST]] = {}
 
     def bind(target: ast.AST, value: ast.AST | None, what: ast.AST | None = None) -> None:
@@ -1183,7 +1221,7 @@ def _assignments(scope: ast.AST) -> dict[str, list[ast.AST]]:
         ast.AsyncWith,
     )
     nodes = sorted(
-        (n for n in _walk_scope(scope) if isinstance(n, binders)),
+        (n for n in walked if isinstance(n, binders)),
         key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)),
     )
     for node in nodes:

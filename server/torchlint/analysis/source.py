@@ -48,6 +48,8 @@ class StatementFacts:
     types: list[dict[type, list[ast.AST]]] | None = None
     names: StatementNames | None = None  # what it defines and mentions (incremental.statement_names)
     positioned: list[ast.AST] | None = None  # its nodes that carry lines (`_shift` moves them)
+    # each of its nodes' children, in `ast.iter_child_nodes` order (resolve.statement_index)
+    children: dict[ast.AST, list[ast.AST]] | None = None
 
 
 @dataclass
