@@ -197,7 +197,7 @@ class JediBridge:
             return None
         hit = self._bound.get(id(model))
         if hit is None or hit[0] is not model:
-            hit = (model, None if _long_lines(model) else _bound_names(model.tree))
+            hit = (model, None if _long_lines(model) else _bound_names(model))
             if len(self._bound) > 64:
                 self._bound.pop(next(iter(self._bound)))
             self._bound[id(model)] = hit
@@ -327,27 +327,22 @@ def _same_environment() -> bool:
     return True
 
 
-def _bound_names(tree: ast.AST) -> frozenset[str] | None:
-    """Every name the file binds anywhere; None when a star import may bind any."""
+def _bound_names(model: SemanticModel) -> frozenset[str] | None:
+    """Every name the file binds anywhere; None when a star import may bind any. (From the
+    model's nodes by type: no walk of the tree.)"""
+    of: Callable[..., list[Any]] = model.nodes_of  # typed per AST class below
     out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            out.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            out.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                if alias.name == "*":
-                    return None
-                out.add(alias.asname or alias.name.split(".")[0])
-        elif isinstance(node, ast.arg):
-            out.add(node.arg)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            out.update(node.names)
-        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
-            out.add(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            out.add(node.rest)
+    for node in [*of(ast.Import), *of(ast.ImportFrom)]:
+        for alias in node.names:
+            if alias.name == "*":
+                return None
+            out.add(alias.asname or alias.name.split(".")[0])
+    out.update(n.id for n in of(ast.Name) if not isinstance(n.ctx, ast.Load))
+    out.update(n.name for n in [*of(ast.FunctionDef), *of(ast.AsyncFunctionDef), *of(ast.ClassDef)])
+    out.update(a.arg for a in of(ast.arg))
+    out.update(name for n in [*of(ast.Global), *of(ast.Nonlocal)] for name in n.names)
+    out.update(n.name for n in [*of(ast.ExceptHandler), *of(ast.MatchAs), *of(ast.MatchStar)] if n.name)
+    out.update(n.rest for n in of(ast.MatchMapping) if n.rest)
     return frozenset(out)
 
 
