@@ -6,7 +6,8 @@
 Measured, each a subprocess timed from the outside (median of the rounds):
 - floor (process): a fresh interpreter that reads and `ast.parse`s every file of DIR (what
   /tmp/floor.py does): the least any Python linter started per run can cost;
-- cold: `torchlint check DIR --no-cache`, with `-j 1` and `-j 2` (or `--jobs`), and `--no-jedi`,
+- cold: `torchlint check DIR --no-cache`, with `-j 1` and `-j 2` (or `--jobs`), without `-j` (the
+  default: one process per idle CPU, as TorchFix's default), and `--no-jedi`,
   from this checkout or from `--server SERVER_DIR` (PYTHONPATH): on a tree others are editing,
   pass a frozen copy (`git archive HEAD server | tar -x -C DIR`), as the cache key holds the
   stamps of torchlint's own files and every edit of them empties the cache;
@@ -158,6 +159,7 @@ def main() -> None:
         "floor (process)": lambda: timed([sys.executable, "-c", FLOOR, str(d)]),
         f"cold {jobs}": torchlint(d, "--no-cache", jobs, server=here),
         "cold -j2": torchlint(d, "--no-cache", "-j2", server=here),
+        "cold (default -j)": torchlint(d, "--no-cache", server=here),  # what users run, as TorchFix's default
         f"cold {jobs} --no-jedi": torchlint(d, "--no-cache", "--no-jedi", jobs, server=here),
         f"warm {jobs}": torchlint(d, "--cache-dir", str(cache_dir), jobs, server=here),
         "warm -j2": torchlint(d, "--cache-dir", str(cache_dir), "-j2", server=here),
@@ -191,6 +193,8 @@ def main() -> None:
         print(f"  {name:<24} {m:7.2f}s  {m / floor:15.1f}  {m / in_process:12.1f}  ({rounds})")
     if "torchfix" in med:
         print(f"  torchfix / cold {jobs}: {med['torchfix'] / med[f'cold {jobs}']:.1f}x")
+        # TorchFix runs one process per CPU by default, as torchlint does
+        print(f"  torchfix / cold (default -j): {med['torchfix'] / med['cold (default -j)']:.1f}x")
     print(f"  cold -j2 / cold {jobs}: {med['cold -j2'] / med[f'cold {jobs}']:.2f}")
     if args.baseline:
         print(f"  cold / baseline cold: {med[f'cold {jobs}'] / med[f'baseline cold {jobs}']:.2f}")
