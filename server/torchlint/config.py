@@ -125,12 +125,18 @@ def _problem(origin: str, key: str, expected: str, value: Any) -> ConfigError:
     return ConfigError(f"{origin}: `{key}`: expected {expected}, got {_describe(value)}")
 
 
+def _code(spelled: str) -> str:
+    """A code as the user may spell it (`tl101`, ` TL1`, `Syntax-Error`) as findings carry it."""
+    spelled = spelled.strip()
+    return SYNTAX_ERROR if spelled.lower() == SYNTAX_ERROR else spelled.upper()
+
+
 def _codes(value: Any, key: str, origin: str, csv: bool = True) -> tuple[str, ...]:
     if isinstance(value, str) and csv:
         value = [v for v in value.replace(" ", "").split(",") if v]  # CLI and editor settings: "TL1,TL201"
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise _problem(origin, key, 'a list of rule codes such as ["TL101", "TL2"]', value)
-    codes = tuple(SYNTAX_ERROR if v.strip().lower() == SYNTAX_ERROR else v.strip().upper() for v in value)
+    codes = tuple(_code(v) for v in value)
     bad = [c for c in codes if not _CODE.match(c)]
     if bad:
         raise ConfigError(
@@ -243,7 +249,7 @@ def _severities(value: Any, origin: str) -> dict[str, Severity]:
     for code, level in value.items():
         name = _SEVERITY_ALIASES.get(str(level).lower(), str(level).lower()) if isinstance(level, str) else None
         try:
-            sev[str(code).upper()] = Severity(name)
+            sev[_code(str(code))] = Severity(name)
         except ValueError:
             raise _problem(origin, f"severity.{code}", "one of error, warning, information, hint", level) from None
     return sev

@@ -117,6 +117,14 @@ def test_directory_is_recursive_and_respects_gitignore(tmp_path):
     assert files == {"pkg/sub/train.py"}
 
 
+def test_severity_table_takes_syntax_error_as_spelled(tmp_path):
+    (tmp_path / "broken.py").write_text("import torch\ndef f(:\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.torchlint.severity]\nsyntax-error = "warning"\n')
+    r = run("check", ".", "--format", "json", cwd=tmp_path)
+    (finding,) = json.loads(r.stdout)
+    assert finding["code"] == "syntax-error" and finding["severity"] == "warning"
+
+
 def test_select_and_ignore(project):
     assert run("check", "--ignore", "TL101", str(project / "train.py")).returncode == 0
     assert run("check", "--select", "TL2", str(project / "train.py")).returncode == 0
