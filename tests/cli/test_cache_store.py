@@ -63,6 +63,17 @@ def test_a_touched_file_is_recognised_by_content_a_changed_one_is_not(tmp_path):
     assert cache.get(train, train.read_text() + "x = 1\n", lambda: "") is None
 
 
+def test_a_file_whose_permissions_changed_is_looked_at_again(tmp_path):
+    # chmod keeps the mtime: a file made unreadable must be read (and get its TL001 note), not
+    # answered from the cache by its old stamp
+    train, helpers = _files(tmp_path)
+    _store(tmp_path / "cache", train, helpers)
+    st = train.stat()
+    train.chmod(0o200)
+    os.utime(train, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert Cache(tmp_path / "cache", KEY).lookup(train, lambda: "") is None
+
+
 def test_a_change_in_a_file_the_result_read_invalidates_it(tmp_path):
     train, helpers = _files(tmp_path)
     _store(tmp_path / "cache", train, helpers)

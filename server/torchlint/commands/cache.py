@@ -39,11 +39,13 @@ if TYPE_CHECKING:
 
 CACHE_ENV = "TORCHLINT_CACHE_DIR"
 DIR_NAME = ".torchlint_cache"
-_FORMAT = 2
+_FORMAT = 3
 
-Stamp = tuple[int, int]  # (st_mtime_ns, st_size)
-_MISSING: Stamp = (0, -1)
-_UNKNOWN: Stamp = (-1, -1)  # never equal to a file's stamp
+# (st_mtime_ns, st_size, st_mode): the mode as ruff's cache keeps it: a file made unreadable
+# (chmod keeps its mtime) is read again, and gets its TL001 note instead of its old findings
+Stamp = tuple[int, int, int]
+_MISSING: Stamp = (0, -1, 0)
+_UNKNOWN: Stamp = (-1, -1, -1)  # never equal to a file's stamp
 # path -> (stamp, content hash, ((dep, stamp, hash), ...), file-list digest | None, findings)
 Entry = tuple[Stamp, str, tuple[tuple[str, Stamp, str | None], ...], str | None, tuple[Any, ...]]
 
@@ -186,7 +188,7 @@ def _stamp(path: str) -> Stamp:
         st = os.stat(path)
     except OSError:
         return _MISSING
-    return (st.st_mtime_ns, st.st_size)
+    return (st.st_mtime_ns, st.st_size, st.st_mode)
 
 
 def _hash_file(path: str) -> str | None:
