@@ -115,3 +115,50 @@ def test_an_answer_given_once_is_read_again_by_every_file_that_asks(tmp_path, mo
     model = _model(ws, tmp_path / "c.py", "from weird.path import fit\n\nfit(net)\n")
     ref = ws.find_function("weird.path.fit", model)
     assert ref is not None and ref.node is not refs[0].node  # the file's model now
+
+
+def _project(root: Path) -> None:
+    """A package with a test tree that mirrors it (`tests/` and `tests/pkg/` are packages too,
+    as in pytorch/ignite)."""
+    for d in ("pkg/engine", "tests/pkg/engine"):
+        (root / d).mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "engine" / "__init__.py").write_text(
+        "from pkg.engine.events import Events\nfrom pkg.engine.engine import Engine\n"
+    )
+    (root / "pkg" / "engine" / "events.py").write_text(
+        "import enum\n\n\nclass Events(enum.Enum):\n    EPOCH_COMPLETED = 'epoch_completed'\n"
+    )
+    (root / "pkg" / "engine" / "engine.py").write_text("class Engine:\n    def run(self, data):\n        pass\n")
+    for d in ("tests", "tests/pkg", "tests/pkg/engine"):
+        (root / d / "__init__.py").write_text("")
+
+
+def test_a_test_tree_that_mirrors_the_package_does_not_shadow_it(tmp_path, asked):
+    # `tests/pkg/` is `tests.pkg` (tests/ is a package): `import pkg` from a test finds the
+    # project's own pkg/, as pytest's sys.path does
+    _project(tmp_path)
+    ws = Workspace(tmp_path)
+    test = _model(ws, tmp_path / "tests" / "pkg" / "engine" / "test_engine.py", "from pkg.engine import Engine\n")
+    assert ws.find_module("pkg.engine", test) == tmp_path / "pkg" / "engine" / "__init__.py"
+    info = ws.find_class("pkg.engine.Engine", test)
+    assert info is not None and info.model.source.path.endswith("engine.py")
+    assert asked == []
+
+
+def test_what_a_workspace_module_defines_is_not_asked_of_jedi(tmp_path, asked):
+    # `Events.EPOCH_COMPLETED(every=2)` names a member of a workspace class: the AST has said all
+    # there is (it is no class), and Jedi would read the same files to say the same
+    _project(tmp_path)
+    ws = Workspace(tmp_path)
+    text = "from pkg.engine import Events\n\nevery = Events.EPOCH_COMPLETED(every=2)\n"
+    model = _model(ws, tmp_path / "train.py", text)
+    call = next(n for n in ast.walk(model.tree) if isinstance(n, ast.Call))
+    assert model.resolve_class(call.func) is None
+    assert asked == []
+    # a name a star import may bind is still asked about
+    (tmp_path / "pkg" / "star.py").write_text("from elsewhere import *\n")
+    star = _model(ws, tmp_path / "uses_star.py", "from pkg.star import Thing\n\nThing()\n")
+    call = next(n for n in ast.walk(star.tree) if isinstance(n, ast.Call))
+    star.resolve_class(call.func)
+    assert asked == [str(tmp_path / "uses_star.py")]

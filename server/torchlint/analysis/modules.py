@@ -48,7 +48,12 @@ class ModuleResolver:
         """Where `import x` from `importer_path` is looked for, in order (as sys.path would)."""
         if importer_path not in self._roots:
             here = Path(importer_path).resolve().parent
-            roots = [here, *[p for p in here.parents if self.root and is_relative(p, self.root)]]
+            # Above the importer's own directory (a script's sys.path[0]), a directory that is
+            # itself a package (it holds `__init__.py`) is no import root: `tests/ignite/` is
+            # `tests.ignite` when `tests/` is a package, and `import ignite` finds the project's
+            # own `ignite/` (pytest puts the first directory above the packages on sys.path).
+            above = [p for p in here.parents if self.root and is_relative(p, self.root)]
+            roots = [here, *[p for p in above if not (p / "__init__.py").is_file()]]
             if self.root:
                 roots += [self.root, self.root / "src"]
             roots += self.extra_paths

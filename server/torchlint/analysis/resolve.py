@@ -377,6 +377,7 @@ class SemanticModel:
                 and last[:1].isupper()
                 and top not in NAMED_LIBRARIES
                 and top not in sys.stdlib_module_names
+                and not self.workspace.owns(q, self)
             ):
                 found = self.workspace.jedi_class(self, expr, q)
             return found
@@ -488,6 +489,11 @@ class SemanticModel:
         result = self._kind_uncached(expr, _depth)
         self._kind_cache[key] = result
         return result
+
+    @cached_property
+    def star_imports(self) -> bool:
+        """Does a `from x import *` bind names here that the import table does not list?"""
+        return any(a.name == "*" for node in self._by_type.get(ast.ImportFrom, ()) for a in node.names)  # type: ignore[attr-defined]
 
     @cached_property
     def bound_names(self) -> frozenset[str]:

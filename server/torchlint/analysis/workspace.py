@@ -184,6 +184,23 @@ class Workspace:
                 return model, ".".join(parts[i:])
         return None
 
+    def owns(self, qualname: str, importer: SemanticModel, _depth: int = 0) -> bool:
+        """Is `qualname` defined in a workspace module, by a statement the AST reads (a class,
+        a def, an assignment: `Events.EPOCH_COMPLETED`, a function named like a class)?
+        Then `find_class` has said all there is: Jedi would read the same files to find the
+        same. Not when it is imported from outside the workspace, nor when a star import may
+        bind it."""
+        target = self._split_qualname(qualname, importer)
+        if target is None:
+            return False
+        model, name = target
+        head, dot, rest = name.partition(".")
+        if head in model.imports:
+            return _depth < 5 and self.owns(model.imports[head] + dot + rest, model, _depth + 1)
+        if head in model.classes or head in model.functions or head in model.bound_names:
+            return True
+        return not model.star_imports
+
     def find_class(self, qualname: str, importer: SemanticModel, _depth: int = 0) -> ClassInfo | None:
         target = self._split_qualname(qualname, importer)
         if target is None:
