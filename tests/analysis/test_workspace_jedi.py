@@ -162,3 +162,13 @@ def test_what_a_workspace_module_defines_is_not_asked_of_jedi(tmp_path, asked):
     call = next(n for n in ast.walk(star.tree) if isinstance(n, ast.Call))
     star.resolve_class(call.func)
     assert asked == [str(tmp_path / "uses_star.py")]
+
+
+def test_a_function_of_a_package_installed_outside_the_workspace_is_not_looked_for(tmp_path, asked):
+    # Jedi is asked for functions only to find the workspace's own (imported through a path the
+    # module lookup does not know); pytest's `approx` lives in site-packages: nothing to find
+    ws = Workspace(tmp_path)
+    model = _model(ws, tmp_path / "test_x.py", "import pytest\n\nassert 1 == pytest.approx(1)\n")
+    call = next(n for n in ast.walk(model.tree) if isinstance(n, ast.Call))
+    assert model.resolve_function(call) is None
+    assert asked == []

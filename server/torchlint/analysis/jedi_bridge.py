@@ -147,7 +147,7 @@ class JediBridge:
         if head in OPAQUE_TOPS or head in _THIRD_PARTY or head in sys.stdlib_module_names:
             return None
         node = importer.import_nodes.get(last)
-        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)) or self._installed_elsewhere(head):
             return None
         key = (os.path.dirname(importer.source.path), qualname)
         if key in self._functions:
@@ -226,6 +226,21 @@ class JediBridge:
             names = self._listing(d)
             if names is None or top in names:
                 return True
+        return False
+
+    def _installed_elsewhere(self, top: str) -> bool:
+        """Is package `top` first found on this interpreter's sys.path outside the workspace
+        (`pytest`, `packaging`)? Jedi's answer is then outside too: no workspace function. (A
+        workspace installed in development mode is on sys.path by its own directory.)"""
+        dirs = self._environment_dirs()
+        if dirs is None or not self.use_jedi:
+            return False  # another interpreter: only Jedi knows what it finds
+        for d in dirs:
+            names = self._listing(d)
+            if names is None:
+                return False  # a zip on sys.path: anything may be inside
+            if top in names:
+                return not self._modules.inside_root(Path(d))
         return False
 
     def _listing(self, directory: str) -> frozenset[str] | None:
