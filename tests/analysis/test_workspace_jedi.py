@@ -168,7 +168,7 @@ def test_a_function_of_a_package_installed_outside_the_workspace_is_not_looked_f
     # Jedi is asked for functions only to find the workspace's own (imported through a path the
     # module lookup does not know); pytest's `approx` lives in site-packages: nothing to find
     ws = Workspace(tmp_path)
-    model = _model(ws, tmp_path / "test_x.py", "import pytest\n\nassert 1 == pytest.approx(1)\n")
+    model = _model(ws, tmp_path / "test_x.py", "from pytest import approx\n\nassert 1 == approx(1)\n")
     call = next(n for n in ast.walk(model.tree) if isinstance(n, ast.Call))
     assert model.resolve_function(call) is None
     assert asked == []
