@@ -83,3 +83,17 @@ def test_a_dependency_that_read_the_analysed_file_counts_as_changed(tmp_path):
     ws.model_for_path(train)  # helpers.py's analysis reads train.py
     ws.begin(str(train))
     assert not ws.unchanged_since(deps, None)
+
+
+def test_importers_are_files_that_name_the_module_and_the_function(tmp_path):
+    # `evaluate` of helpers.py: a file that calls it names both as identifiers; one that only
+    # holds the letters (`helpers_path`, `evaluate_every`) is neither parsed nor read
+    (tmp_path / "helpers.py").write_text("def evaluate(model):\n    model.eval()\n")
+    (tmp_path / "train.py").write_text("from helpers import evaluate\n\nevaluate(net)\n")
+    (tmp_path / "config.py").write_text("helpers_path = 'x'\nevaluate_every = 10\n")
+    ws = Workspace(tmp_path)
+    ws.begin(str(tmp_path / "helpers.py"))
+    model = ws.model_for_text(str(tmp_path / "helpers.py"), (tmp_path / "helpers.py").read_text())
+    found = ws.importer_models(model, "evaluate")
+    assert [Path(m.source.path).name for m in found] == ["train.py"]
+    assert str((tmp_path / "config.py").resolve()) not in ws.reads(str(tmp_path / "helpers.py"))

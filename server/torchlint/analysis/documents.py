@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 
 from .source import SourceFile, UnreadableFile, decode, reparse
 
+_WORD = re.compile(r"\w+")
 MAX_MODULE_BYTES = 2_000_000  # a larger workspace module is never read (generated code, data)
 
 Stamp = tuple[int, int]  # (st_mtime_ns, st_size): a file on disk changed when this did
@@ -32,6 +34,7 @@ class DocumentStore:
         self._texts: dict[str, tuple[Stamp, str]] = {}  # unopened files, by stamp
         self._sources: dict[str, SourceFile] = {}  # path -> its last parse
         self._seen: dict[str, str | None] = {}  # what `text` gave in this analysis
+        self._words: dict[str, tuple[str, frozenset[str]]] = {}  # path -> (text, its identifiers)
 
     def begin(self) -> None:
         """A new analysis: it sees each file as it was when it first asked for it."""
@@ -79,6 +82,17 @@ class DocumentStore:
         hit = self.read_disk(key)
         text = self._seen[key] = hit[1] if hit is not None else None
         return text
+
+    def words(self, key: str) -> frozenset[str] | None:
+        """The identifiers of the text the analysis sees for `key` (once per text: who imports
+        a module is asked for every function of it, of every file)."""
+        text = self.text(key)
+        if text is None:
+            return None
+        hit = self._words.get(key)
+        if hit is None or hit[0] is not text:
+            hit = self._words[key] = (text, frozenset(_WORD.findall(text)))
+        return hit[1]
 
     def parse(self, key: str, path: str, text: str) -> tuple[SourceFile, bool]:
         """The parse of `text` (from the last parse of `key` when there is one, see `reparse`),

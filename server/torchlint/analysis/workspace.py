@@ -148,8 +148,8 @@ class Workspace:
 
     # -- who imports a module ---------------------------------------------------------
     def importer_models(self, model: SemanticModel, name: str) -> list[SemanticModel]:
-        """Workspace files that may call `name` from `model`'s module (a cheap text filter
-        first: they mention both the module and the name), parsed."""
+        """Workspace files that may call `name` from `model`'s module (a cheap filter first:
+        they name both the module and the function, as identifiers), parsed."""
         if self.root is None or not model.module_name:
             return []
         module_last = model.module_name.rsplit(".", 1)[-1]
@@ -159,8 +159,8 @@ class Workspace:
         for path in self.modules.python_files():
             if path == me:
                 continue
-            text = self.documents.text(path)
-            if text is None or name not in text or module_last not in text:
+            words = self.documents.words(path)
+            if words is None or name not in words or module_last not in words:
                 continue
             other = self.db.model_for_path(Path(path))
             if other is not None:
