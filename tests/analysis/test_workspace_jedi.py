@@ -172,3 +172,16 @@ def test_a_function_of_a_package_installed_outside_the_workspace_is_not_looked_f
     call = next(n for n in ast.walk(model.tree) if isinstance(n, ast.Call))
     assert model.resolve_function(call) is None
     assert asked == []
+
+
+def test_an_installed_class_is_asked_about_once_whichever_directory_asks(tmp_path, asked):
+    # Jedi's sys.path is per directory, but `packaging` (installed, shadowed by no directory of
+    # the workspace) is the same package from every one of them
+    ws = Workspace(tmp_path)
+    text = "from packaging.version import Version\n\nv = Version('1.0')\n"
+    for d in ("a", "b/c"):
+        (tmp_path / d).mkdir(parents=True)
+        model = _model(ws, tmp_path / d / "x.py", text)
+        call = next(n for n in ast.walk(model.tree) if isinstance(n, ast.Call))
+        model.resolve_class(call.func)
+    assert asked == [str(tmp_path / "a" / "x.py")]

@@ -126,7 +126,7 @@ class JediBridge:
         """A class defined outside the workspace (an installed package)."""
         from .resolve import dotted
 
-        key = (os.path.dirname(model.source.path), qualname)  # Jedi's sys.path is per directory
+        key = self._question(qualname, model.source.path)
         if key in self._classes:
             return self._defined(self._classes[key], "classes")
         found = None
@@ -224,6 +224,25 @@ class JediBridge:
         top = qualname.split(".")[0]
         for d in roots:
             names = self._listing(d)
+            if names is None or top in names:
+                return True
+        return False
+
+    def _question(self, qualname: str, importer_path: str) -> tuple[str, str]:
+        """The key of a question to Jedi: Jedi's sys.path is per directory, but a package
+        installed outside the workspace that no directory of the importer's shadows is the
+        same package from every directory (`packaging.version.Version`, asked from each
+        directory of a test tree)."""
+        top = qualname.split(".")[0]
+        if self._installed_elsewhere(top) and not self._shadowed(top, importer_path):
+            return ("", qualname)
+        return (os.path.dirname(importer_path), qualname)
+
+    def _shadowed(self, top: str, importer_path: str) -> bool:
+        """Does a directory searched before the environment's, from `importer_path`, hold `top`?"""
+        here = Path(importer_path).parent
+        for d in (*self._modules.search_roots(importer_path), here, *here.parents):
+            names = self._listing(str(d))
             if names is None or top in names:
                 return True
         return False
