@@ -214,19 +214,8 @@ class JediBridge:
         relative = isinstance(import_node, ast.ImportFrom) and bool(import_node.level)
         if dirs is None or import_node is None or relative:
             return True  # another interpreter (only Jedi knows its packages), a relative import
-        here = Path(importer_path).parent
-        roots: Iterable[str] = [
-            *dirs,
-            *(str(p) for p in self._modules.search_roots(importer_path)),
-            *(str(p) for p in (here, *here.parents)),
-            str(self._modules.root or Path.cwd()),
-        ]
-        top = qualname.split(".")[0]
-        for d in roots:
-            names = self._listing(d)
-            if names is None or top in names:
-                return True
-        return False
+        roots = [*dirs, *self._importer_dirs(importer_path), str(self._modules.root or Path.cwd())]
+        return self._held(qualname.split(".")[0], roots)
 
     def _question(self, qualname: str, importer_path: str) -> tuple[str, str]:
         """The key of a question to Jedi: Jedi's sys.path is per directory, but a package
@@ -240,9 +229,18 @@ class JediBridge:
 
     def _shadowed(self, top: str, importer_path: str) -> bool:
         """Does a directory searched before the environment's, from `importer_path`, hold `top`?"""
+        return self._held(top, self._importer_dirs(importer_path))
+
+    def _importer_dirs(self, importer_path: str) -> list[str]:
+        """The directories Jedi searches for `importer_path` before the environment's: the
+        module lookup's roots, the importer's directory and those above it."""
         here = Path(importer_path).parent
-        for d in (*self._modules.search_roots(importer_path), here, *here.parents):
-            names = self._listing(str(d))
+        return [str(p) for p in (*self._modules.search_roots(importer_path), here, *here.parents)]
+
+    def _held(self, top: str, dirs: Iterable[str]) -> bool:
+        """Does one of `dirs` hold something named `top` (or one that cannot be listed, anything)?"""
+        for d in dirs:
+            names = self._listing(d)
             if names is None or top in names:
                 return True
         return False
