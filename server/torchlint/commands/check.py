@@ -146,6 +146,14 @@ class _Run:
             return None
         return _FileResult(found)
 
+    def check_each(self, paths: list[Path], collector: PerFileCollection) -> list[_FileResult]:
+        """`check` each file, the collector run after each (see collector.py)."""
+        out = []
+        for path in paths:
+            out.append(self.check(path))
+            collector.after_file()
+        return out
+
     def check(self, path: Path) -> _FileResult:
         args, checker, cache = self.args, self.checker, self.cache
         out = _FileResult()
@@ -217,9 +225,7 @@ def _check_all(files: list[Path], config: Config, root: Path, args: argparse.Nam
     if len(units) < 2:
         try:
             with PerFileCollection() as collector:
-                for i in todo:
-                    results[i] = run.check(files[i])
-                    collector.after_file()
+                results.update(zip(todo, run.check_each([files[i] for i in todo], collector)))
         finally:
             run.close()
     else:
@@ -247,11 +253,7 @@ def _start_worker(config: Config, root: Path, args: argparse.Namespace, files: l
 def _check_unit(unit: list[int]) -> list[_FileResult]:
     assert _worker is not None, "called outside a worker"
     run, files, collector = _worker
-    out = []
-    for i in unit:
-        out.append(run.check(files[i]))
-        collector.after_file()
-    return out
+    return run.check_each([files[i] for i in unit], collector)
 
 
 def _apply_cli(config: Config, args: argparse.Namespace) -> Config:
