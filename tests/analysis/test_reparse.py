@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from torchlint.analysis.source import parse, problem_of, reparse
+from torchlint.analysis.source import SourceFile, parse, problem_of, reparse
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,22 +120,25 @@ def test_an_error_below_a_future_import_is_the_whole_files():
     # the parser reads the rest of the file from the edited statements on only, except below a
     # `__future__` import (one may change the grammar: `barry_as_FLUFL` and `<>`)
     text = "from __future__ import barry_as_FLUFL\n\n\ndef f():\n    return 1\n\n\ndef g():\n    return 2\n"
-    source = parse("t.py", text)
-    edited = text.replace("return 1", "x = 1 <> 2\n    y = (")
-    again = reparse(source, "t.py", edited)
-    with pytest.raises(SyntaxError) as exc:
-        ast.parse(edited)
-    assert again.syntax_error == problem_of(exc.value, edited.split("\n"))
+    _reparsed_with_the_full_parse_error(text, text.replace("return 1", "x = 1 <> 2\n    y = ("))
 
 
 def test_an_unclosed_bracket_in_a_long_file_is_reported_where_a_full_parse_reports_it():
     body = "".join(f"\n\ndef f{i}(x):\n    y = x + {i}\n    return y\n" for i in range(200))
     text = "import torch\n" + body
+    source, again = _reparsed_with_the_full_parse_error(
+        text, text.replace("    y = x + 100\n", "    y = x + 100\n    acc = (y.argmax(\n")
+    )
+    assert again.syntax_error is not None and "never closed" in again.syntax_error.message
+    assert again.tree.body[0] is source.tree.body[0]  # the statements above kept their nodes
+
+
+def _reparsed_with_the_full_parse_error(text: str, edited: str) -> tuple[SourceFile, SourceFile]:
+    """(parse of `text`, `reparse` of it to `edited`), the second's error the one `ast.parse`
+    of `edited` reports."""
     source = parse("t.py", text)
-    edited = text.replace("    y = x + 100\n", "    y = x + 100\n    acc = (y.argmax(\n")
     again = reparse(source, "t.py", edited)
     with pytest.raises(SyntaxError) as exc:
         ast.parse(edited)
     assert again.syntax_error == problem_of(exc.value, edited.split("\n"))
-    assert "never closed" in again.syntax_error.message
-    assert again.tree.body[0] is source.tree.body[0]  # the statements above kept their nodes
+    return source, again
